@@ -1,0 +1,115 @@
+// The node agent: learns the desired state of each app, pulls the missing layers from the registry, replaces the
+// running container (download first, then stop the old one and start the new one), and reports progress.
+// Sans-IO: it acts only through NodeAgentPorts and is driven by its runtime through the on_* handlers.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "fleetsim/agents/ports.hpp"
+#include "fleetsim/agents/protocol.hpp"
+
+namespace fleetsim::agents {
+
+enum class ResumePolicy : std::uint8_t {
+  resume_range,       // an interrupted layer continues at its byte offset (HTTP Range; containerd keeps partials)
+  restart_from_zero,  // an interrupted layer starts over (classic dockerd discards partial content)
+};
+
+struct NodeAgentConfig {
+  NodeId id = 0;
+  std::uint64_t disk_bytes = 0;         // budget for stored layers
+  unsigned max_concurrent_downloads = 3;  // dockerd's default max-concurrent-downloads
+  double notify_jitter_s = 0;           // random delay before acting on a new desired state (herd avoidance)
+  ResumePolicy resume = ResumePolicy::resume_range;
+  unsigned max_fetch_attempts = 5;      // per layer and update, as dockerd --max-download-attempts
+  double retry_initial_s = 10;          // back-off before the first retry; doubles up to retry_max_s
+  double retry_max_s = 300;
+};
+
+struct NodeAgentPorts {
+  Clock& clock;
+  Random& random;
+  Timers& timers;
+  NodeChannel& channel;
+  Registry& registry;
+  ContainerRuntime& runtime;
+};
+
+class NodeAgent {
+public:
+  NodeAgent(const NodeAgentConfig& config, NodeAgentPorts ports);
+
+  void on_message(const Message& message);
+  void on_fetch_done(TransferId id, const FetchResult& result);
+  void on_timer(TimerId id);
+  void on_container_event(const std::string& app, ContainerEvent event);
+
+  // What the node runs now for an app (nullptr if nothing is committed).
+  const Release* running(const std::string& app) const;
+  std::uint64_t bytes_stored() const { return bytes_stored_; }
+  std::uint64_t bytes_fetched() const { return bytes_fetched_; }
+  // Bytes received and then thrown away because a pull was interrupted and restarted from zero.
+  std::uint64_t bytes_wasted() const { return bytes_wasted_; }
+  unsigned container_starts() const { return container_starts_; }
+  NodeId id() const { return config_.id; }
+
+private:
+  enum class Phase : std::uint8_t { idle, waiting_jitter, downloading, starting, verifying, failed };
+  struct StoredLayer {
+    std::uint64_t size_bytes = 0;
+    std::uint64_t have_bytes = 0;
+    bool complete() const { return have_bytes == size_bytes; }
+  };
+  struct AppSlot {
+    std::optional<Release> running;   // committed release
+    std::optional<Release> previous;  // what ran before it (kept for rollback)
+    std::optional<DesiredState> target;
+    Phase phase = Phase::idle;
+    std::uint64_t last_generation = 0;
+    TimerId phase_timer = 0;
+    std::map<std::string, unsigned> attempts;  // failed fetches per layer digest, this update
+  };
+  struct ActiveFetch {
+    std::string app;
+    std::string digest;
+  };
+  enum class TimerPurpose : std::uint8_t { jitter, retry, ready };
+  struct PendingTimer {
+    TimerPurpose purpose;
+    std::string app;
+    std::string digest;  // for retry
+  };
+
+  void accept(const DesiredState& desired);
+  void abandon_update(AppSlot& slot);
+  void begin_download(const std::string& app);
+  void enqueue_fetch(const std::string& app, const std::string& digest);
+  void pump_downloads();
+  void maybe_downloaded(const std::string& app);
+  void commit(const std::string& app);
+  void fail(const std::string& app, const std::string& reason);
+  void report(const std::string& app, const Release& release, std::uint64_t generation, NodeAppState state,
+              std::string detail = {});
+  bool all_layers_present(const Release& release) const;
+  bool layer_in_use(const std::string& digest) const;
+  bool make_room(std::uint64_t needed);
+  TimerId arm(double delay_s, PendingTimer timer);
+
+  NodeAgentConfig config_;
+  NodeAgentPorts ports_;
+  std::map<std::string, AppSlot> apps_;
+  std::map<std::string, StoredLayer> layers_;
+  std::deque<ActiveFetch> queued_fetches_;
+  std::map<TransferId, ActiveFetch> active_fetches_;
+  std::map<TimerId, PendingTimer> timers_;
+  std::uint64_t bytes_stored_ = 0;  // bytes of layers on disk, partial ones included
+  std::uint64_t bytes_fetched_ = 0;
+  std::uint64_t bytes_wasted_ = 0;
+  unsigned container_starts_ = 0;
+};
+
+}  // namespace fleetsim::agents

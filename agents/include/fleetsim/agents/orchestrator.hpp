@@ -1,0 +1,122 @@
+// The orchestrator: holds the desired state per app with numbered revisions, tells the targeted nodes what to
+// run, collects their status and decides when an operation (a deploy or a rollout) has finished.
+// Sans-IO: it acts only through OrchestratorPorts and is driven through the on_* handlers and the commands.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fleetsim/agents/ports.hpp"
+#include "fleetsim/agents/protocol.hpp"
+
+namespace fleetsim::agents {
+
+// What the orchestrator knows of a node from its registration.
+struct NodeInfo {
+  NodeId id = 0;
+  std::string name;
+  std::string site;
+  std::map<std::string, std::string> labels;
+};
+
+enum class Strategy : std::uint8_t { all_at_once };
+
+// Deploy (first placement) or roll out (new revision to where the app runs). A deploy targets the nodes whose
+// labels match every entry of selector; a rollout targets the nodes the app is currently placed on.
+struct Command {
+  enum class Kind : std::uint8_t { deploy, rollout } kind = Kind::deploy;
+  Release release;  // revision is assigned by the orchestrator
+  std::map<std::string, std::string> selector;
+  Strategy strategy = Strategy::all_at_once;
+  double node_deadline_s = 0;  // 0 = none; a node not healthy this long after notification is timed out
+};
+
+// Terminal outcomes, as AWS IoT Jobs names them.
+enum class NodeOutcome : std::uint8_t { pending, succeeded, failed, timed_out, canceled };
+const char* to_string(NodeOutcome outcome);
+
+struct NodeProgress {
+  NodeId node = 0;
+  NodeOutcome outcome = NodeOutcome::pending;
+  Time notified_at = -1;
+  Time last_report_at = -1;
+  std::string detail;
+};
+
+struct Operation {
+  std::uint32_t id = 0;
+  Command::Kind kind = Command::Kind::deploy;
+  std::string app;
+  Revision from_revision = 0;  // 0: nothing before
+  Revision to_revision = 0;
+  Time started_at = 0;
+  std::optional<Time> finished_at;
+  std::vector<NodeProgress> targets;  // in notification order
+  std::size_t succeeded = 0, failed = 0, timed_out = 0, canceled = 0;
+  std::size_t terminal() const { return succeeded + failed + timed_out + canceled; }
+  bool finished() const { return finished_at.has_value(); }
+};
+
+struct OrchestratorPorts {
+  Clock& clock;
+  Timers& timers;
+  OrchestratorChannel& channel;
+};
+
+class Orchestrator {
+public:
+  Orchestrator(std::vector<NodeInfo> inventory, OrchestratorPorts ports);
+
+  // Starts an operation and returns its id. Errors (unknown app for a rollout) come back as an operation that
+  // finishes at once with no targets and error set.
+  std::uint32_t submit(Command command);
+
+  void on_message(const Message& message);
+  void on_timer(TimerId id);
+
+  // Called once for every operation when every target reached a terminal outcome.
+  void on_operation_finished(std::function<void(const Operation&)> callback) {
+    operation_finished_ = std::move(callback);
+  }
+
+  const std::vector<Operation>& operations() const { return operations_; }
+  bool all_operations_finished() const;
+  std::optional<Revision> desired_revision(const std::string& app) const;
+
+private:
+  struct AppState {
+    Revision next_revision = 1;
+    std::uint64_t generation = 0;
+    std::optional<Release> desired;
+    std::vector<NodeId> placement;           // nodes the app is placed on, in inventory order
+    std::optional<std::uint32_t> operation;  // the operation in progress
+  };
+  struct Deadline {
+    Time at;
+    std::uint32_t operation;
+    std::size_t target_index;
+  };
+
+  void finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail);
+  void maybe_finish(Operation& op);
+  void arm_deadline_timer();
+
+  std::vector<NodeInfo> inventory_;
+  std::map<NodeId, std::size_t> index_of_node_;
+  OrchestratorPorts ports_;
+  std::map<std::string, AppState> apps_;
+  std::vector<Operation> operations_;
+  // index of each (operation, node) target for status lookups
+  std::map<std::pair<std::uint32_t, NodeId>, std::size_t> target_index_;
+  std::deque<Deadline> deadlines_;  // ascending, since nodes are notified in time order
+  TimerId deadline_timer_ = 0;
+  Time deadline_timer_at_ = -1;
+  std::function<void(const Operation&)> operation_finished_;
+};
+
+}  // namespace fleetsim::agents

@@ -1,0 +1,64 @@
+// The wire vocabulary between the orchestrator and the node agents. Plain data only: both the simulator and
+// a real runtime carry these values; wire_size() is what a message costs on a link.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace fleetsim::agents {
+
+using Time = double;  // seconds, read from the Clock port; never from the system
+using NodeId = std::uint32_t;
+using Revision = std::uint32_t;
+
+// One content-addressed image layer.
+struct Layer {
+  std::string digest;
+  std::uint64_t size_bytes = 0;
+};
+
+// What a node must run for one app: a numbered revision of the app with its image layers.
+struct Release {
+  std::string app;
+  Revision revision = 0;
+  std::string version;           // the human name ("2.4.1")
+  std::vector<Layer> layers;
+  double start_s = 0;            // time from "start" to the process running
+  double ready_s = 0;            // time from running to the first passing readiness probe
+  std::uint64_t total_bytes() const;
+};
+
+// Orchestrator -> node: the desired state of one app. generation grows with every change the orchestrator
+// makes for that app, so a node can ignore a stale message delivered late.
+struct DesiredState {
+  std::uint64_t generation = 0;
+  Release release;
+};
+
+enum class NodeAppState : std::uint8_t {
+  accepted,    // the node has the desired state and will act on it
+  downloaded,  // every layer of the release is present locally
+  healthy,     // the release runs and passed readiness
+  failed,      // the node gave up on this revision (detail says why)
+};
+const char* to_string(NodeAppState state);
+
+// Node -> orchestrator: progress of one node on one revision of one app.
+struct StatusReport {
+  NodeId node = 0;
+  std::string app;
+  Revision revision = 0;
+  std::uint64_t generation = 0;
+  NodeAppState state = NodeAppState::accepted;
+  std::string detail;
+};
+
+using Message = std::variant<DesiredState, StatusReport>;
+
+// Bytes a message occupies on the wire (headers, TLS framing and a JSON-ish body); used by every transport.
+std::uint64_t wire_size(const Message& message);
+
+}  // namespace fleetsim::agents

@@ -1,0 +1,277 @@
+#include "fleetsim/agents/node_agent.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace fleetsim::agents {
+
+NodeAgent::NodeAgent(const NodeAgentConfig& config, NodeAgentPorts ports) : config_(config), ports_(ports) {}
+
+const Release* NodeAgent::running(const std::string& app) const {
+  auto it = apps_.find(app);
+  if (it == apps_.end() || !it->second.running) return nullptr;
+  return &*it->second.running;
+}
+
+void NodeAgent::on_message(const Message& message) {
+  if (const auto* desired = std::get_if<DesiredState>(&message)) accept(*desired);
+  // A node receives no StatusReport; anything else is ignored as a real agent ignores unknown kinds.
+}
+
+void NodeAgent::accept(const DesiredState& desired) {
+  const std::string& app = desired.release.app;
+  AppSlot& slot = apps_[app];
+  if (desired.generation <= slot.last_generation) {
+    // A duplicate or a late, stale message. Re-sending an applied update restarts nothing; answer with where we
+    // are so that an orchestrator that lost our report learns it again.
+    if (desired.generation == slot.last_generation && slot.phase == Phase::idle && slot.running &&
+        slot.running->revision == desired.release.revision)
+      report(app, *slot.running, desired.generation, NodeAppState::healthy);
+    return;
+  }
+  slot.last_generation = desired.generation;
+
+  if (slot.phase == Phase::idle && slot.running && slot.running->revision == desired.release.revision) {
+    report(app, *slot.running, desired.generation, NodeAppState::healthy);  // already there: nothing restarts
+    return;
+  }
+  if (slot.target && slot.target->release.revision == desired.release.revision && slot.phase != Phase::failed) {
+    slot.target->generation = desired.generation;  // same revision already in progress: carry on
+    return;
+  }
+  abandon_update(slot);
+  slot.target = desired;
+  slot.attempts.clear();
+  report(app, desired.release, desired.generation, NodeAppState::accepted);
+  if (config_.notify_jitter_s > 0) {
+    slot.phase = Phase::waiting_jitter;
+    slot.phase_timer = arm(config_.notify_jitter_s * ports_.random.uniform01(), {TimerPurpose::jitter, app, {}});
+  } else {
+    begin_download(app);
+  }
+}
+
+void NodeAgent::abandon_update(AppSlot& slot) {
+  if (!slot.target) return;
+  const std::string& app = slot.target->release.app;
+  if (slot.phase_timer != 0) {
+    ports_.timers.cancel_timer(slot.phase_timer);
+    timers_.erase(slot.phase_timer);
+    slot.phase_timer = 0;
+  }
+  for (auto it = timers_.begin(); it != timers_.end();) {
+    if (it->second.app == app) {
+      ports_.timers.cancel_timer(it->first);
+      it = timers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  queued_fetches_.erase(std::remove_if(queued_fetches_.begin(), queued_fetches_.end(),
+                                       [&](const ActiveFetch& f) { return f.app == app; }),
+                        queued_fetches_.end());
+  for (auto it = active_fetches_.begin(); it != active_fetches_.end();) {
+    if (it->second.app == app) {
+      ports_.registry.cancel_fetch(it->first);
+      it = active_fetches_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (slot.phase == Phase::starting || slot.phase == Phase::verifying) {
+    // The new container was already started: put the committed release back.
+    ports_.runtime.stop_container(app);
+    if (slot.running) {
+      ports_.runtime.start_container(*slot.running);
+      ++container_starts_;
+    }
+  }
+  slot.target.reset();
+  slot.phase = Phase::idle;
+}
+
+bool NodeAgent::layer_in_use(const std::string& digest) const {
+  for (const auto& [name, slot] : apps_) {
+    for (const auto* release : {slot.running ? &*slot.running : nullptr, slot.previous ? &*slot.previous : nullptr,
+                                slot.target ? &slot.target->release : nullptr}) {
+      if (release == nullptr) continue;
+      for (const auto& layer : release->layers)
+        if (layer.digest == digest) return true;
+    }
+  }
+  return false;
+}
+
+bool NodeAgent::make_room(std::uint64_t needed) {
+  // Garbage-collect complete layers that no running, rollback or in-flight release references.
+  for (auto it = layers_.begin(); it != layers_.end() && bytes_stored_ + needed > config_.disk_bytes;) {
+    if (it->second.complete() && !layer_in_use(it->first)) {
+      bytes_stored_ -= it->second.size_bytes;
+      it = layers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return bytes_stored_ + needed <= config_.disk_bytes;
+}
+
+void NodeAgent::begin_download(const std::string& app) {
+  AppSlot& slot = apps_[app];
+  slot.phase = Phase::downloading;
+  slot.phase_timer = 0;
+  const Release& release = slot.target->release;
+  std::uint64_t needed = 0;
+  for (const auto& layer : release.layers)
+    if (layers_.find(layer.digest) == layers_.end()) needed += layer.size_bytes;
+  if (!make_room(needed)) {
+    fail(app, "disk full: need " + std::to_string(needed) + " bytes, budget " + std::to_string(config_.disk_bytes) +
+                  ", stored " + std::to_string(bytes_stored_));
+    return;
+  }
+  for (const auto& layer : release.layers) {
+    auto [it, inserted] = layers_.try_emplace(layer.digest, StoredLayer{layer.size_bytes, 0});
+    if (inserted) bytes_stored_ += layer.size_bytes;  // space is reserved when the pull starts
+    if (!it->second.complete()) enqueue_fetch(app, layer.digest);
+  }
+  maybe_downloaded(app);
+  pump_downloads();
+}
+
+void NodeAgent::enqueue_fetch(const std::string& app, const std::string& digest) {
+  auto busy = [&](const ActiveFetch& f) { return f.digest == digest; };
+  if (std::any_of(queued_fetches_.begin(), queued_fetches_.end(), busy)) return;
+  for (const auto& [id, fetch] : active_fetches_)
+    if (fetch.digest == digest) return;  // another app is already pulling this shared layer
+  queued_fetches_.push_back({app, digest});
+}
+
+void NodeAgent::pump_downloads() {
+  while (active_fetches_.size() < config_.max_concurrent_downloads && !queued_fetches_.empty()) {
+    ActiveFetch next = std::move(queued_fetches_.front());
+    queued_fetches_.pop_front();
+    const StoredLayer& stored = layers_.at(next.digest);
+    TransferId id = ports_.registry.start_fetch(Layer{next.digest, stored.size_bytes}, stored.have_bytes);
+    active_fetches_.emplace(id, std::move(next));
+  }
+}
+
+void NodeAgent::on_fetch_done(TransferId id, const FetchResult& result) {
+  auto it = active_fetches_.find(id);
+  if (it == active_fetches_.end()) return;  // cancelled earlier
+  ActiveFetch fetch = std::move(it->second);
+  active_fetches_.erase(it);
+  StoredLayer& layer = layers_.at(fetch.digest);
+  layer.have_bytes = std::min(layer.size_bytes, layer.have_bytes + result.bytes_received);
+  bytes_fetched_ += result.bytes_received;
+  if (!result.ok) {
+    if (config_.resume == ResumePolicy::restart_from_zero) {
+      bytes_wasted_ += layer.have_bytes;
+      layer.have_bytes = 0;
+    }
+    AppSlot& slot = apps_[fetch.app];
+    unsigned attempts = ++slot.attempts[fetch.digest];
+    if (attempts >= config_.max_fetch_attempts) {
+      fail(fetch.app, "pull of layer " + fetch.digest + " failed " + std::to_string(attempts) +
+                          " times, last error: " + result.error);
+    } else {
+      // Exponential back-off with +-20 % jitter so that a site's nodes do not retry in lockstep.
+      double backoff = std::min(config_.retry_max_s, config_.retry_initial_s * std::pow(2.0, attempts - 1));
+      backoff *= 0.8 + 0.4 * ports_.random.uniform01();
+      arm(backoff, {TimerPurpose::retry, fetch.app, fetch.digest});
+    }
+  } else {
+    maybe_downloaded(fetch.app);
+  }
+  pump_downloads();
+}
+
+bool NodeAgent::all_layers_present(const Release& release) const {
+  for (const auto& layer : release.layers) {
+    auto it = layers_.find(layer.digest);
+    if (it == layers_.end() || !it->second.complete()) return false;
+  }
+  return true;
+}
+
+void NodeAgent::maybe_downloaded(const std::string& app) {
+  AppSlot& slot = apps_[app];
+  if (slot.phase != Phase::downloading || !all_layers_present(slot.target->release)) return;
+  report(app, slot.target->release, slot.target->generation, NodeAppState::downloaded);
+  // Download first, then stop the old version and start the new one.
+  if (slot.running) ports_.runtime.stop_container(app);
+  slot.phase = Phase::starting;
+  ++container_starts_;
+  ports_.runtime.start_container(slot.target->release);
+}
+
+void NodeAgent::on_container_event(const std::string& app, ContainerEvent event) {
+  auto it = apps_.find(app);
+  if (it == apps_.end()) return;
+  AppSlot& slot = it->second;
+  if (event == ContainerEvent::started && slot.phase == Phase::starting) {
+    slot.phase = Phase::verifying;
+    double ready = slot.target->release.ready_s;
+    if (ready > 0)
+      slot.phase_timer = arm(ready, {TimerPurpose::ready, app, {}});
+    else
+      commit(app);
+  } else if (event == ContainerEvent::exited && (slot.phase == Phase::starting || slot.phase == Phase::verifying)) {
+    fail(app, "container exited before it became ready");
+  }
+}
+
+void NodeAgent::commit(const std::string& app) {
+  AppSlot& slot = apps_[app];
+  if (slot.running) slot.previous = std::move(slot.running);
+  slot.running = slot.target->release;
+  std::uint64_t generation = slot.target->generation;
+  slot.target.reset();
+  slot.phase = Phase::idle;
+  slot.phase_timer = 0;
+  report(app, *slot.running, generation, NodeAppState::healthy);
+}
+
+void NodeAgent::fail(const std::string& app, const std::string& reason) {
+  AppSlot& slot = apps_[app];
+  Release release = slot.target->release;
+  std::uint64_t generation = slot.target->generation;
+  abandon_update(slot);
+  slot.phase = Phase::failed;
+  report(app, release, generation, NodeAppState::failed, reason);
+}
+
+void NodeAgent::on_timer(TimerId id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return;  // cancelled
+  PendingTimer timer = std::move(it->second);
+  timers_.erase(it);
+  auto slot_it = apps_.find(timer.app);
+  if (slot_it == apps_.end() || !slot_it->second.target) return;
+  switch (timer.purpose) {
+    case TimerPurpose::jitter:
+      begin_download(timer.app);
+      break;
+    case TimerPurpose::retry:
+      enqueue_fetch(timer.app, timer.digest);
+      pump_downloads();
+      break;
+    case TimerPurpose::ready:
+      commit(timer.app);
+      break;
+  }
+}
+
+void NodeAgent::report(const std::string& app, const Release& release, std::uint64_t generation,
+                       NodeAppState state, std::string detail) {
+  ports_.channel.send_to_orchestrator(
+      StatusReport{config_.id, app, release.revision, generation, state, std::move(detail)});
+}
+
+TimerId NodeAgent::arm(double delay_s, PendingTimer timer) {
+  TimerId id = ports_.timers.set_timer(delay_s);
+  timers_.emplace(id, std::move(timer));
+  return id;
+}
+
+}  // namespace fleetsim::agents

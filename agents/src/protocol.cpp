@@ -1,0 +1,44 @@
+#include "fleetsim/agents/protocol.hpp"
+
+namespace fleetsim::agents {
+
+std::uint64_t Release::total_bytes() const {
+  std::uint64_t total = 0;
+  for (const auto& layer : layers) total += layer.size_bytes;
+  return total;
+}
+
+const char* to_string(NodeAppState state) {
+  switch (state) {
+    case NodeAppState::accepted:
+      return "accepted";
+    case NodeAppState::downloaded:
+      return "downloaded";
+    case NodeAppState::healthy:
+      return "healthy";
+    case NodeAppState::failed:
+      return "failed";
+  }
+  return "?";
+}
+
+namespace {
+// HTTP/2 + TLS framing and headers of one request/response pair on an established connection.
+constexpr std::uint64_t kEnvelopeBytes = 400;
+// A manifest entry per layer: digest, media type, size.
+constexpr std::uint64_t kLayerEntryBytes = 160;
+
+struct WireSize {
+  std::uint64_t operator()(const DesiredState& desired) const {
+    return kEnvelopeBytes + 200 + desired.release.app.size() + desired.release.version.size() +
+           kLayerEntryBytes * desired.release.layers.size();
+  }
+  std::uint64_t operator()(const StatusReport& status) const {
+    return kEnvelopeBytes + 120 + status.app.size() + status.detail.size();
+  }
+};
+}  // namespace
+
+std::uint64_t wire_size(const Message& message) { return std::visit(WireSize{}, message); }
+
+}  // namespace fleetsim::agents

@@ -1,0 +1,214 @@
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "fleetsim/models/units.hpp"
+#include "fleetsim/reports/run_result.hpp"
+
+namespace fleetsim::reports {
+namespace {
+
+using nlohmann::ordered_json;
+
+ordered_json optional_number(const std::optional<double>& value) {
+  return value ? ordered_json(*value) : ordered_json(nullptr);
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw std::runtime_error("cannot write " + path);
+  out << content;
+  out.close();
+  if (!out) throw std::runtime_error("error while writing " + path);
+}
+
+std::string xml_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string csv_field(const std::optional<double>& value) {
+  if (!value) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", *value);
+  return buf;
+}
+
+std::string render(double value, const std::string& unit) {
+  if (unit == "seconds") return models::format_duration(value);
+  if (unit == "bytes") return models::format_bytes(value);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return buf;
+}
+
+}  // namespace
+
+bool RunResult::passed() const {
+  if (!violations.empty()) return false;
+  for (const auto& e : expectations)
+    if (!e.passed) return false;
+  return true;
+}
+
+void write_report_json(const RunResult& r, const std::string& path) {
+  ordered_json j;
+  j["schema"] = "fleetsim.report";
+  j["schema_version"] = kReportSchemaVersion;
+  j["fleetsim_version"] = r.fleetsim_version;
+  j["scenario"] = {{"file", r.scenario_file}, {"name", r.scenario_name}, {"seed", r.seed}, {"overrides", r.overrides}};
+  j["engine"] = r.engine_config;
+  j["fleet"] = {{"sites", r.sites}, {"nodes", r.nodes}};
+  j["end_time_s"] = r.end_time_s;
+  j["hit_max_time"] = r.hit_max_time;
+  ordered_json ops = ordered_json::array();
+  for (const auto& op : r.operations) {
+    ordered_json pct = ordered_json::object();
+    for (const auto& [p, t] : op.time_to_pct) pct[std::to_string(p)] = optional_number(t);
+    ops.push_back({{"name", op.name},
+                   {"kind", op.kind},
+                   {"app", op.app},
+                   {"version", op.version},
+                   {"revision", op.revision},
+                   {"strategy", op.strategy},
+                   {"started_at_s", op.started_at_s},
+                   {"finished_at_s", optional_number(op.finished_at_s)},
+                   {"targeted", op.targeted},
+                   {"succeeded", op.succeeded},
+                   {"failed", op.failed},
+                   {"timed_out", op.timed_out},
+                   {"canceled", op.canceled},
+                   {"time_to_pct_s", pct}});
+  }
+  j["operations"] = ops;
+  j["network"] = {{"registry_egress_bytes", r.registry_egress_bytes},
+                  {"busiest_uplink", {{"site", r.busiest_uplink_site}, {"bytes", r.busiest_uplink_bytes}}},
+                  {"control_bytes", r.control_bytes},
+                  {"bytes_wasted", r.bytes_wasted}};
+  j["nodes_failed"] = r.nodes_failed;
+  ordered_json exps = ordered_json::array();
+  for (const auto& e : r.expectations)
+    exps.push_back({{"expect", e.text},
+                    {"where", e.where},
+                    {"metric", e.metric},
+                    {"op", e.op},
+                    {"unit", e.unit},
+                    {"expected", e.expected},
+                    {"measured", optional_number(e.measured)},
+                    {"passed", e.passed}});
+  j["expectations"] = exps;
+  ordered_json viol = ordered_json::array();
+  for (const auto& v : r.violations)
+    viol.push_back({{"invariant", v.invariant}, {"detail", v.detail}, {"at_s", v.at_s}});
+  j["invariant_violations"] = viol;
+  j["result"] = r.passed() ? "pass" : "fail";
+  write_file(path, j.dump(2) + "\n");
+}
+
+void write_nodes_csv(const RunResult& r, const std::string& path) {
+  std::ostringstream out;
+  out << "node,site,bytes_pulled,bytes_wasted";
+  for (const auto& op : r.operations)
+    out << ',' << op.name << ".notified_s," << op.name << ".downloaded_s," << op.name << ".healthy_s," << op.name
+        << ".outcome";
+  out << '\n';
+  for (const auto& row : r.node_rows) {
+    out << row.node << ',' << row.site << ',' << row.bytes_pulled << ',' << row.bytes_wasted;
+    for (const auto& t : row.per_operation)
+      out << ',' << csv_field(t.notified_s) << ',' << csv_field(t.downloaded_s) << ',' << csv_field(t.healthy_s)
+          << ',' << t.outcome;
+    out << '\n';
+  }
+  write_file(path, out.str());
+}
+
+void write_junit_xml(const RunResult& r, const std::string& path) {
+  std::size_t failures = r.violations.size();
+  for (const auto& e : r.expectations)
+    if (!e.passed) ++failures;
+  std::ostringstream out;
+  std::string suite = r.scenario_name.empty() ? r.scenario_file : r.scenario_name;
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\""
+      << r.expectations.size() + 1 << "\" failures=\"" << failures << "\">\n";
+  out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/></properties>\n";
+  for (const auto& e : r.expectations) {
+    out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\">";
+    if (!e.passed)
+      out << "<failure message=\"measured "
+          << xml_escape(e.measured ? render(*e.measured, e.unit) : std::string("nothing (never reached)")) << " at "
+          << xml_escape(e.where) << "\"/>";
+    out << "</testcase>\n";
+  }
+  out << "  <testcase classname=\"invariants\" name=\"all invariants hold\">";
+  for (const auto& v : r.violations)
+    out << "<failure message=\"" << xml_escape(v.invariant + ": " + v.detail) << "\"/>";
+  out << "</testcase>\n</testsuite>\n</testsuites>\n";
+  write_file(path, out.str());
+}
+
+std::string summary_text(const RunResult& r) {
+  std::ostringstream out;
+  out << "fleetsim: " << r.sites << " sites, " << r.nodes << " nodes, simulated "
+      << models::format_duration(r.end_time_s) << (r.hit_max_time ? " (stopped at max_time)" : "") << "\n";
+  for (const auto& op : r.operations) {
+    out << "  " << op.name << " (" << op.kind << " " << op.app << " " << op.version << ", " << op.strategy
+        << ") started at " << models::format_duration(op.started_at_s) << ": " << op.succeeded << "/" << op.targeted
+        << " healthy";
+    if (op.failed) out << ", " << op.failed << " failed";
+    if (op.timed_out) out << ", " << op.timed_out << " timed out";
+    if (op.canceled) out << ", " << op.canceled << " canceled";
+    out << "\n    time to";
+    for (const auto& [p, t] : op.time_to_pct) out << "  " << p << "%: " << (t ? models::format_duration(*t) : "-");
+    out << "\n";
+  }
+  out << "  registry egress: " << models::format_bytes(static_cast<double>(r.registry_egress_bytes))
+      << "; busiest site uplink: " << r.busiest_uplink_site << " "
+      << models::format_bytes(static_cast<double>(r.busiest_uplink_bytes)) << "; control messages: "
+      << models::format_bytes(static_cast<double>(r.control_bytes));
+  if (r.bytes_wasted) out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
+  out << "\n  nodes failed: " << r.nodes_failed << "\n";
+  for (const auto& e : r.expectations) {
+    out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "
+        << (e.measured ? render(*e.measured, e.unit) : std::string("nothing: never reached"));
+    if (!e.passed && e.measured) {
+      double diff = *e.measured - e.expected;
+      out << ", off by " << render(std::fabs(diff), e.unit);
+      if (e.expected != 0) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " (%.1f%%)", 100.0 * std::fabs(diff) / std::fabs(e.expected));
+        out << buf;
+      }
+    }
+    out << ") at " << e.where << "\n";
+  }
+  for (const auto& v : r.violations)
+    out << "  INVARIANT VIOLATED " << v.invariant << " at " << models::format_duration(v.at_s) << ": " << v.detail
+        << "\n";
+  out << "  result: " << (r.passed() ? "PASS" : "FAIL") << "\n";
+  return out.str();
+}
+
+}  // namespace fleetsim::reports

@@ -1,0 +1,139 @@
+// A scenario as plain, validated data: what the Lua file declared, after --set overrides.
+// Produced by load_scenario(); consumed by the platform builder and the runtime. Nothing here touches Lua.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fleetsim/models/units.hpp"
+
+namespace fleetsim::sim {
+
+// A bad scenario or bad usage; what() is the complete message ("file:line: site 'store': key: problem").
+class ScenarioError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct CloudSpec {
+  models::Rate registry_egress{125e6};      // 1 Gbps
+  models::Duration registry_latency{0.005};
+  models::Rate orchestrator_bandwidth{125e6};
+  models::Duration orchestrator_latency{0.005};
+  std::string where;
+};
+
+struct GpuSpec {
+  std::string model;
+  int count = 0;
+  models::Bytes memory{};
+};
+
+struct HardwareSpec {
+  int cpu_cores = 4;
+  double cpu_speed_flops = 1e9;
+  models::Bytes memory{8ULL << 30};
+  models::Bytes disk{64ULL << 30};
+  std::optional<GpuSpec> gpu;
+};
+
+struct AgentSpec {
+  models::Duration notify_jitter{0};
+  int max_concurrent_downloads = 3;
+  std::string resume = "range";  // "range" | "restart"
+  int max_fetch_attempts = 5;
+  models::Duration retry_initial{10};
+  models::Duration retry_max{300};
+};
+
+struct SiteTemplate {
+  std::string name;
+  int count = 1;              // how many sites of this template
+  int nodes = 1;              // nodes per site
+  models::Rate uplink_down{};  // cloud -> site
+  models::Rate uplink_up{};    // site -> cloud
+  models::Duration uplink_latency{};
+  models::Rate lan_bandwidth{125e6};
+  models::Duration lan_latency{0.0002};
+  HardwareSpec hardware;
+  std::map<std::string, std::string> labels;
+  AgentSpec agent;
+  std::string where;
+};
+
+struct LayerSpec {
+  std::string digest;  // named layers are shared between versions and apps; unnamed ones get a unique digest
+  models::Bytes size{};
+};
+
+struct AppVersionSpec {
+  std::string version;
+  std::vector<LayerSpec> layers;
+  models::Duration start_time{1};
+  models::Duration ready_time{0};
+};
+
+struct AppSpec {
+  std::string name;
+  std::vector<AppVersionSpec> versions;  // in declaration order (sorted by version name)
+  std::string where;
+  const AppVersionSpec* find(const std::string& version) const;
+};
+
+struct ActionSpec {
+  enum class Kind { deploy, rollout } kind = Kind::deploy;
+  double at_s = 0;
+  std::string name;  // operation name used by metrics ("rollout_pos_2" unless given)
+  std::string app;
+  std::string version;
+  std::map<std::string, std::string> selector;
+  std::string strategy = "all_at_once";
+  models::Duration node_deadline{0};
+  std::string where;
+};
+
+struct ExpectationSpec {
+  std::string text;    // as written: "rollout.time_to_100 <= 45m"
+  std::string metric;  // "rollout.time_to_100"
+  std::string op;      // "<", "<=", ">", ">=", "==", "!="
+  double value = 0;    // in the metric's base unit (seconds, bytes, count)
+  std::string where;
+};
+
+struct SimulationSpec {
+  models::Duration max_time{7 * 86400.0};
+  std::string network_model = "CM02";
+  double precision_s = 1e-5;  // surf/precision
+  bool crosstraffic = false;
+  std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
+  std::string where;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  CloudSpec cloud;
+  std::vector<SiteTemplate> sites;
+  std::vector<AppSpec> apps;
+  std::vector<ActionSpec> timeline;  // sorted by time, stable
+  std::vector<ExpectationSpec> expectations;
+  SimulationSpec simulation;
+  std::vector<std::string> overrides;  // "path=value" as given on the command line
+  std::size_t node_count() const;
+  std::size_t site_count() const;
+};
+
+// Kinds of metric an expectation may name, and how its value is written.
+enum class MetricUnit { seconds, bytes, count };
+// Resolves "op.time_to_100" / "fleet.registry_egress_bytes" to its unit; nullopt if the name is unknown.
+std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::string& metric);
+
+// Loads and validates a scenario. overrides are "path=value" strings (--set). Throws ScenarioError.
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides);
+
+}  // namespace fleetsim::sim

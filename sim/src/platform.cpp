@@ -1,0 +1,66 @@
+#include "platform.hpp"
+
+namespace fleetsim::sim {
+
+namespace sg4 = simgrid::s4u;
+
+Platform build_platform(const Scenario& scenario) {
+  using Dir = sg4::LinkInRoute::Direction;
+  Platform p;
+  // The root is a star: every zone reaches every other through its own links, so routes are linear in size.
+  auto* root = sg4::create_star_zone("fleet");
+
+  // Cloud: registry and orchestrator, each behind its own split-duplex link (egress is the UP direction).
+  auto* cloud = sg4::create_star_zone("cloud");
+  cloud->set_parent(root);  // before adding hosts and links: the zone takes its network model from the parent
+  p.registry = cloud->create_host("registry", 1e10)->seal();
+  p.orchestrator = cloud->create_host("orchestrator", 1e10)->seal();
+  auto* cloud_gw = cloud->create_router("cloud-gw");
+  auto* egress = cloud->create_split_duplex_link("registry-egress", scenario.cloud.registry_egress.bytes_per_s)
+                     ->set_latency(scenario.cloud.registry_latency.seconds)
+                     ->seal();
+  auto* orch_nic = cloud->create_split_duplex_link("orchestrator-nic", scenario.cloud.orchestrator_bandwidth.bytes_per_s)
+                       ->set_latency(scenario.cloud.orchestrator_latency.seconds)
+                       ->seal();
+  // symmetrical = true: traffic towards the host uses the DOWN direction of the same link.
+  cloud->add_route(p.registry->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(egress, Dir::UP)}, true);
+  cloud->add_route(p.orchestrator->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(orch_nic, Dir::UP)},
+                   true);
+  cloud->seal();
+  root->add_route(cloud->get_netpoint(), nullptr, cloud_gw, nullptr, {}, true);
+
+  // Sites: a star zone per site with a gateway; each node behind its LAN port; the zone behind its uplink.
+  p.sites.reserve(scenario.site_count());
+  p.nodes.reserve(scenario.node_count());
+  for (const auto& tpl : scenario.sites) {
+    for (int s = 0; s < tpl.count; ++s) {
+      std::string site_name = tpl.name + "-" + std::to_string(s + 1);
+      auto* zone = sg4::create_star_zone(site_name);
+      zone->set_parent(root);
+      auto* gw = zone->create_router(site_name + "/gw");
+      std::size_t site_index = p.sites.size();
+      for (int k = 0; k < tpl.nodes; ++k) {
+        std::string node_name = site_name + "/n" + std::to_string(k + 1);
+        auto* host = zone->create_host(node_name, tpl.hardware.cpu_speed_flops)
+                         ->set_core_count(tpl.hardware.cpu_cores)
+                         ->seal();
+        auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
+                         ->set_latency(tpl.lan_latency.seconds)
+                         ->seal();
+        zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
+        p.nodes.push_back(PlatformNode{node_name, site_index, &tpl, host});
+      }
+      zone->seal();
+      // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
+      auto* uplink = root->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
+      uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
+      uplink->set_latency(tpl.uplink_latency.seconds)->seal();
+      root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
+      p.sites.push_back(PlatformSite{site_name, &tpl, uplink->get_link_down(), uplink->get_link_up()});
+    }
+  }
+  root->seal();
+  return p;
+}
+
+}  // namespace fleetsim::sim

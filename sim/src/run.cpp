@@ -1,0 +1,617 @@
+// The SimGrid runtime of the agents: implements their ports on S4U, runs one actor per node plus the
+// orchestrator and the timeline, records what happens, and checks the invariants.
+#include "fleetsim/sim/run.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <set>
+
+#include <simgrid/Exception.hpp>
+#include <simgrid/s4u.hpp>
+#include <simgrid/version.h>
+
+#include "event_loop.hpp"
+#include "fleetsim/agents/node_agent.hpp"
+#include "fleetsim/agents/orchestrator.hpp"
+#include "fleetsim/models/rng.hpp"
+#include "logging.hpp"
+#include "platform.hpp"
+
+namespace fleetsim::sim {
+namespace {
+
+namespace sg4 = simgrid::s4u;
+using agents::NodeAppState;
+
+constexpr int kPercentiles[] = {50, 90, 99, 100};
+
+// Everything the actors share: the scenario, the platform, the measurements and the invariant checks.
+struct World {
+  const Scenario& scenario;
+  const RunOptions& options;
+  Platform platform;
+  std::vector<sg4::Mailbox*> node_inbox;
+  sg4::Mailbox* orchestrator_inbox = nullptr;
+  sg4::Mailbox* admin_inbox = nullptr;
+
+  // Measurements, keyed by (app, revision) then node index.
+  std::map<std::pair<std::string, agents::Revision>, std::vector<reports::NodeTimes>> times;
+  std::vector<std::uint64_t> node_bytes_pulled;
+  std::vector<std::uint64_t> node_bytes_wasted;
+  std::vector<std::uint64_t> site_uplink_bytes;
+  std::uint64_t registry_egress_bytes = 0;
+  std::uint64_t control_bytes = 0;
+  std::vector<reports::InvariantViolation> violations;
+  std::set<std::pair<std::string, std::size_t>> violation_keys;  // (invariant, node): report each once
+  std::vector<std::map<std::string, agents::Revision>> last_desired;  // per node, per app
+
+  // Progress line (terminal only); wall clock is used for redraw throttling, never in results.
+  std::chrono::steady_clock::time_point last_draw{};
+  std::size_t progress_done = 0;
+  std::size_t progress_total = 0;
+
+  World(const Scenario& s, const RunOptions& o) : scenario(s), options(o) {}
+
+  std::vector<reports::NodeTimes>& times_of(const std::string& app, agents::Revision revision) {
+    auto& v = times[{app, revision}];
+    if (v.empty()) v.resize(platform.nodes.size());
+    return v;
+  }
+
+  void violation(const std::string& invariant, std::size_t node, const std::string& detail) {
+    if (!violation_keys.insert({invariant, node}).second) return;
+    violations.push_back({invariant, detail, sg4::Engine::get_clock()});
+    logger("invariants")->error("{}: {}", invariant, detail);
+  }
+
+  void draw_progress(bool force = false) {
+    if (!options.progress) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_draw < std::chrono::milliseconds(100)) return;
+    last_draw = now;
+    double pct = progress_total ? 100.0 * static_cast<double>(progress_done) / static_cast<double>(progress_total) : 0;
+    std::fprintf(stderr, "\r\033[K  simulated %s  nodes done %zu/%zu (%.1f%%)",
+                 models::format_duration(sg4::Engine::get_clock()).c_str(), progress_done, progress_total, pct);
+    std::fflush(stderr);
+  }
+};
+
+// ---- node --------------------------------------------------------------------------------------------------
+
+class SimNode final : public agents::Clock,
+                      public agents::Random,
+                      public agents::Timers,
+                      public agents::NodeChannel,
+                      public agents::Registry,
+                      public agents::ContainerRuntime {
+public:
+  SimNode(World& world, std::size_t index)
+      : world_(world),
+        index_(index),
+        node_(world.platform.nodes[index]),
+        loop_(world.node_inbox[index]),
+        random_(world.options.seed, node_.name, "agent"),
+        agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}) {}
+
+  void run() {
+    world_.node_inbox[index_]->set_receiver(sg4::Actor::self());
+    loop_.run([this](std::unique_ptr<Envelope> envelope) {
+      if (envelope->kind != Envelope::Kind::message) return;
+      if (const auto* desired = std::get_if<agents::DesiredState>(&envelope->message)) {
+        account_control(envelope->message);
+        const auto& release = desired->release;
+        auto& t = world_.times_of(release.app, release.revision)[index_];
+        if (!t.notified_s) t.notified_s = now();
+        auto& last = world_.last_desired[index_][release.app];
+        if (release.revision < last)
+          world_.violation("no-downgrade-without-rollback", index_,
+                           node_.name + " was told to go from revision " + std::to_string(last) + " to " +
+                               std::to_string(release.revision) + " of " + release.app + " outside a rollback");
+        last = std::max(last, release.revision);
+      }
+      agent_.on_message(envelope->message);
+      check_disk();
+    });
+  }
+
+  // Clock, Random
+  agents::Time now() const override { return sg4::Engine::get_clock(); }
+  double uniform01() override { return random_.uniform01(); }
+
+  // Timers
+  agents::TimerId set_timer(double delay_s) override {
+    auto id = std::make_shared<agents::TimerId>(0);
+    *id = loop_.add_timer(delay_s, [this, id] {
+      agent_.on_timer(*id);
+      check_disk();
+    });
+    return *id;
+  }
+  void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
+
+  // NodeChannel
+  void send_to_orchestrator(const agents::Message& message) override {
+    if (const auto* status = std::get_if<agents::StatusReport>(&message)) record(*status);
+    auto* envelope = new Envelope{Envelope::Kind::message, message, {}, {}};
+    world_.orchestrator_inbox->put_init(envelope, agents::wire_size(message))
+        ->detach([](void* payload) { delete static_cast<Envelope*>(payload); });
+  }
+
+  // Registry: layer bytes flow from the registry host through the registry egress and the site uplink.
+  agents::TransferId start_fetch(const agents::Layer& layer, std::uint64_t offset) override {
+    std::uint64_t bytes = layer.size_bytes > offset ? layer.size_bytes - offset : 0;
+    auto comm = sg4::Comm::sendto_async(world_.platform.registry, node_.host, bytes);
+    agents::TransferId id = next_transfer_++;
+    fetches_.emplace(id, Fetch{comm, bytes});
+    loop_.watch(comm, [this, id](bool ok) { fetch_done(id, ok); });
+    return id;
+  }
+  void cancel_fetch(agents::TransferId id) override {
+    auto it = fetches_.find(id);
+    if (it == fetches_.end()) return;
+    loop_.unwatch(it->second.comm);
+    std::uint64_t received = received_bytes(it->second);
+    it->second.comm->cancel();
+    account_fetch(received);
+    fetches_.erase(it);
+  }
+
+  // ContainerRuntime: the process runs start_s after start(); the release model (issue: bad releases) hooks in here.
+  void start_container(const agents::Release& release) override {
+    const std::string app = release.app;
+    containers_[app] = loop_.add_timer(release.start_s, [this, app] {
+      containers_.erase(app);
+      agent_.on_container_event(app, agents::ContainerEvent::started);
+      check_disk();
+    });
+  }
+  void stop_container(const std::string& app) override {
+    auto it = containers_.find(app);
+    if (it != containers_.end()) {
+      loop_.cancel_timer(it->second);
+      containers_.erase(it);
+    }
+  }
+
+private:
+  struct Fetch {
+    sg4::CommPtr comm;
+    std::uint64_t bytes;
+  };
+
+  agents::NodeAgentConfig make_config() const {
+    const AgentSpec& a = node_.site_template->agent;
+    agents::NodeAgentConfig c;
+    c.id = static_cast<agents::NodeId>(index_);
+    c.disk_bytes = node_.site_template->hardware.disk.count;
+    c.max_concurrent_downloads = static_cast<unsigned>(a.max_concurrent_downloads);
+    c.notify_jitter_s = a.notify_jitter.seconds;
+    c.resume = a.resume == "restart" ? agents::ResumePolicy::restart_from_zero : agents::ResumePolicy::resume_range;
+    c.max_fetch_attempts = static_cast<unsigned>(a.max_fetch_attempts);
+    c.retry_initial_s = a.retry_initial.seconds;
+    c.retry_max_s = a.retry_max.seconds;
+    return c;
+  }
+
+  static std::uint64_t received_bytes(const Fetch& f) {
+    double remaining = f.comm->get_remaining();
+    if (!(remaining > 0)) return f.bytes;
+    auto left = static_cast<std::uint64_t>(std::llround(remaining));
+    return left >= f.bytes ? 0 : f.bytes - left;
+  }
+
+  void account_fetch(std::uint64_t bytes) {
+    world_.registry_egress_bytes += bytes;
+    world_.site_uplink_bytes[node_.site_index] += bytes;
+    world_.node_bytes_pulled[index_] += bytes;
+  }
+
+  void account_control(const agents::Message& message) {
+    std::uint64_t size = agents::wire_size(message);
+    world_.control_bytes += size;
+    world_.site_uplink_bytes[node_.site_index] += size;
+  }
+
+  void fetch_done(agents::TransferId id, bool ok) {
+    auto it = fetches_.find(id);
+    if (it == fetches_.end()) return;
+    std::uint64_t received = ok ? it->second.bytes : received_bytes(it->second);
+    fetches_.erase(it);
+    account_fetch(received);
+    agents::FetchResult result{ok, received, ok ? std::string() : std::string("connection lost during transfer")};
+    std::uint64_t wasted_before = agent_.bytes_wasted();
+    agent_.on_fetch_done(id, result);
+    world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
+    check_disk();
+  }
+
+  void record(const agents::StatusReport& status) {
+    auto& t = world_.times_of(status.app, status.revision)[index_];
+    switch (status.state) {
+      case NodeAppState::accepted:
+        break;
+      case NodeAppState::downloaded:
+        if (!t.downloaded_s) t.downloaded_s = now();
+        break;
+      case NodeAppState::healthy: {
+        if (!t.healthy_s) {
+          t.healthy_s = now();
+          ++world_.progress_done;
+          world_.draw_progress();
+        }
+        const agents::Release* running = agent_.running(status.app);
+        if (running == nullptr || running->revision != status.revision)
+          world_.violation("healthy-report-matches-running-release", index_,
+                           node_.name + " reported revision " + std::to_string(status.revision) + " of " + status.app +
+                               " healthy but does not run it");
+        break;
+      }
+      case NodeAppState::failed:
+        ++world_.progress_done;
+        logger("node")->warn("{} failed {} revision {}: {}", node_.name, status.app, status.revision, status.detail);
+        break;
+    }
+  }
+
+  void check_disk() {
+    if (agent_.bytes_stored() > node_.site_template->hardware.disk.count)
+      world_.violation("disk-budget", index_,
+                       node_.name + " stores " + std::to_string(agent_.bytes_stored()) + " bytes, budget " +
+                           std::to_string(node_.site_template->hardware.disk.count));
+  }
+
+  World& world_;
+  std::size_t index_;
+  const PlatformNode& node_;
+  EventLoop loop_;
+  models::RandomStream random_;
+  agents::NodeAgent agent_;
+  std::map<agents::TransferId, Fetch> fetches_;
+  std::map<std::string, EventLoop::TimerId> containers_;
+  agents::TransferId next_transfer_ = 1;
+};
+
+// ---- orchestrator --------------------------------------------------------------------------------------------
+
+class SimOrchestrator final : public agents::Clock, public agents::Timers, public agents::OrchestratorChannel {
+public:
+  SimOrchestrator(World& world, std::vector<agents::NodeInfo> inventory)
+      : world_(world),
+        loop_(world.orchestrator_inbox),
+        orchestrator_(std::move(inventory), agents::OrchestratorPorts{*this, *this, *this}) {
+    orchestrator_.on_operation_finished([this](const agents::Operation& op) {
+      logger("orchestrator")
+          ->info("operation {} finished: {}/{} healthy, {} failed, {} timed out", names_[op.id], op.succeeded,
+                 op.targets.size(), op.failed, op.timed_out);
+      maybe_settled();
+    });
+  }
+
+  void run() {
+    world_.orchestrator_inbox->set_receiver(sg4::Actor::self());
+    loop_.run([this](std::unique_ptr<Envelope> envelope) {
+      if (envelope->kind == Envelope::Kind::command) {
+        const auto& c = envelope->command;
+        std::uint32_t id = orchestrator_.submit(c);
+        names_[id] = envelope->operation_name;
+        const auto& op = orchestrator_.operations().back();
+        world_.progress_total += op.targets.size();
+        logger("orchestrator")
+            ->info("operation {} ({} {} version {} as revision {}) targets {} nodes", envelope->operation_name,
+                   c.kind == agents::Command::Kind::deploy ? "deploy" : "rollout", c.release.app, c.release.version,
+                   op.to_revision, op.targets.size());
+        ++submitted_;
+        maybe_settled();
+      } else if (envelope->kind == Envelope::Kind::message) {
+        if (const auto* status = std::get_if<agents::StatusReport>(&envelope->message)) {
+          std::uint64_t size = agents::wire_size(envelope->message);
+          world_.control_bytes += size;
+          world_.site_uplink_bytes[world_.platform.nodes[status->node].site_index] += size;
+        }
+        orchestrator_.on_message(envelope->message);
+      }
+    });
+  }
+
+  const agents::Orchestrator& orchestrator() const { return orchestrator_; }
+  const std::map<std::uint32_t, std::string>& names() const { return names_; }
+
+  agents::Time now() const override { return sg4::Engine::get_clock(); }
+  agents::TimerId set_timer(double delay_s) override {
+    auto id = std::make_shared<agents::TimerId>(0);
+    *id = loop_.add_timer(delay_s, [this, id] { orchestrator_.on_timer(*id); });
+    return *id;
+  }
+  void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
+  void send_to_node(agents::NodeId node, const agents::Message& message) override {
+    auto* envelope = new Envelope{Envelope::Kind::message, message, {}, {}};
+    world_.node_inbox[node]
+        ->put_init(envelope, agents::wire_size(message))
+        ->detach([](void* payload) { delete static_cast<Envelope*>(payload); });
+  }
+
+private:
+  void maybe_settled() {
+    if (settled_sent_ || submitted_ < world_.scenario.timeline.size() || !orchestrator_.all_operations_finished())
+      return;
+    settled_sent_ = true;
+    auto* envelope = new Envelope{Envelope::Kind::settled, {}, {}, {}};
+    world_.admin_inbox->put_init(envelope, 0)->detach([](void* payload) { delete static_cast<Envelope*>(payload); });
+  }
+
+  World& world_;
+  EventLoop loop_;
+  agents::Orchestrator orchestrator_;
+  std::map<std::uint32_t, std::string> names_;
+  std::size_t submitted_ = 0;
+  bool settled_sent_ = false;
+};
+
+agents::Release make_release(const Scenario& scenario, const std::string& app_name, const std::string& version) {
+  agents::Release release;
+  release.app = app_name;
+  release.version = version;
+  for (const auto& app : scenario.apps) {
+    if (app.name != app_name) continue;
+    const AppVersionSpec* v = app.find(version);
+    for (const auto& layer : v->layers) release.layers.push_back({layer.digest, layer.size.count});
+    release.start_s = v->start_time.seconds;
+    release.ready_s = v->ready_time.seconds;
+  }
+  return release;
+}
+
+// The timeline: submits each action to the orchestrator at its time, then waits until every operation settled
+// or max_time passes. It is the only non-daemon actor, so the simulation ends when it returns.
+void run_admin(World& world, bool& hit_max_time) {
+  world.admin_inbox->set_receiver(sg4::Actor::self());
+  for (const auto& action : world.scenario.timeline) {
+    sg4::this_actor::sleep_until(action.at_s);
+    auto* envelope = new Envelope{};
+    envelope->kind = Envelope::Kind::command;
+    envelope->operation_name = action.name;
+    agents::Command& c = envelope->command;
+    c.kind = action.kind == ActionSpec::Kind::deploy ? agents::Command::Kind::deploy : agents::Command::Kind::rollout;
+    c.release = make_release(world.scenario, action.app, action.version);
+    c.selector = action.selector;
+    c.node_deadline_s = action.node_deadline.seconds;
+    world.orchestrator_inbox->put_init(envelope, 0)->detach([](void* p) { delete static_cast<Envelope*>(p); });
+  }
+  double remaining = world.scenario.simulation.max_time.seconds - sg4::Engine::get_clock();
+  try {
+    std::unique_ptr<Envelope> done(world.admin_inbox->get<Envelope>(std::max(remaining, 0.0)));
+  } catch (const simgrid::TimeoutException&) {
+    hit_max_time = true;
+    logger("sim")->warn("simulation.max_time ({}) reached before every operation finished",
+                        models::format_duration(world.scenario.simulation.max_time.seconds));
+  }
+  world.admin_inbox->set_receiver(nullptr);
+}
+
+std::string fmt_double(double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return buf;
+}
+
+std::optional<double> metric_value(const reports::RunResult& r, const std::string& metric) {
+  if (metric == "fleet.registry_egress_bytes") return static_cast<double>(r.registry_egress_bytes);
+  if (metric == "fleet.busiest_uplink_bytes") return static_cast<double>(r.busiest_uplink_bytes);
+  if (metric == "fleet.bytes_wasted") return static_cast<double>(r.bytes_wasted);
+  if (metric == "fleet.nodes_failed") return static_cast<double>(r.nodes_failed);
+  if (metric == "fleet.nodes") return static_cast<double>(r.nodes);
+  if (metric == "fleet.end_time") return r.end_time_s;
+  auto dot = metric.rfind('.');
+  std::string name = metric.substr(0, dot);
+  std::string field = metric.substr(dot + 1);
+  for (std::size_t i = 0; i < r.operations.size(); ++i) {
+    const auto& op = r.operations[i];
+    if (op.name != name) continue;
+    if (field.rfind("time_to_", 0) == 0) return op.time_to_pct.at(std::stoi(field.substr(8)));
+    if (field == "duration")
+      return op.finished_at_s ? std::optional<double>(*op.finished_at_s - op.started_at_s) : std::nullopt;
+    if (field == "targeted") return static_cast<double>(op.targeted);
+    if (field == "succeeded") return static_cast<double>(op.succeeded);
+    if (field == "failed") return static_cast<double>(op.failed);
+    if (field == "timed_out") return static_cast<double>(op.timed_out);
+    if (field == "bytes_pulled") {
+      double total = 0;
+      for (const auto& row : r.node_rows)
+        if (row.per_operation[i].notified_s) total += static_cast<double>(row.bytes_pulled);
+      return total;
+    }
+  }
+  return std::nullopt;
+}
+
+bool compare(double measured, const std::string& op, double expected) {
+  if (op == "<") return measured < expected;
+  if (op == "<=") return measured <= expected;
+  if (op == ">") return measured > expected;
+  if (op == ">=") return measured >= expected;
+  if (op == "==") return measured == expected;
+  return measured != expected;
+}
+
+}  // namespace
+
+reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
+  // SimGrid reads its settings from the command line; fleetsim's defaults are documented in docs/ENGINE.md.
+  std::map<std::string, std::string> cfg{
+      {"network/model", scenario.simulation.network_model},
+      {"surf/precision", fmt_double(scenario.simulation.precision_s)},
+      {"network/crosstraffic", scenario.simulation.crosstraffic ? "1" : "0"},
+  };
+  if (scenario.node_count() > 20000) {
+    // Past ~30k actors the default guard pages exceed the kernel's map count (see docs/ENGINE.md).
+    cfg["contexts/guard-size"] = "0";
+    cfg["contexts/stack-size"] = "64";
+  }
+  for (const auto& [k, v] : scenario.simulation.simgrid_cfg) cfg[k] = v;
+  for (const auto& kv : options.simgrid_cfg) {
+    auto colon = kv.find(':');
+    if (colon != std::string::npos) cfg[kv.substr(0, colon)] = kv.substr(colon + 1);
+  }
+  std::vector<std::string> args{"fleetsim"};
+  args.push_back(options.verbosity >= 2 ? "--log=root.thresh:info" : "--log=root.thresh:warning");
+  for (const auto& [k, v] : cfg) args.push_back("--cfg=" + k + ":" + v);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  int argc = static_cast<int>(argv.size());
+  sg4::Engine engine(&argc, argv.data());
+
+  World world(scenario, options);
+  world.platform = build_platform(scenario);
+  const std::size_t n = world.platform.nodes.size();
+  world.node_bytes_pulled.assign(n, 0);
+  world.node_bytes_wasted.assign(n, 0);
+  world.site_uplink_bytes.assign(world.platform.sites.size(), 0);
+  world.last_desired.resize(n);
+  world.orchestrator_inbox = sg4::Mailbox::by_name("orchestrator");
+  world.admin_inbox = sg4::Mailbox::by_name("admin");
+  world.node_inbox.reserve(n);
+  for (const auto& node : world.platform.nodes) world.node_inbox.push_back(sg4::Mailbox::by_name(node.name));
+
+  std::vector<agents::NodeInfo> inventory;
+  inventory.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& node = world.platform.nodes[i];
+    agents::NodeInfo info{static_cast<agents::NodeId>(i), node.name, world.platform.sites[node.site_index].name,
+                          node.site_template->labels};
+    info.labels["site"] = info.site;
+    info.labels["site_template"] = node.site_template->name;
+    inventory.push_back(std::move(info));
+  }
+
+  auto orchestrator = std::make_unique<SimOrchestrator>(world, std::move(inventory));
+  std::vector<std::unique_ptr<SimNode>> nodes;
+  nodes.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) nodes.push_back(std::make_unique<SimNode>(world, i));
+
+  sg4::Actor::create("orchestrator", world.platform.orchestrator, [&] { orchestrator->run(); })->daemonize();
+  for (std::size_t i = 0; i < n; ++i) {
+    SimNode* node = nodes[i].get();
+    sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); })->daemonize();
+  }
+  bool hit_max_time = false;
+  sg4::Actor::create("timeline", world.platform.orchestrator, [&] { run_admin(world, hit_max_time); });
+
+  logger("sim")->info("seed {}; {} sites, {} nodes; engine {}", options.seed, world.platform.sites.size(), n,
+                      [&] {
+                        std::string s;
+                        for (const auto& [k, v] : cfg) s += (s.empty() ? "" : " ") + k + ":" + v;
+                        return s;
+                      }());
+  engine.run();
+  if (options.progress) {
+    world.draw_progress(true);
+    std::fprintf(stderr, "\r\033[K");
+  }
+
+  // ---- results ----
+  reports::RunResult r;
+  r.fleetsim_version = "0.1.0";
+  r.scenario_file = scenario.file;
+  r.scenario_name = scenario.name;
+  r.seed = options.seed;
+  r.overrides = scenario.overrides;
+  r.engine_config = cfg;
+  r.engine_config["simgrid_version"] = std::to_string(SIMGRID_VERSION_MAJOR) + "." +
+                                       std::to_string(SIMGRID_VERSION_MINOR);
+  r.sites = world.platform.sites.size();
+  r.nodes = n;
+  r.end_time_s = sg4::Engine::get_clock();
+  r.hit_max_time = hit_max_time;
+  r.registry_egress_bytes = world.registry_egress_bytes;
+  r.control_bytes = world.control_bytes;
+  for (std::size_t s = 0; s < world.platform.sites.size(); ++s) {
+    if (world.site_uplink_bytes[s] > r.busiest_uplink_bytes || r.busiest_uplink_site.empty()) {
+      r.busiest_uplink_bytes = world.site_uplink_bytes[s];
+      r.busiest_uplink_site = world.platform.sites[s].name;
+    }
+  }
+
+  const auto& orch = orchestrator->orchestrator();
+  r.node_rows.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    r.node_rows[i].node = world.platform.nodes[i].name;
+    r.node_rows[i].site = world.platform.sites[world.platform.nodes[i].site_index].name;
+    r.node_rows[i].bytes_pulled = world.node_bytes_pulled[i];
+    r.node_rows[i].bytes_wasted = world.node_bytes_wasted[i];
+    r.bytes_wasted += world.node_bytes_wasted[i];
+  }
+  std::vector<bool> node_failed(n, false);
+  for (const auto& op : orch.operations()) {
+    reports::OperationResult o;
+    o.name = orchestrator->names().at(op.id);
+    o.kind = op.kind == agents::Command::Kind::deploy ? "deploy" : "rollout";
+    o.app = op.app;
+    o.revision = op.to_revision;
+    o.strategy = "all_at_once";
+    for (const auto& action : scenario.timeline)
+      if (action.name == o.name) {
+        o.version = action.version;
+        o.strategy = action.strategy;
+      }
+    o.started_at_s = op.started_at;
+    o.finished_at_s = op.finished_at;
+    o.targeted = op.targets.size();
+    o.succeeded = op.succeeded;
+    o.failed = op.failed;
+    o.timed_out = op.timed_out;
+    o.canceled = op.canceled;
+    auto& times = world.times_of(op.app, op.to_revision);
+    std::vector<double> healthy;
+    for (auto& row : r.node_rows) row.per_operation.emplace_back();
+    for (const auto& target : op.targets) {
+      reports::NodeTimes t = times[target.node];
+      t.outcome = agents::to_string(target.outcome);
+      t.detail = target.detail;
+      if (t.healthy_s) healthy.push_back(*t.healthy_s - op.started_at);
+      node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
+      r.node_rows[target.node].per_operation.back() = t;
+      if (target.outcome == agents::NodeOutcome::pending)
+        continue;
+    }
+    std::sort(healthy.begin(), healthy.end());
+    for (int p : kPercentiles) {
+      // The time by which ceil(p% of targeted) nodes were healthy.
+      auto need = static_cast<std::size_t>(std::ceil(static_cast<double>(o.targeted) * p / 100.0));
+      if (need == 0 || need > healthy.size())
+        o.time_to_pct[p] = need == 0 ? std::optional<double>(0.0) : std::nullopt;
+      else
+        o.time_to_pct[p] = healthy[need - 1];
+    }
+    if (op.terminal() != op.targets.size())
+      world.violations.push_back({"terminal-states-account-for-every-target",
+                                  "operation " + o.name + ": " + std::to_string(op.targets.size() - op.terminal()) +
+                                      " of " + std::to_string(op.targets.size()) +
+                                      " targeted nodes never reached a terminal state",
+                                  r.end_time_s});
+    r.operations.push_back(std::move(o));
+  }
+  r.nodes_failed = static_cast<std::size_t>(std::count(node_failed.begin(), node_failed.end(), true));
+  r.violations = world.violations;
+
+  for (const auto& e : scenario.expectations) {
+    reports::ExpectationResult x;
+    x.text = e.text;
+    x.where = e.where;
+    x.metric = e.metric;
+    x.op = e.op;
+    x.expected = e.value;
+    auto unit = metric_unit(scenario, e.metric);
+    x.unit = unit == MetricUnit::seconds ? "seconds" : unit == MetricUnit::bytes ? "bytes" : "count";
+    x.measured = metric_value(r, e.metric);
+    x.passed = x.measured && compare(*x.measured, e.op, e.value);
+    r.expectations.push_back(std::move(x));
+  }
+  return r;
+}
+
+}  // namespace fleetsim::sim

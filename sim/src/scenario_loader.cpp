@@ -1,0 +1,757 @@
+// Runs a scenario file in one Lua 5.4 state, records what it declares as plain JSON values with the file:line of
+// each declaration, applies --set overrides, and validates everything into a Scenario.
+#include <lua.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "fleetsim/sim/scenario.hpp"
+
+namespace fleetsim::sim {
+namespace {
+
+using nlohmann::json;
+using namespace fleetsim::models;
+
+// Sugar over the fleetsim table, in Lua, embedded in the binary.
+constexpr const char* kPrelude = R"lua(
+local F = fleetsim
+scenario, cloud, site, app = F.scenario, F.cloud, F.site, F.app
+deploy, rollout, at, expect, simulation = F.deploy, F.rollout, F.at, F.expect, F.simulation
+)lua";
+
+struct Declaration {
+  std::string kind;  // scenario, cloud, site, app, action, expect, simulation
+  json value;
+  std::string where;  // file:line of the call
+  double at_s = 0;    // actions only
+};
+
+struct LoaderState {
+  std::vector<Declaration> declarations;
+};
+
+LoaderState& state_of(lua_State* L) {
+  return *static_cast<LoaderState*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+std::string where_of(lua_State* L, int level) {
+  lua_Debug ar;
+  if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+    std::string src = ar.source;
+    if (!src.empty() && (src[0] == '@' || src[0] == '=')) src = src.substr(1);
+    return src + ":" + std::to_string(ar.currentline);
+  }
+  return "?";
+}
+
+[[noreturn]] void raise(lua_State* L, const std::string& message) {
+  lua_pushstring(L, message.c_str());
+  lua_error(L);
+  std::abort();  // not reached
+}
+
+json to_json(lua_State* L, int index, const std::string& path, int depth);
+
+json table_to_json(lua_State* L, int index, const std::string& path, int depth) {
+  if (depth > 32) raise(L, where_of(L, 1) + ": " + path + ": tables nested too deeply");
+  index = lua_absindex(L, index);
+  // Arrays are tables whose keys are exactly 1..n; records have only string keys.
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, index));
+  std::size_t keys = 0;
+  bool string_keys = false;
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {
+    ++keys;
+    if (lua_type(L, -2) == LUA_TSTRING) string_keys = true;
+    lua_pop(L, 1);
+  }
+  if (keys == 0) return json::object();
+  if (!string_keys && static_cast<lua_Integer>(keys) == n) {
+    json array = json::array();
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, index, i);
+      array.push_back(to_json(L, -1, path + "[" + std::to_string(i) + "]", depth + 1));
+      lua_pop(L, 1);
+    }
+    return array;
+  }
+  json object = json::object();
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      raise(L, where_of(L, 1) + ": " + path + ": a table mixes a list with named keys");
+    std::string key = lua_tostring(L, -2);
+    object[key] = to_json(L, -1, path.empty() ? key : path + "." + key, depth + 1);
+    lua_pop(L, 1);
+  }
+  return object;
+}
+
+json to_json(lua_State* L, int index, const std::string& path, int depth) {
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+      return nullptr;
+    case LUA_TBOOLEAN:
+      return static_cast<bool>(lua_toboolean(L, index));
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, index)) return static_cast<std::int64_t>(lua_tointeger(L, index));
+      return lua_tonumber(L, index);
+    case LUA_TSTRING:
+      return std::string(lua_tostring(L, index));
+    case LUA_TTABLE:
+      return table_to_json(L, index, path, depth);
+    default:
+      raise(L, where_of(L, 1) + ": " + (path.empty() ? std::string("value") : path) + ": a " +
+                   luaL_typename(L, index) + " cannot be part of a scenario (only tables, strings, numbers, booleans)");
+  }
+}
+
+json table_argument(lua_State* L, const char* function) {
+  if (lua_type(L, 1) != LUA_TTABLE)
+    raise(L, where_of(L, 1) + ": " + function + " expects a table, e.g. " + function + " { ... }, got a " +
+                 luaL_typename(L, 1));
+  return table_to_json(L, 1, "", 0);
+}
+
+int declare(lua_State* L, const char* kind) {
+  json value = table_argument(L, kind);
+  state_of(L).declarations.push_back({kind, std::move(value), where_of(L, 1), 0});
+  return 0;
+}
+
+int l_scenario(lua_State* L) { return declare(L, "scenario"); }
+int l_cloud(lua_State* L) { return declare(L, "cloud"); }
+int l_site(lua_State* L) { return declare(L, "site"); }
+int l_app(lua_State* L) { return declare(L, "app"); }
+int l_simulation(lua_State* L) { return declare(L, "simulation"); }
+
+// deploy{...} and rollout{...} build an action value; at() schedules it.
+int make_action(lua_State* L, const char* kind) {
+  json value = table_argument(L, kind);
+  value["__kind"] = kind;
+  value["__where"] = where_of(L, 1);
+  lua_newtable(L);
+  lua_pushstring(L, value.dump().c_str());
+  lua_setfield(L, -2, "__fleetsim_action");
+  return 1;
+}
+int l_deploy(lua_State* L) { return make_action(L, "deploy"); }
+int l_rollout(lua_State* L) { return make_action(L, "rollout"); }
+
+int l_at(lua_State* L) {
+  std::string where = where_of(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING)
+    raise(L, where + ": at: the first argument is a time with a unit, e.g. at(\"10m\", ...), got a " +
+                 luaL_typename(L, 1));
+  double at_s = 0;
+  try {
+    at_s = parse_duration(lua_tostring(L, 1)).seconds;
+  } catch (const UnitError& e) {
+    raise(L, where + ": at: " + e.what());
+  }
+  if (lua_type(L, 2) != LUA_TTABLE || lua_getfield(L, 2, "__fleetsim_action") != LUA_TSTRING)
+    raise(L, where + ": at: the second argument must be an action such as deploy{...} or rollout{...}");
+  json action = json::parse(lua_tostring(L, -1));
+  state_of(L).declarations.push_back({"action", std::move(action), where, at_s});
+  return 0;
+}
+
+int l_expect(lua_State* L) {
+  std::string where = where_of(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING)
+    raise(L, where + ": expect takes a string such as expect \"rollout.time_to_100 <= 45m\", got a " +
+                 luaL_typename(L, 1));
+  state_of(L).declarations.push_back({"expect", std::string(lua_tostring(L, 1)), where, 0});
+  return 0;
+}
+
+// ---- --set overrides ----------------------------------------------------------------------------------------
+
+json parse_override_value(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  if (!text.empty()) {
+    char* end = nullptr;
+    long long integer = std::strtoll(text.c_str(), &end, 10);
+    if (end != nullptr && *end == '\0' && text.find_first_not_of("+-0123456789") == std::string::npos)
+      return static_cast<std::int64_t>(integer);
+    double real = std::strtod(text.c_str(), &end);
+    if (end != nullptr && *end == '\0' && std::isfinite(real)) return real;
+  }
+  return text;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, sep)) parts.push_back(part);
+  return parts;
+}
+
+// ---- validation ---------------------------------------------------------------------------------------------
+
+// Reads the keys of one declared table, remembering which keys were used, so that unknown keys are reported.
+class Fields {
+public:
+  Fields(const json& value, std::string where, std::string subject, std::string prefix,
+         const std::set<std::string>* overridden)
+      : value_(value), where_(std::move(where)), subject_(std::move(subject)), prefix_(std::move(prefix)),
+        overridden_(overridden) {
+    if (!value_.is_object()) fail_at("", std::string("must be a table of named keys, got ") + value_.type_name());
+  }
+
+  [[noreturn]] void fail_at(const std::string& key, const std::string& problem) const {
+    std::string path = prefix_.empty() ? key : (key.empty() ? prefix_ : prefix_ + "." + key);
+    std::string message = where_ + ": " + subject_ + ": " + (path.empty() ? "" : "key '" + path + "': ") + problem;
+    if (overridden_ != nullptr && !path.empty()) {
+      for (const auto& o : *overridden_)
+        if (o == path) message += " (value from --set)";
+    }
+    throw ScenarioError(message);
+  }
+
+  bool has(const std::string& key) const { return value_.contains(key) && !value_.at(key).is_null(); }
+  const json* raw(const std::string& key) {
+    used_.insert(key);
+    if (!has(key)) return nullptr;
+    return &value_.at(key);
+  }
+
+  std::string string(const std::string& key, std::optional<std::string> fallback = std::nullopt) {
+    const json* v = raw(key);
+    if (v == nullptr) return require(key, fallback);
+    if (!v->is_string()) fail_at(key, std::string("must be a string, got ") + v->type_name());
+    return v->get<std::string>();
+  }
+
+  // Numbers may also come from --set as text; integers must be whole and within [lo, hi].
+  std::int64_t integer(const std::string& key, std::optional<std::int64_t> fallback, std::int64_t lo,
+                       std::int64_t hi) {
+    const json* v = raw(key);
+    if (v == nullptr) return require(key, fallback);
+    std::int64_t result = 0;
+    if (v->is_number_integer()) {
+      result = v->get<std::int64_t>();
+    } else if (v->is_number_float()) {
+      double d = v->get<double>();
+      if (d != std::floor(d) || std::fabs(d) > 9e15) fail_at(key, "must be a whole number, got " + v->dump());
+      result = static_cast<std::int64_t>(d);
+    } else {
+      fail_at(key, std::string("must be a whole number, got ") + v->type_name() +
+                       (v->is_string() ? " '" + v->get<std::string>() + "'" : ""));
+    }
+    if (result < lo || result > hi)
+      fail_at(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+                       std::to_string(result));
+    return result;
+  }
+
+  double number(const std::string& key, std::optional<double> fallback, double lo, double hi) {
+    const json* v = raw(key);
+    if (v == nullptr) return require(key, fallback);
+    if (!v->is_number()) fail_at(key, std::string("must be a number, got ") + v->type_name());
+    double d = v->get<double>();
+    if (!(d >= lo && d <= hi)) fail_at(key, "must be between " + fmt(lo) + " and " + fmt(hi) + ", got " + fmt(d));
+    return d;
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    const json* v = raw(key);
+    if (v == nullptr) return fallback;
+    if (!v->is_boolean()) fail_at(key, std::string("must be true or false, got ") + v->type_name());
+    return v->get<bool>();
+  }
+
+  template <typename T, typename Parse>
+  T unit(const std::string& key, std::optional<T> fallback, Parse parse, const char* example) {
+    const json* v = raw(key);
+    if (v == nullptr) return require(key, fallback);
+    if (!v->is_string())
+      fail_at(key, std::string("must be a string with a unit, e.g. \"") + example + "\", got " +
+                       (v->is_number() ? "the bare number " + v->dump() + " (no unit)" : v->type_name()));
+    try {
+      return parse(v->get<std::string>());
+    } catch (const UnitError& e) {
+      fail_at(key, e.what());
+    }
+  }
+  Bytes bytes(const std::string& key, std::optional<Bytes> fallback = std::nullopt) {
+    return unit<Bytes>(key, fallback, parse_bytes, "450MiB");
+  }
+  Rate rate(const std::string& key, std::optional<Rate> fallback = std::nullopt) {
+    Rate r = unit<Rate>(key, fallback, parse_rate, "20Mbps");
+    if (!(r.bytes_per_s > 0)) fail_at(key, "must be a positive rate");
+    return r;
+  }
+  Duration duration(const std::string& key, std::optional<Duration> fallback = std::nullopt) {
+    return unit<Duration>(key, fallback, parse_duration, "60ms");
+  }
+
+  std::map<std::string, std::string> string_map(const std::string& key) {
+    std::map<std::string, std::string> out;
+    const json* v = raw(key);
+    if (v == nullptr) return out;
+    if (!v->is_object()) fail_at(key, std::string("must be a table of name = value, got ") + v->type_name());
+    for (const auto& [k, item] : v->items()) {
+      if (item.is_string())
+        out[k] = item.get<std::string>();
+      else if (item.is_number() || item.is_boolean())
+        out[k] = item.dump();
+      else
+        fail_at(key + "." + k, std::string("must be a string, got ") + item.type_name());
+    }
+    return out;
+  }
+
+  Fields sub(const std::string& key) {
+    used_.insert(key);
+    static const json empty = json::object();
+    const json& v = has(key) ? value_.at(key) : empty;
+    return Fields(v, where_, subject_, prefix_.empty() ? key : prefix_ + "." + key, overridden_);
+  }
+
+  // Every key that was not read is a mistake (a typo or an unsupported option).
+  void finish() const {
+    for (const auto& [key, v] : value_.items()) {
+      if (key.rfind("__", 0) == 0) continue;
+      if (used_.count(key) == 0) {
+        std::string known;
+        for (const auto& k : used_) known += (known.empty() ? "" : ", ") + k;
+        fail_at(key, "unknown key (known keys here: " + known + ")");
+      }
+    }
+  }
+
+private:
+  template <typename T>
+  T require(const std::string& key, const std::optional<T>& fallback) const {
+    if (!fallback) fail_at(key, "is required");
+    return *fallback;
+  }
+  static std::string fmt(double d) {
+    std::ostringstream out;
+    out << d;
+    return out.str();
+  }
+
+  const json& value_;
+  std::string where_;
+  std::string subject_;
+  std::string prefix_;
+  const std::set<std::string>* overridden_;
+  std::set<std::string> used_;
+};
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+}
+
+AgentSpec read_agent(Fields f) {
+  AgentSpec a;
+  a.notify_jitter = f.duration("notify_jitter", Duration{0});
+  a.max_concurrent_downloads = static_cast<int>(f.integer("max_concurrent_downloads", 3, 1, 64));
+  a.resume = f.string("resume", std::string("range"));
+  if (a.resume != "range" && a.resume != "restart")
+    f.fail_at("resume", "must be \"range\" (continue at the byte offset) or \"restart\" (start over), got '" +
+                            a.resume + "'");
+  a.max_fetch_attempts = static_cast<int>(f.integer("max_fetch_attempts", 5, 1, 1000));
+  a.retry_initial = f.duration("retry_initial", Duration{10});
+  a.retry_max = f.duration("retry_max", Duration{300});
+  f.finish();
+  return a;
+}
+
+HardwareSpec read_hardware(Fields f) {
+  HardwareSpec h;
+  h.cpu_cores = static_cast<int>(f.integer("cpu", 4, 1, 1024));
+  h.memory = f.bytes("memory", Bytes{8ULL << 30});
+  h.disk = f.bytes("disk", Bytes{64ULL << 30});
+  if (f.has("gpu")) {
+    Fields g = f.sub("gpu");
+    GpuSpec gpu;
+    gpu.model = g.string("model");
+    gpu.count = static_cast<int>(g.integer("count", 1, 1, 64));
+    gpu.memory = g.bytes("memory", Bytes{16ULL << 30});
+    g.finish();
+    h.gpu = gpu;
+  } else {
+    f.raw("gpu");
+  }
+  f.finish();
+  return h;
+}
+
+}  // namespace
+
+const AppVersionSpec* AppSpec::find(const std::string& version) const {
+  for (const auto& v : versions)
+    if (v.version == version) return &v;
+  return nullptr;
+}
+
+std::size_t Scenario::node_count() const {
+  std::size_t n = 0;
+  for (const auto& s : sites) n += static_cast<std::size_t>(s.count) * static_cast<std::size_t>(s.nodes);
+  return n;
+}
+std::size_t Scenario::site_count() const {
+  std::size_t n = 0;
+  for (const auto& s : sites) n += static_cast<std::size_t>(s.count);
+  return n;
+}
+
+std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::string& metric) {
+  static const std::map<std::string, MetricUnit> fleet_metrics{
+      {"fleet.registry_egress_bytes", MetricUnit::bytes}, {"fleet.busiest_uplink_bytes", MetricUnit::bytes},
+      {"fleet.nodes_failed", MetricUnit::count},          {"fleet.nodes", MetricUnit::count},
+      {"fleet.bytes_wasted", MetricUnit::bytes},          {"fleet.end_time", MetricUnit::seconds}};
+  if (auto it = fleet_metrics.find(metric); it != fleet_metrics.end()) return it->second;
+  static const std::map<std::string, MetricUnit> op_metrics{
+      {"time_to_50", MetricUnit::seconds}, {"time_to_90", MetricUnit::seconds},
+      {"time_to_99", MetricUnit::seconds}, {"time_to_100", MetricUnit::seconds},
+      {"duration", MetricUnit::seconds},   {"targeted", MetricUnit::count},
+      {"succeeded", MetricUnit::count},    {"failed", MetricUnit::count},
+      {"timed_out", MetricUnit::count},    {"bytes_pulled", MetricUnit::bytes}};
+  auto dot = metric.rfind('.');
+  if (dot == std::string::npos) return std::nullopt;
+  std::string op = metric.substr(0, dot);
+  auto it = op_metrics.find(metric.substr(dot + 1));
+  if (it == op_metrics.end()) return std::nullopt;
+  for (const auto& action : scenario.timeline)
+    if (action.name == op) return it->second;
+  return std::nullopt;
+}
+
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  LoaderState state;
+  Scenario scenario;
+  scenario.file = file;
+  scenario.overrides = overrides;
+
+  {
+    std::unique_ptr<lua_State, decltype(&lua_close)> holder(luaL_newstate(), &lua_close);
+    lua_State* L = holder.get();
+    if (L == nullptr) throw ScenarioError(file + ": cannot create a Lua state");
+    // Only deterministic libraries: no io, no os (clocks), no package loading.
+    for (auto [name, open] : std::initializer_list<std::pair<const char*, lua_CFunction>>{
+             {LUA_GNAME, luaopen_base}, {LUA_TABLIBNAME, luaopen_table}, {LUA_STRLIBNAME, luaopen_string},
+             {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8}}) {
+      luaL_requiref(L, name, open, 1);
+      lua_pop(L, 1);
+    }
+    // math.random is seeded from the clock by Lua 5.4; scenario-level randomness must be reproducible.
+    luaL_dostring(L, "math.randomseed(0)");
+    for (const char* unsafe : {"dofile", "loadfile", "collectgarbage"}) {
+      lua_pushnil(L);
+      lua_setglobal(L, unsafe);
+    }
+    lua_newtable(L);
+    for (auto [name, fn] : std::initializer_list<std::pair<const char*, lua_CFunction>>{
+             {"scenario", l_scenario}, {"cloud", l_cloud}, {"site", l_site}, {"app", l_app}, {"deploy", l_deploy},
+             {"rollout", l_rollout}, {"at", l_at}, {"expect", l_expect}, {"simulation", l_simulation}}) {
+      lua_pushlightuserdata(L, &state);
+      lua_pushcclosure(L, fn, 1);
+      lua_setfield(L, -2, name);
+    }
+    lua_pushstring(L, "0.1.0");
+    lua_setfield(L, -2, "version");
+    lua_setglobal(L, "fleetsim");
+    if (luaL_dostring(L, kPrelude) != LUA_OK) throw ScenarioError(std::string("prelude: ") + lua_tostring(L, -1));
+
+    if (luaL_loadfilex(L, file.c_str(), "t") != LUA_OK) {
+      std::string message = lua_tostring(L, -1);
+      if (message.find("cannot open") != std::string::npos) throw ScenarioError(message);
+      throw ScenarioError(message);  // syntax errors already read "file:line: ..."
+    }
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) throw ScenarioError(lua_tostring(L, -1));
+  }
+
+  // Apply --set path=value to the recorded declarations.
+  std::set<std::string> overridden_paths;  // "<subject path>" as Fields sees it, e.g. "uplink.down"
+  std::map<const Declaration*, std::set<std::string>> overridden_by_decl;
+  for (const auto& text : overrides) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ScenarioError("--set " + text + ": expected path=value, e.g. --set site.store.count=100");
+    std::string path = text.substr(0, eq);
+    json value = parse_override_value(text.substr(eq + 1));
+    std::vector<std::string> parts = split(path, '.');
+    std::string kind = parts[0];
+    std::size_t key_start = 1;
+    Declaration* target = nullptr;
+    if (kind == "site" || kind == "app") {
+      if (parts.size() < 3)
+        throw ScenarioError("--set " + text + ": expected " + kind + ".<name>.<key>=value");
+      std::vector<std::string> names;
+      for (auto& d : state.declarations) {
+        if (d.kind != kind || !d.value.contains("name") || !d.value["name"].is_string()) continue;
+        names.push_back(d.value["name"].get<std::string>());
+        if (names.back() == parts[1]) target = &d;
+      }
+      if (target == nullptr) {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        throw ScenarioError("--set " + text + ": the scenario declares no " + kind + " named '" + parts[1] +
+                            "' (" + kind + "s: " + (list.empty() ? "none" : list) + ")");
+      }
+      key_start = 2;
+    } else if (kind == "cloud" || kind == "simulation" || kind == "scenario") {
+      if (parts.size() < 2) throw ScenarioError("--set " + text + ": expected " + kind + ".<key>=value");
+      for (auto& d : state.declarations)
+        if (d.kind == kind) target = &d;
+      if (target == nullptr) {
+        state.declarations.push_back({kind, json::object(), "--set", 0});
+        target = &state.declarations.back();
+      }
+    } else {
+      throw ScenarioError("--set " + text + ": a path starts with site.<name>, app.<name>, cloud, simulation or "
+                          "scenario");
+    }
+    json* node = &target->value;
+    std::string key_path;
+    for (std::size_t i = key_start; i < parts.size(); ++i) {
+      if (parts[i].empty()) throw ScenarioError("--set " + text + ": empty key in the path");
+      key_path += (key_path.empty() ? "" : ".") + parts[i];
+      if (!node->is_object()) throw ScenarioError("--set " + text + ": '" + key_path + "' is not a table");
+      node = &(*node)[parts[i]];
+    }
+    *node = value;
+    overridden_by_decl[target].insert(key_path);
+  }
+  auto overridden_of = [&](const Declaration& d) -> const std::set<std::string>* {
+    auto it = overridden_by_decl.find(&d);
+    return it == overridden_by_decl.end() ? nullptr : &it->second;
+  };
+
+  // Validate, in declaration order.
+  std::set<std::string> digests_seen;
+  for (const auto& d : state.declarations) {
+    const auto* ov = overridden_of(d);
+    if (d.kind == "scenario") {
+      Fields f(d.value, d.where, "scenario", "", ov);
+      scenario.name = f.string("name", std::string());
+      scenario.description = f.string("description", std::string());
+      f.finish();
+    } else if (d.kind == "cloud") {
+      Fields f(d.value, d.where, "cloud", "", ov);
+      Fields reg = f.sub("registry");
+      scenario.cloud.registry_egress = reg.rate("egress", scenario.cloud.registry_egress);
+      scenario.cloud.registry_latency = reg.duration("latency", scenario.cloud.registry_latency);
+      reg.finish();
+      Fields orch = f.sub("orchestrator");
+      scenario.cloud.orchestrator_bandwidth = orch.rate("bandwidth", scenario.cloud.orchestrator_bandwidth);
+      scenario.cloud.orchestrator_latency = orch.duration("latency", scenario.cloud.orchestrator_latency);
+      orch.finish();
+      f.finish();
+      scenario.cloud.where = d.where;
+    } else if (d.kind == "site") {
+      std::string subject = "site";
+      if (d.value.is_object() && d.value.contains("name") && d.value["name"].is_string())
+        subject = "site '" + d.value["name"].get<std::string>() + "'";
+      Fields f(d.value, d.where, subject, "", ov);
+      SiteTemplate s;
+      s.where = d.where;
+      s.name = f.string("name");
+      if (!valid_name(s.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
+      for (const auto& other : scenario.sites)
+        if (other.name == s.name) f.fail_at("name", "a site template '" + s.name + "' is already declared at " +
+                                                        other.where);
+      s.count = static_cast<int>(f.integer("count", 1, 1, 1000000));
+      s.nodes = static_cast<int>(f.integer("nodes", 1, 1, 100000));
+      Fields up = f.sub("uplink");
+      s.uplink_down = up.rate("down");
+      s.uplink_up = up.rate("up", s.uplink_down);
+      s.uplink_latency = up.duration("latency");
+      up.finish();
+      Fields lan = f.sub("lan");
+      s.lan_bandwidth = lan.rate("bandwidth", s.lan_bandwidth);
+      s.lan_latency = lan.duration("latency", s.lan_latency);
+      lan.finish();
+      s.hardware = read_hardware(f.sub("hardware"));
+      s.labels = f.string_map("labels");
+      s.agent = read_agent(f.sub("agent"));
+      f.finish();
+      scenario.sites.push_back(std::move(s));
+    } else if (d.kind == "app") {
+      std::string subject = "app";
+      if (d.value.is_object() && d.value.contains("name") && d.value["name"].is_string())
+        subject = "app '" + d.value["name"].get<std::string>() + "'";
+      Fields f(d.value, d.where, subject, "", ov);
+      AppSpec a;
+      a.where = d.where;
+      a.name = f.string("name");
+      if (!valid_name(a.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
+      for (const auto& other : scenario.apps)
+        if (other.name == a.name) f.fail_at("name", "an app '" + a.name + "' is already declared at " + other.where);
+      const json* versions = f.raw("versions");
+      if (versions == nullptr || !versions->is_object() || versions->empty())
+        f.fail_at("versions", "is required: a table of version = { image = \"200MiB\" } or { layers = {...} }");
+      Fields vf = f.sub("versions");
+      for (const auto& [version, body] : versions->items()) {
+        Fields v = vf.sub(version);
+        AppVersionSpec spec;
+        spec.version = version;
+        bool has_image = v.has("image");
+        bool has_layers = v.has("layers");
+        if (has_image == has_layers) v.fail_at("", "give either image = \"<size>\" or layers = { ... }, not both");
+        if (has_image) {
+          Bytes size = v.bytes("image");
+          spec.layers.push_back({a.name + "@" + version + "/image", size});
+        } else {
+          const json* layers = v.raw("layers");
+          if (!layers->is_array() || layers->empty())
+            v.fail_at("layers", "must be a list of sizes or { name = \"...\", size = \"...\" } tables");
+          for (std::size_t i = 0; i < layers->size(); ++i) {
+            const json& layer = (*layers)[i];
+            std::string key = std::to_string(i + 1);
+            LayerSpec ls;
+            if (layer.is_string()) {
+              try {
+                ls.size = parse_bytes(layer.get<std::string>());
+              } catch (const UnitError& e) {
+                v.fail_at("layers." + key, e.what());
+              }
+              ls.digest = a.name + "@" + version + "/" + key;
+            } else if (layer.is_object()) {
+              Fields one(layer, d.where, subject, "versions." + version + ".layers." + key, ov);
+              ls.digest = "shared/" + one.string("name");
+              ls.size = one.bytes("size");
+              one.finish();
+            } else {
+              v.fail_at("layers." + key, "must be a size such as \"80MiB\" or { name = \"base\", size = \"80MiB\" }");
+            }
+            if (ls.size.count == 0) v.fail_at("layers." + key, "a layer must not be empty");
+            spec.layers.push_back(std::move(ls));
+          }
+        }
+        spec.start_time = v.duration("start_time", Duration{1});
+        spec.ready_time = v.duration("ready_time", Duration{0});
+        v.finish();
+        a.versions.push_back(std::move(spec));
+      }
+      f.finish();
+      scenario.apps.push_back(std::move(a));
+    } else if (d.kind == "action") {
+      std::string kind = d.value["__kind"].get<std::string>();
+      std::string where = d.value["__where"].get<std::string>();
+      Fields f(d.value, where, kind, "", ov);
+      ActionSpec a;
+      a.kind = kind == "deploy" ? ActionSpec::Kind::deploy : ActionSpec::Kind::rollout;
+      a.at_s = d.at_s;
+      a.where = where;
+      a.app = f.string("app");
+      a.version = f.string("version");
+      const AppSpec* app = nullptr;
+      for (const auto& candidate : scenario.apps)
+        if (candidate.name == a.app) app = &candidate;
+      if (app == nullptr) f.fail_at("app", "no app named '" + a.app + "' is declared before this line");
+      if (app->find(a.version) == nullptr) {
+        std::string list;
+        for (const auto& v : app->versions) list += (list.empty() ? "" : ", ") + v.version;
+        f.fail_at("version", "app '" + a.app + "' has no version '" + a.version + "' (versions: " + list + ")");
+      }
+      a.name = f.string("name", kind + "_" + a.app + "_" + a.version);
+      if (!valid_name(a.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
+      for (const auto& other : scenario.timeline)
+        if (other.name == a.name)
+          f.fail_at("name", "an operation named '" + a.name + "' is already scheduled at " + other.where +
+                                "; give this one a name = \"...\"");
+      if (a.kind == ActionSpec::Kind::deploy) {
+        a.selector = f.string_map("where");
+      } else {
+        bool deployed = false;
+        for (const auto& other : scenario.timeline)
+          if (other.app == a.app && other.kind == ActionSpec::Kind::deploy && other.at_s <= a.at_s) deployed = true;
+        if (!deployed) f.fail_at("app", "app '" + a.app + "' is rolled out before it is deployed");
+      }
+      a.strategy = f.string("strategy", std::string("all_at_once"));
+      if (a.strategy != "all_at_once")
+        f.fail_at("strategy", "unknown strategy '" + a.strategy + "' (available: all_at_once)");
+      a.node_deadline = f.duration("node_deadline", Duration{0});
+      f.finish();
+      scenario.timeline.push_back(std::move(a));
+    } else if (d.kind == "simulation") {
+      Fields f(d.value, d.where, "simulation", "", ov);
+      SimulationSpec& s = scenario.simulation;
+      s.where = d.where;
+      s.max_time = f.duration("max_time", s.max_time);
+      if (!(s.max_time.seconds > 0)) f.fail_at("max_time", "must be positive");
+      s.network_model = f.string("network_model", s.network_model);
+      if (s.network_model != "CM02" && s.network_model != "LV08" && s.network_model != "SMPI" &&
+          s.network_model != "Constant")
+        f.fail_at("network_model", "must be one of CM02, LV08, SMPI, Constant; got '" + s.network_model + "'");
+      s.precision_s = f.number("precision", s.precision_s, 1e-12, 60);
+      s.crosstraffic = f.boolean("crosstraffic", s.crosstraffic);
+      s.simgrid_cfg = f.string_map("simgrid");
+      f.finish();
+    }
+  }
+  // Expectations last: they refer to operations declared anywhere in the file.
+  for (const auto& d : state.declarations) {
+    if (d.kind != "expect") continue;
+    ExpectationSpec e;
+    e.text = d.value.get<std::string>();
+    e.where = d.where;
+    std::istringstream in(e.text);
+    std::string value_text;
+    in >> e.metric >> e.op;
+    std::getline(in, value_text);
+    value_text.erase(0, value_text.find_first_not_of(' '));
+    auto bad = [&](const std::string& problem) {
+      throw ScenarioError(d.where + ": expect \"" + e.text + "\": " + problem);
+    };
+    static const std::set<std::string> ops{"<", "<=", ">", ">=", "==", "!="};
+    if (e.metric.empty() || ops.count(e.op) == 0 || value_text.empty())
+      bad("write it as \"<metric> <op> <value>\", op one of < <= > >= == !=, e.g. \"rollout_app_2.time_to_100 <= 45m\"");
+    auto unit = metric_unit(scenario, e.metric);
+    if (!unit) {
+      std::string ops_list;
+      for (const auto& a : scenario.timeline) ops_list += (ops_list.empty() ? "" : ", ") + a.name;
+      bad("unknown metric '" + e.metric + "' (operation metrics: <operation>.time_to_50|90|99|100, duration, targeted, "
+          "succeeded, failed, timed_out, bytes_pulled with operations " + ops_list +
+          "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "
+          "fleet.nodes_failed, fleet.nodes, fleet.end_time)");
+    }
+    try {
+      switch (*unit) {
+        case MetricUnit::seconds:
+          e.value = parse_duration(value_text).seconds;
+          break;
+        case MetricUnit::bytes:
+          e.value = static_cast<double>(parse_bytes(value_text).count);
+          break;
+        case MetricUnit::count: {
+          char* end = nullptr;
+          e.value = std::strtod(value_text.c_str(), &end);
+          if (end == value_text.c_str() || *end != '\0') bad("'" + value_text + "' is not a number");
+          break;
+        }
+      }
+    } catch (const UnitError& err) {
+      bad(err.what());
+    }
+    scenario.expectations.push_back(std::move(e));
+  }
+
+  if (scenario.sites.empty()) throw ScenarioError(file + ": the scenario declares no site (site { name = ..., ... })");
+  std::stable_sort(scenario.timeline.begin(), scenario.timeline.end(),
+                   [](const ActionSpec& a, const ActionSpec& b) { return a.at_s < b.at_s; });
+  for (const auto& a : scenario.timeline)
+    if (a.at_s > scenario.simulation.max_time.seconds)
+      throw ScenarioError(a.where + ": at: the action comes after simulation.max_time (" +
+                          format_duration(scenario.simulation.max_time.seconds) + ")");
+  return scenario;
+}
+
+}  // namespace fleetsim::sim
