@@ -1,7 +1,7 @@
 # Helpers that keep each folder's CMakeLists a list of declarations.
 
 set(FLEETSIM_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-    -Wunused -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+    -Wunused -Woverloaded-virtual -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
 
 function(fleetsim_target_options target)
   target_compile_options(${target} PRIVATE ${FLEETSIM_WARNINGS})

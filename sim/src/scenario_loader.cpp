@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -40,11 +42,16 @@ LoaderState& state_of(lua_State* L) {
   return *static_cast<LoaderState*>(lua_touserdata(L, lua_upvalueindex(1)));
 }
 
+constexpr char kChunkMark = '\x1f';
+constexpr const char* kChunkName = "=\x1f";
+thread_local std::string chunk_file;  // the path of the scenario being loaded
+
 std::string where_of(lua_State* L, int level) {
   lua_Debug ar;
   if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
     std::string src = ar.source;
     if (!src.empty() && (src[0] == '@' || src[0] == '=')) src = src.substr(1);
+    if (src.size() == 1 && src[0] == kChunkMark) src = chunk_file;
     return src + ":" + std::to_string(ar.currentline);
   }
   return "?";
@@ -332,8 +339,28 @@ public:
 private:
   template <typename T>
   T require(const std::string& key, const std::optional<T>& fallback) const {
-    if (!fallback) fail_at(key, "is required");
+    if (!fallback) {
+      // A missing key is often a misspelt one: name the present key that is closest to it.
+      for (const auto& [present, v] : value_.items())
+        if (present != key && edit_distance(present, key) <= 2)
+          fail_at(key, "is required (did you mean it instead of '" + present + "'?)");
+      fail_at(key, "is required");
+    }
     return *fallback;
+  }
+  static std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      std::size_t diagonal = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        std::size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        diagonal = up;
+      }
+    }
+    return row[b.size()];
   }
   static std::string fmt(double d) {
     std::ostringstream out;
@@ -469,12 +496,19 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     lua_setglobal(L, "fleetsim");
     if (luaL_dostring(L, kPrelude) != LUA_OK) throw ScenarioError(std::string("prelude: ") + lua_tostring(L, -1));
 
-    if (luaL_loadfilex(L, file.c_str(), "t") != LUA_OK) {
-      std::string message = lua_tostring(L, -1);
-      if (message.find("cannot open") != std::string::npos) throw ScenarioError(message);
-      throw ScenarioError(message);  // syntax errors already read "file:line: ..."
-    }
-    if (lua_pcall(L, 0, 0, 0) != LUA_OK) throw ScenarioError(lua_tostring(L, -1));
+    // Lua shortens long chunk names in its messages; load under a one-byte name and put the path back.
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ScenarioError(file + ": cannot open the scenario file");
+    std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto full_path = [&](std::string message) {
+      for (auto pos = message.find(kChunkMark); pos != std::string::npos; pos = message.find(kChunkMark, pos))
+        message.replace(pos, 1, file);
+      return message;
+    };
+    if (luaL_loadbufferx(L, source.data(), source.size(), kChunkName, "t") != LUA_OK)
+      throw ScenarioError(full_path(lua_tostring(L, -1)));  // syntax errors read "file:line: ..."
+    chunk_file = file;
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) throw ScenarioError(full_path(lua_tostring(L, -1)));
   }
 
   // Apply --set path=value to the recorded declarations.

@@ -1,0 +1,112 @@
+// Rollout times against closed forms: bytes over the bottleneck bandwidth, plus the path latencies.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "sim_test_support.hpp"
+
+namespace fleetsim::testing {
+namespace {
+
+constexpr double kMiB = 1048576.0;
+
+// Column index of a header name in nodes.csv.
+std::size_t column(const std::vector<std::string>& header, const std::string& name) {
+  auto it = std::find(header.begin(), header.end(), name);
+  EXPECT_NE(it, header.end()) << "no column " << name;
+  return static_cast<std::size_t>(it - header.begin());
+}
+
+TEST(Physics, SharedRegistryEgressBottleneckFinishesAtTotalBytesOverBandwidth) {
+  // 20 nodes pull a 50 MiB image at once through a 100 Mbps registry egress while every other link is 10x
+  // faster: max-min sharing gives each flow B/N, so the last node finishes at N*S/B plus the path latencies.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+cloud { registry = { egress = "100Mbps", latency = "1ms" }, orchestrator = { bandwidth = "1Gbps", latency = "1ms" } }
+site { name = "s", count = 4, nodes = 5, uplink = { down = "1Gbps", latency = "10ms" },
+       lan = { bandwidth = "10Gbps", latency = "0.1ms" } }
+app { name = "a", versions = { ["1"] = { image = "50MiB", start_time = "0s" } } }
+at("0s", deploy { app = "a", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "bottleneck.lua", lua), {"--seed", "1"}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto report = read_report(run);
+  const double n = 20, size = 50 * kMiB, bandwidth = 100e6 / 8;
+  const double latencies = 2 * (0.001 + 0.010 + 0.0001);  // notification, then the pull
+  const double expected = n * size / bandwidth + latencies;
+  const auto& op = report["operations"][0];
+  ASSERT_EQ(op["succeeded"], 20);
+  double last = op["time_to_pct_s"]["100"].get<double>();
+  EXPECT_NEAR(last, expected, 0.02 * expected);
+  // With fair sharing every flow gets the same rate, so the first node also finishes near N*S/B.
+  double half = op["time_to_pct_s"]["50"].get<double>();
+  EXPECT_NEAR(half, expected, 0.02 * expected);
+  // Every byte of every image crossed the egress exactly once.
+  EXPECT_EQ(report["network"]["registry_egress_bytes"].get<double>(), n * size);
+}
+
+TEST(Physics, PerSiteUplinkBottleneckFinishesAtSiteBytesOverUplink) {
+  // With a fast registry, each site's uplink is its own bottleneck: the site's last node finishes at
+  // (nodes in site) * S / uplink, whatever the other sites do. Two templates with different shapes check it.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+cloud { registry = { egress = "10Gbps", latency = "1ms" } }
+site { name = "a", count = 3, nodes = 2, uplink = { down = "10Mbps", up = "1Mbps", latency = "20ms" } }
+site { name = "b", count = 2, nodes = 5, uplink = { down = "40Mbps", up = "5Mbps", latency = "40ms" } }
+app { name = "x", versions = { ["1"] = { image = "20MiB", start_time = "0s" } } }
+at("1m", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "uplinks.lua", lua), {"--seed", "1"}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::vector<std::string> header;
+  auto rows = read_csv(dir + "/nodes.csv", &header);
+  ASSERT_EQ(rows.size(), 16u);
+  std::size_t site_col = column(header, "site"), healthy_col = column(header, "d.healthy_s");
+  std::map<std::string, double> last_healthy;
+  for (const auto& row : rows)
+    last_healthy[row[site_col]] = std::max(last_healthy[row[site_col]], std::stod(row[healthy_col]) - 60.0);
+  ASSERT_EQ(last_healthy.size(), 5u);
+  const double size = 20 * kMiB;
+  for (const auto& [site, t] : last_healthy) {
+    bool is_a = site.rfind("a-", 0) == 0;
+    double nodes = is_a ? 2 : 5, uplink = (is_a ? 10e6 : 40e6) / 8, lat = is_a ? 0.020 : 0.040;
+    double expected = nodes * size / uplink + 2 * (0.005 + lat + 0.0002 + 0.001);
+    EXPECT_NEAR(t, expected, 0.02 * expected) << site;
+  }
+}
+
+TEST(Physics, AsymmetricUplinkUsesTheDownDirectionForPulls) {
+  // A site with 50 Mbps down and 1 Mbps up pulls at the down rate: the pull must take S/down, not S/up.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 1, nodes = 1, uplink = { down = "50Mbps", up = "1Mbps", latency = "5ms" } }
+app { name = "x", versions = { ["1"] = { image = "10MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "asym.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  double t = read_report(run)["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  double expected = 10 * kMiB / (50e6 / 8);
+  EXPECT_NEAR(t, expected, 0.02 * expected);
+}
+
+TEST(Physics, ConcurrentLayersOfOneNodeShareItsUplink) {
+  // One node pulling three layers (3 concurrent downloads) over a 16 Mbps uplink finishes when all
+  // 3 x 8 MiB have crossed it: the layers share the link, they do not each get the full rate.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 1, nodes = 1, uplink = { down = "16Mbps", latency = "5ms" } }
+app { name = "x", versions = { ["1"] = { layers = { "8MiB", "8MiB", "8MiB" }, start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "layers.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  double t = read_report(run)["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  double expected = 24 * kMiB / (16e6 / 8);
+  EXPECT_NEAR(t, expected, 0.02 * expected);
+}
+
+}  // namespace
+}  // namespace fleetsim::testing

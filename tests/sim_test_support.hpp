@@ -1,0 +1,33 @@
+// Helpers for tests that run the fleetsim binary the way a user or CI does (SimGrid allows one engine per
+// process, so every simulation runs in its own process).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fleetsim::testing {
+
+struct RunOutput {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+  std::string dir;  // the --out directory
+};
+
+// A fresh directory under the test temp dir.
+std::string fresh_dir(const std::string& name);
+// Writes a scenario file and returns its path.
+std::string write_scenario(const std::string& dir, const std::string& name, const std::string& lua);
+// Runs `fleetsim run <scenario> <args...> --out <dir> --no-progress -q`.
+RunOutput run_fleetsim(const std::string& scenario, const std::vector<std::string>& args, const std::string& out_dir);
+// Runs fleetsim with exactly these arguments (for usage errors).
+RunOutput run_raw(const std::vector<std::string>& args);
+std::string read_file(const std::string& path);
+nlohmann::json read_report(const RunOutput& run);
+// nodes.csv as rows of column -> text.
+std::vector<std::vector<std::string>> read_csv(const std::string& path, std::vector<std::string>* header);
+std::string source_path(const std::string& relative);
+
+}  // namespace fleetsim::testing
