@@ -18,7 +18,7 @@ site {
   uplink = { down = "20Mbps", up = "2Mbps", latency = "40ms" },
   hardware = { disk = "64GiB" },
 }
-app { name = "pos", versions = { ["1"] = { image = "100MiB" }, ["2"] = { image = "110MiB" } } }
+app { name = "pos", versions = { ["1"] = { image = "100MiB" }, ["2"] = { image = "110MiB" }, ["2.1"] = { image = "1MiB" } } }
 at("0s", deploy { app = "pos", version = "1" })
 at("1h", rollout { app = "pos", version = "2" })
 expect "rollout_pos_2.time_to_100 <= 1h"
@@ -79,7 +79,7 @@ INSTANTIATE_TEST_SUITE_P(
              {"key 'uplink.down'", "is required"}, 3},
         Case{"UnknownApp", 9, R"(at("0s", deploy { app = "psos", version = "1" }))", {"key 'app'", "no app named 'psos'"}},
         Case{"UnknownVersion", 10, R"(at("1h", rollout { app = "pos", version = "3" }))",
-             {"key 'version'", "no version '3'", "versions: 1, 2"}},
+             {"key 'version'", "no version '3'", "versions: 1, 2, 2.1"}},
         Case{"UnknownStrategy", 10, R"(at("1h", rollout { app = "pos", version = "2", strategy = "yolo" }))",
              {"key 'strategy'", "unknown strategy 'yolo'"}},
         Case{"BadTimeInAt", 9, R"(at("10 parsecs", deploy { app = "pos", version = "1" }))", {"at:", "unknown unit"}},
@@ -98,11 +98,13 @@ TEST(ScenarioOverrides, SetChangesValuesAndBadSetIsAnError) {
   std::string dir = fresh_dir("run");
   std::string path = write_scenario(dir, "ok.lua", kValid);
   auto scenario = sim::load_scenario(path, {"site.store.count=5", "site.store.uplink.down=50Mbps",
-                                            "app.pos.versions.2.image=300MiB", "simulation.max_time=2d"});
+                                            "app.pos.versions.2.image=300MiB", "app.pos.versions.2.1.image=7MiB",
+                                            "simulation.max_time=2d"});
   ASSERT_EQ(scenario.sites.size(), 1u);
   EXPECT_EQ(scenario.sites[0].count, 5);
   EXPECT_DOUBLE_EQ(scenario.sites[0].uplink_down.bytes_per_s, 50e6 / 8);
   EXPECT_EQ(scenario.apps[0].find("2")->layers[0].size.count, 300ull << 20);
+  EXPECT_EQ(scenario.apps[0].find("2.1")->layers[0].size.count, 7ull << 20);  // a key with a dot
   EXPECT_DOUBLE_EQ(scenario.simulation.max_time.seconds, 2 * 86400.0);
 
   auto no_site = run_fleetsim(path, {"--set", "site.stor.count=5"}, dir);

@@ -1,6 +1,9 @@
 // fleetsim command line: `fleetsim run SCENARIO.lua [--seed N] [--set path=value]... [--out DIR]`.
 // Exit codes: 0 every expectation and invariant holds; 1 one failed; 2 bad scenario or bad usage.
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <cstdio>
 #include <cstdlib>
@@ -137,7 +140,12 @@ int main(int argc, char** argv) {
   if (!is_number) std::cout << " (= " << options.seed << ")";
   std::cout << "\n" << std::flush;
 
+  // Wall time and memory describe the cost of the run, never its results: they are printed, not reported.
+  auto wall_start = std::chrono::steady_clock::now();
   fleetsim::reports::RunResult result = fleetsim::sim::run_scenario(scenario, options);
+  double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
 
   int status = result.passed() ? 0 : 1;
   std::error_code ec;
@@ -157,6 +165,8 @@ int main(int argc, char** argv) {
   }
   std::cout << fleetsim::reports::summary_text(result);
   if (!write_failed) std::cout << "  reports: " << out_dir << "/report.json, nodes.csv, junit.xml\n";
+  std::printf("  cost: %.2f s wall for the simulation, peak RSS %.1f MiB\n", wall_s,
+              static_cast<double>(usage.ru_maxrss) / 1024.0);
   if (status != 0) std::cout << "  replay: " << replay << "\n";
   if (write_failed) return 2;
   return status;

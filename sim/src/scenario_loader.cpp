@@ -556,9 +556,21 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     std::string key_path;
     for (std::size_t i = key_start; i < parts.size(); ++i) {
       if (parts[i].empty()) throw ScenarioError("--set " + text + ": empty key in the path");
-      key_path += (key_path.empty() ? "" : ".") + parts[i];
-      if (!node->is_object()) throw ScenarioError("--set " + text + ": '" + key_path + "' is not a table");
-      node = &(*node)[parts[i]];
+      if (!node->is_object())
+        throw ScenarioError("--set " + text + ": '" + key_path + "' is not a table");
+      // Keys may contain dots (version "2.0"): prefer the longest run of parts that names an existing key.
+      std::string key = parts[i];
+      for (std::size_t j = parts.size() - 1; j > i; --j) {
+        std::string joined = parts[i];
+        for (std::size_t k = i + 1; k <= j; ++k) joined += "." + parts[k];
+        if (node->contains(joined)) {
+          key = joined;
+          i = j;
+          break;
+        }
+      }
+      key_path += (key_path.empty() ? "" : ".") + key;
+      node = &(*node)[key];
     }
     *node = value;
     overridden_by_decl[target].insert(key_path);
