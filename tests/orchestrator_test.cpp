@@ -1,1 +1,422 @@
-// placeholder: being written
+// The orchestrator (agents/orchestrator.hpp) driven through the fake ports of fake_ports.hpp: the test submits
+// commands, plays the nodes by delivering StatusReports, and moves time with FakeTimers::advance_to. Expected values
+// follow from the documented rules: a deploy targets the nodes whose labels match every selector entry, a rollout the
+// app's placement; revisions and generations grow by one per operation; an operation finishes when every target is
+// terminal; a node not healthy node_deadline_s after notification is timed out.
+#include "fleetsim/agents/orchestrator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fake_ports.hpp"
+
+namespace fleetsim::agents {
+namespace {
+
+using fakes::FakeOrchestratorWorld;
+
+Release make_release(const std::string& app, const std::string& version) {
+  Release release;
+  release.app = app;
+  release.version = version;
+  release.layers = {{"sha:" + app + "-" + version, 1000}};
+  return release;
+}
+
+Command deploy(const std::string& app, std::map<std::string, std::string> selector, double node_deadline_s = 0) {
+  Command command;
+  command.kind = Command::Kind::deploy;
+  command.release = make_release(app, "1.0");
+  command.selector = std::move(selector);
+  command.node_deadline_s = node_deadline_s;
+  return command;
+}
+
+Command rollout(const std::string& app, const std::string& version, double node_deadline_s = 0) {
+  Command command;
+  command.kind = Command::Kind::rollout;
+  command.release = make_release(app, version);
+  command.node_deadline_s = node_deadline_s;
+  return command;
+}
+
+class OrchestratorTest : public ::testing::Test {
+protected:
+  OrchestratorTest() {
+    // Four nodes; "edge" and "gpu" labels chosen so that selectors pick known subsets.
+    inventory = {
+        {1, "n1", "site-a", {{"tier", "edge"}, {"gpu", "yes"}}},
+        {2, "n2", "site-a", {{"tier", "edge"}}},
+        {3, "n3", "site-b", {{"tier", "core"}}},
+        {4, "n4", "site-b", {{"tier", "edge"}, {"gpu", "yes"}}},
+    };
+  }
+
+  Orchestrator& make() {
+    orchestrator = std::make_unique<Orchestrator>(inventory, world.ports());
+    world.attach(*orchestrator);
+    orchestrator->on_operation_finished([this](const Operation& operation) { finished.push_back(operation); });
+    return *orchestrator;
+  }
+  void report(NodeId node, const std::string& app, Revision revision, NodeAppState state, std::string detail = {}) {
+    orchestrator->on_message(StatusReport{node, app, revision, /*generation=*/0, state, std::move(detail)});
+  }
+  const Operation& op(std::uint32_t id) const { return orchestrator->operations().at(id - 1); }
+  static std::vector<NodeId> target_nodes(const Operation& operation) {
+    std::vector<NodeId> out;
+    for (const auto& target : operation.targets) out.push_back(target.node);
+    return out;
+  }
+
+  std::vector<NodeInfo> inventory;
+  FakeOrchestratorWorld world;
+  std::unique_ptr<Orchestrator> orchestrator;
+  std::vector<Operation> finished;  // copies of the operations passed to the callback, in order
+};
+
+// ---- targeting -----------------------------------------------------------------------------------------------------
+
+TEST_F(OrchestratorTest, DeployTargetsExactlyTheNodesMatchingEverySelectorEntry) {
+  // Goal: a deploy notifies exactly the nodes whose labels contain every selector entry, in inventory order, each
+  // with revision 1 at generation 1; method: {tier: edge, gpu: yes} picks nodes 1 and 4 of four.
+  make();
+  world.clock.set(50);
+  const auto id = orchestrator->submit(deploy("web", {{"tier", "edge"}, {"gpu", "yes"}}));
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 4}));
+  for (NodeId node : {1u, 4u}) {
+    const auto desired = world.channel.desired_for(node);
+    ASSERT_EQ(desired.size(), 1u);
+    EXPECT_EQ(desired[0].generation, 1u);
+    EXPECT_EQ(desired[0].release.app, "web");
+    EXPECT_EQ(desired[0].release.revision, 1u);
+    EXPECT_EQ(desired[0].release.version, "1.0");
+  }
+  const Operation& operation = op(id);
+  EXPECT_EQ(operation.kind, Command::Kind::deploy);
+  EXPECT_EQ(operation.from_revision, 0u);
+  EXPECT_EQ(operation.to_revision, 1u);
+  EXPECT_EQ(operation.started_at, 50.0);
+  EXPECT_EQ(target_nodes(operation), (std::vector<NodeId>{1, 4}));
+  for (const auto& target : operation.targets) {
+    EXPECT_EQ(target.outcome, NodeOutcome::pending);
+    EXPECT_EQ(target.notified_at, 50.0);
+  }
+  EXPECT_FALSE(operation.finished());
+  EXPECT_EQ(orchestrator->desired_revision("web"), Revision{1});
+}
+
+TEST_F(OrchestratorTest, EmptySelectorTargetsEveryNode) {
+  // Goal: no selector entry means no constraint.
+  make();
+  const auto id = orchestrator->submit(deploy("web", {}));
+  EXPECT_EQ(target_nodes(op(id)), (std::vector<NodeId>{1, 2, 3, 4}));
+}
+
+TEST_F(OrchestratorTest, SelectorMatchingNoNodeFinishesAtOnce) {
+  // Goal: a deploy with no matching node (unknown value, unknown key) sends nothing and finishes immediately with
+  // the callback fired once.
+  make();
+  world.clock.set(7);
+  const auto id = orchestrator->submit(deploy("web", {{"tier", "cloud"}}));
+  EXPECT_TRUE(world.channel.sent.empty());
+  EXPECT_TRUE(op(id).targets.empty());
+  ASSERT_TRUE(op(id).finished());
+  EXPECT_EQ(*op(id).finished_at, 7.0);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].id, id);
+
+  const auto id2 = orchestrator->submit(deploy("api", {{"rack", "r1"}}));
+  EXPECT_TRUE(op(id2).targets.empty());
+  EXPECT_EQ(finished.size(), 2u);
+}
+
+TEST_F(OrchestratorTest, RolloutTargetsThePlacementWithTheNextRevisionAndGeneration) {
+  // Goal: a rollout goes to the nodes the app was deployed on (its selector is not used) with the next revision and
+  // a higher generation; method: deploy to {1, 4}, finish it, roll out 2.0.
+  make();
+  const auto d = orchestrator->submit(deploy("web", {{"gpu", "yes"}}));
+  report(1, "web", 1, NodeAppState::healthy);
+  report(4, "web", 1, NodeAppState::healthy);
+  ASSERT_TRUE(op(d).finished());
+
+  Command command = rollout("web", "2.0");
+  command.selector = {{"tier", "core"}};  // ignored by a rollout
+  const auto r = orchestrator->submit(command);
+  EXPECT_EQ(target_nodes(op(r)), (std::vector<NodeId>{1, 4}));
+  EXPECT_EQ(op(r).kind, Command::Kind::rollout);
+  EXPECT_EQ(op(r).from_revision, 1u);
+  EXPECT_EQ(op(r).to_revision, 2u);
+  for (NodeId node : {1u, 4u}) {
+    const auto desired = world.channel.desired_for(node);
+    ASSERT_EQ(desired.size(), 2u);
+    EXPECT_EQ(desired[1].release.revision, 2u);
+    EXPECT_EQ(desired[1].release.version, "2.0");
+    EXPECT_GT(desired[1].generation, desired[0].generation);
+  }
+  EXPECT_TRUE(world.channel.desired_for(3).empty());
+  EXPECT_EQ(orchestrator->desired_revision("web"), Revision{2});
+}
+
+TEST_F(OrchestratorTest, RevisionsAndGenerationsArePerApp) {
+  // Goal: each app numbers its own revisions and generations from 1.
+  make();
+  orchestrator->submit(deploy("web", {{"gpu", "yes"}}));
+  orchestrator->submit(rollout("web", "2.0"));
+  const auto api = orchestrator->submit(deploy("api", {{"tier", "core"}}));
+  EXPECT_EQ(op(api).to_revision, 1u);
+  const auto desired = world.channel.desired_for(3);
+  ASSERT_EQ(desired.size(), 1u);
+  EXPECT_EQ(desired[0].generation, 1u);
+  EXPECT_EQ(desired[0].release.app, "api");
+}
+
+// ---- status and completion -----------------------------------------------------------------------------------------
+
+TEST_F(OrchestratorTest, HealthyAndFailedReportsFinishTargets) {
+  // Goal: healthy makes a target succeeded, failed makes it failed with the node's detail; intermediate states
+  // (accepted, downloaded) only record the report time; method: two targets, one of each.
+  make();
+  const auto id = orchestrator->submit(deploy("web", {{"gpu", "yes"}}));
+  world.clock.set(3);
+  report(1, "web", 1, NodeAppState::accepted);
+  report(1, "web", 1, NodeAppState::downloaded);
+  EXPECT_EQ(op(id).targets[0].outcome, NodeOutcome::pending);
+  EXPECT_EQ(op(id).targets[0].last_report_at, 3.0);
+  EXPECT_EQ(op(id).terminal(), 0u);
+
+  world.clock.set(10);
+  report(1, "web", 1, NodeAppState::healthy);
+  world.clock.set(12);
+  report(4, "web", 1, NodeAppState::failed, "disk full: need 1000 bytes");
+
+  const Operation& operation = op(id);
+  EXPECT_EQ(operation.targets[0].outcome, NodeOutcome::succeeded);
+  EXPECT_EQ(operation.targets[1].outcome, NodeOutcome::failed);
+  EXPECT_EQ(operation.targets[1].detail, "disk full: need 1000 bytes");
+  EXPECT_EQ(operation.targets[1].last_report_at, 12.0);
+  EXPECT_EQ(operation.succeeded, 1u);
+  EXPECT_EQ(operation.failed, 1u);
+  EXPECT_EQ(operation.timed_out, 0u);
+  EXPECT_EQ(operation.canceled, 0u);
+}
+
+TEST_F(OrchestratorTest, OperationFinishesOnceWhenEveryTargetIsTerminal) {
+  // Goal: the callback fires exactly once, when the last target becomes terminal, with finished_at = that time;
+  // method: four targets reporting one by one.
+  make();
+  const auto id = orchestrator->submit(deploy("web", {}));
+  for (NodeId node = 1; node <= 3; ++node) {
+    world.clock.set(node);
+    report(node, "web", 1, NodeAppState::healthy);
+    EXPECT_TRUE(finished.empty()) << "after node " << node;
+    EXPECT_FALSE(op(id).finished());
+    EXPECT_FALSE(orchestrator->all_operations_finished());
+  }
+  world.clock.set(20);
+  report(4, "web", 1, NodeAppState::failed, "container exited");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].id, id);
+  EXPECT_EQ(finished[0].succeeded, 3u);
+  EXPECT_EQ(finished[0].failed, 1u);
+  ASSERT_TRUE(op(id).finished());
+  EXPECT_EQ(*op(id).finished_at, 20.0);
+  EXPECT_TRUE(orchestrator->all_operations_finished());
+
+  report(4, "web", 1, NodeAppState::healthy);  // after the end: changes nothing, no second callback
+  EXPECT_EQ(finished.size(), 1u);
+  EXPECT_EQ(op(id).failed, 1u);
+}
+
+TEST_F(OrchestratorTest, DuplicateReportsDoNotDoubleCount) {
+  // Goal: a node repeating its report (or changing its mind after a terminal one) counts once.
+  make();
+  const auto id = orchestrator->submit(deploy("web", {{"gpu", "yes"}}));
+  report(1, "web", 1, NodeAppState::healthy);
+  report(1, "web", 1, NodeAppState::healthy);
+  report(1, "web", 1, NodeAppState::failed, "late");
+  EXPECT_EQ(op(id).succeeded, 1u);
+  EXPECT_EQ(op(id).failed, 0u);
+  EXPECT_EQ(op(id).targets[0].outcome, NodeOutcome::succeeded);
+  EXPECT_TRUE(op(id).targets[0].detail.empty());
+  EXPECT_FALSE(op(id).finished());
+  report(4, "web", 1, NodeAppState::healthy);
+  report(4, "web", 1, NodeAppState::healthy);
+  EXPECT_EQ(op(id).succeeded, 2u);
+  EXPECT_EQ(finished.size(), 1u);
+}
+
+TEST_F(OrchestratorTest, IgnoresReportsForOlderRevisionsOtherAppsAndOtherNodes) {
+  // Goal: only a report about the operation's own revision, app and targets counts; method: during the rollout to
+  // revision 2, reports about revision 1, about an unknown app, and from a node outside the placement.
+  make();
+  orchestrator->submit(deploy("web", {{"gpu", "yes"}}));
+  report(1, "web", 1, NodeAppState::healthy);
+  report(4, "web", 1, NodeAppState::healthy);
+  const auto r = orchestrator->submit(rollout("web", "2.0"));
+
+  report(1, "web", 1, NodeAppState::healthy);  // older revision
+  report(1, "api", 2, NodeAppState::healthy);  // unknown app
+  report(3, "web", 2, NodeAppState::healthy);  // not a target
+  EXPECT_EQ(op(r).terminal(), 0u);
+  EXPECT_EQ(op(r).targets[0].last_report_at, -1.0);
+  EXPECT_FALSE(op(r).finished());
+
+  report(1, "web", 2, NodeAppState::healthy);
+  EXPECT_EQ(op(r).succeeded, 1u);
+}
+
+// ---- deadlines -----------------------------------------------------------------------------------------------------
+
+TEST_F(OrchestratorTest, NodeNotHealthyByDeadlineTimesOutExactlyAtTheDeadline) {
+  // Goal: a node still pending node_deadline_s after notification is timed out at notified_at + deadline, not
+  // before; a node healthy in time is not; method: notify at 10 with a 60 s deadline, node 1 healthy at 30, node 4
+  // silent; look just before and at 70.
+  make();
+  world.clock.set(10);
+  const auto id = orchestrator->submit(deploy("web", {{"gpu", "yes"}}, /*node_deadline_s=*/60));
+  world.timers.advance_to(30);
+  report(1, "web", 1, NodeAppState::healthy);
+  report(4, "web", 1, NodeAppState::downloaded);  // progress does not stop the clock
+
+  world.timers.advance_to(69.999);
+  EXPECT_EQ(op(id).targets[1].outcome, NodeOutcome::pending);
+  EXPECT_TRUE(finished.empty());
+
+  world.timers.advance_to(70);
+  EXPECT_EQ(op(id).targets[0].outcome, NodeOutcome::succeeded);
+  EXPECT_EQ(op(id).targets[1].outcome, NodeOutcome::timed_out);
+  EXPECT_FALSE(op(id).targets[1].detail.empty());
+  EXPECT_EQ(op(id).timed_out, 1u);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(*op(id).finished_at, 70.0);
+
+  report(4, "web", 1, NodeAppState::healthy);  // too late: stays timed out
+  EXPECT_EQ(op(id).targets[1].outcome, NodeOutcome::timed_out);
+  EXPECT_EQ(op(id).succeeded, 1u);
+}
+
+TEST_F(OrchestratorTest, NoDeadlineMeansNoTimer) {
+  // Goal: node_deadline_s = 0 means no deadline: nothing is armed and a silent node stays pending for ever.
+  make();
+  const auto id = orchestrator->submit(deploy("web", {}));
+  EXPECT_TRUE(world.timers.all.empty());
+  world.timers.advance_to(1e9);
+  EXPECT_EQ(op(id).terminal(), 0u);
+}
+
+TEST_F(OrchestratorTest, DeadlinesOfOverlappingOperationsFireInTimeOrder) {
+  // Goal: each target times out at its own deadline even when operations with different deadlines overlap; method:
+  // "web" notified at 0 with a 100 s deadline, "api" notified at 10 with a 20 s deadline: api's node must time out
+  // at 30, long before web's at 100.
+  make();
+  const auto web = orchestrator->submit(deploy("web", {{"tier", "core"}}, /*node_deadline_s=*/100));
+  world.clock.set(10);
+  const auto api = orchestrator->submit(deploy("api", {{"tier", "core"}}, /*node_deadline_s=*/20));
+
+  world.timers.advance_to(29.999);
+  EXPECT_EQ(op(api).targets[0].outcome, NodeOutcome::pending);
+  world.timers.advance_to(30);
+  EXPECT_EQ(op(api).targets[0].outcome, NodeOutcome::timed_out);
+  EXPECT_EQ(op(web).targets[0].outcome, NodeOutcome::pending);
+  ASSERT_TRUE(op(api).finished());
+  EXPECT_EQ(*op(api).finished_at, 30.0);
+
+  world.timers.advance_to(100);
+  EXPECT_EQ(op(web).targets[0].outcome, NodeOutcome::timed_out);
+  EXPECT_EQ(*op(web).finished_at, 100.0);
+}
+
+// ---- superseding ---------------------------------------------------------------------------------------------------
+
+TEST_F(OrchestratorTest, NewerOperationCancelsPendingTargetsOfThePrevious) {
+  // Goal: an operation submitted while another runs for the same app cancels the previous one's pending targets
+  // (finished ones keep their outcome), which finishes it; the new one targets the placement afresh.
+  make();
+  const auto d = orchestrator->submit(deploy("web", {{"gpu", "yes"}}));
+  report(1, "web", 1, NodeAppState::healthy);
+  world.clock.set(40);
+  const auto r = orchestrator->submit(rollout("web", "2.0"));
+
+  EXPECT_EQ(op(d).targets[0].outcome, NodeOutcome::succeeded);
+  EXPECT_EQ(op(d).targets[1].outcome, NodeOutcome::canceled);
+  EXPECT_FALSE(op(d).targets[1].detail.empty());
+  EXPECT_EQ(op(d).canceled, 1u);
+  ASSERT_TRUE(op(d).finished());
+  EXPECT_EQ(*op(d).finished_at, 40.0);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].id, d);
+
+  EXPECT_EQ(target_nodes(op(r)), (std::vector<NodeId>{1, 4}));
+  EXPECT_EQ(op(r).terminal(), 0u);
+  report(4, "web", 1, NodeAppState::healthy);  // the canceled operation's revision: ignored
+  EXPECT_EQ(op(d).canceled, 1u);
+  EXPECT_EQ(op(r).terminal(), 0u);
+}
+
+TEST_F(OrchestratorTest, CanceledTargetIsNotTimedOutLater) {
+  // Goal: the deadline of a canceled target does not fire on it; method: deploy with a 60 s deadline, supersede at
+  // 10 with a rollout without deadline, pass 60.
+  make();
+  const auto d = orchestrator->submit(deploy("web", {{"tier", "core"}}, /*node_deadline_s=*/60));
+  world.clock.set(10);
+  const auto r = orchestrator->submit(rollout("web", "2.0"));
+  world.timers.advance_to(100);
+  EXPECT_EQ(op(d).targets[0].outcome, NodeOutcome::canceled);
+  EXPECT_EQ(op(d).timed_out, 0u);
+  EXPECT_EQ(op(r).targets[0].outcome, NodeOutcome::pending);
+  EXPECT_EQ(finished.size(), 1u);
+}
+
+// ---- callbacks -----------------------------------------------------------------------------------------------------
+
+TEST_F(OrchestratorTest, FinishCallbackMaySubmitTheNextOperation) {
+  // Goal: a finish callback may chain the next rollout (as a scenario hook would), and each chained operation gets
+  // the next revision and finishes normally; method: three rollouts chained from the callback, each finished by a
+  // healthy report. The defect this guards against (on_message using an Operation& after the callback made
+  // operations_ reallocate) is a use-after-free: run this binary built with -fsanitize=address to see it.
+  make();
+  int chained = 0;
+  orchestrator->on_operation_finished([&](const Operation& operation) {
+    finished.push_back(operation);
+    if (chained < 3) {
+      ++chained;
+      orchestrator->submit(rollout("web", "2." + std::to_string(chained)));
+    }
+  });
+  orchestrator->submit(deploy("web", {{"tier", "core"}}));
+  for (Revision revision = 1; revision <= 4; ++revision) report(3, "web", revision, NodeAppState::healthy);
+
+  ASSERT_EQ(orchestrator->operations().size(), 4u);
+  ASSERT_EQ(finished.size(), 4u);
+  for (std::uint32_t id = 1; id <= 4; ++id) {
+    EXPECT_EQ(op(id).to_revision, id);
+    EXPECT_EQ(op(id).succeeded, 1u);
+    EXPECT_EQ(finished[id - 1].id, id);
+  }
+  EXPECT_TRUE(orchestrator->all_operations_finished());
+}
+
+// ---- invalid commands ----------------------------------------------------------------------------------------------
+
+TEST_F(OrchestratorTest, RolloutOfUnknownAppFinishesAtOnceWithoutTargetsOrDesiredRevision) {
+  // Goal: the header: a rollout of an app never deployed is an error that "finishes at once with no targets";
+  // such an error must not invent a desired revision or consume a revision number; method: roll out "ghost", then
+  // deploy it.
+  make();
+  const auto id = orchestrator->submit(rollout("ghost", "2.0"));
+  EXPECT_TRUE(op(id).targets.empty());
+  EXPECT_TRUE(op(id).finished());
+  EXPECT_EQ(finished.size(), 1u);
+  EXPECT_TRUE(world.channel.sent.empty());
+  EXPECT_FALSE(orchestrator->desired_revision("ghost").has_value());
+
+  const auto d = orchestrator->submit(deploy("ghost", {{"tier", "core"}}));
+  EXPECT_EQ(op(d).to_revision, 1u);
+  EXPECT_EQ(op(d).from_revision, 0u);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

@@ -25,14 +25,16 @@ void NodeAgent::accept(const DesiredState& desired) {
   if (desired.generation <= slot.last_generation) {
     // A duplicate or a late, stale message. Re-sending an applied update restarts nothing; answer with where we
     // are so that an orchestrator that lost our report learns it again.
-    if (desired.generation == slot.last_generation && slot.phase == Phase::idle && slot.running &&
+    if (desired.generation == slot.last_generation && (slot.phase == Phase::idle || slot.phase == Phase::failed) && slot.running &&
         slot.running->revision == desired.release.revision)
       report(app, *slot.running, desired.generation, NodeAppState::healthy);
     return;
   }
   slot.last_generation = desired.generation;
 
-  if (slot.phase == Phase::idle && slot.running && slot.running->revision == desired.release.revision) {
+  if ((slot.phase == Phase::idle || slot.phase == Phase::failed) && slot.running &&
+      slot.running->revision == desired.release.revision) {
+    slot.phase = Phase::idle;
     report(app, *slot.running, desired.generation, NodeAppState::healthy);  // already there: nothing restarts
     return;
   }
@@ -106,7 +108,7 @@ bool NodeAgent::layer_in_use(const std::string& digest) const {
 bool NodeAgent::make_room(std::uint64_t needed) {
   // Garbage-collect complete layers that no running, rollback or in-flight release references.
   for (auto it = layers_.begin(); it != layers_.end() && bytes_stored_ + needed > config_.disk_bytes;) {
-    if (it->second.complete() && !layer_in_use(it->first)) {
+    if (!layer_in_use(it->first)) {
       bytes_stored_ -= it->second.size_bytes;
       it = layers_.erase(it);
     } else {
@@ -181,7 +183,8 @@ void NodeAgent::on_fetch_done(TransferId id, const FetchResult& result) {
       arm(backoff, {TimerPurpose::retry, fetch.app, fetch.digest});
     }
   } else {
-    maybe_downloaded(fetch.app);
+    for (const auto& [name, other] : apps_)
+      if (other.phase == Phase::downloading) maybe_downloaded(name);
   }
   pump_downloads();
 }

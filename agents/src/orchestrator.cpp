@@ -1,5 +1,6 @@
 #include "fleetsim/agents/orchestrator.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace fleetsim::agents {
@@ -38,6 +39,23 @@ bool Orchestrator::all_operations_finished() const {
 }
 
 std::uint32_t Orchestrator::submit(Command command) {
+  if (command.kind == Command::Kind::rollout) {
+    auto known = apps_.find(command.release.app);
+    if (known == apps_.end() || !known->second.desired) {
+      Operation failed_op;
+      failed_op.id = static_cast<std::uint32_t>(operations_.size()) + 1;
+      failed_op.kind = command.kind;
+      failed_op.app = command.release.app;
+      failed_op.started_at = ports_.clock.now();
+      operations_.push_back(std::move(failed_op));
+      Operation& current = operations_.back();
+      current.finished_at = current.started_at;
+      finished_to_notify_.push_back(current.id);
+      std::uint32_t id = current.id;
+      notify_finished();
+      return id;
+    }
+  }
   AppState& app = apps_[command.release.app];
   Operation op;
   op.id = static_cast<std::uint32_t>(operations_.size()) + 1;
@@ -83,12 +101,19 @@ std::uint32_t Orchestrator::submit(Command command) {
     target_index_[{current.id, node}] = current.targets.size();
     current.targets.push_back(NodeProgress{node, NodeOutcome::pending, now, -1, {}});
     if (command.node_deadline_s > 0)
-      deadlines_.push_back({now + command.node_deadline_s, current.id, current.targets.size() - 1});
+    {
+      Deadline deadline{now + command.node_deadline_s, current.id, current.targets.size() - 1};
+      deadlines_.insert(std::upper_bound(deadlines_.begin(), deadlines_.end(), deadline,
+                                         [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
+                        deadline);
+    }
     ports_.channel.send_to_node(node, message);
   }
   arm_deadline_timer();
   maybe_finish(current);
-  return current.id;
+  std::uint32_t id = current.id;
+  notify_finished();
+  return id;
 }
 
 void Orchestrator::on_message(const Message& message) {
@@ -107,7 +132,7 @@ void Orchestrator::on_message(const Message& message) {
     finish_target(op, target, NodeOutcome::succeeded, {});
   else if (status->state == NodeAppState::failed)
     finish_target(op, target, NodeOutcome::failed, status->detail);
-  maybe_finish(op);
+  notify_finished();
 }
 
 void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail) {
@@ -137,7 +162,19 @@ void Orchestrator::maybe_finish(Operation& op) {
   op.finished_at = ports_.clock.now();
   AppState& app = apps_[op.app];
   if (app.operation == op.id) app.operation.reset();
-  if (operation_finished_) operation_finished_(op);
+  finished_to_notify_.push_back(op.id);
+}
+
+void Orchestrator::notify_finished() {
+  // Callbacks may submit new operations (operations_ may reallocate): run them last, and look operations up by id.
+  if (notifying_) return;
+  notifying_ = true;
+  while (!finished_to_notify_.empty()) {
+    std::uint32_t id = finished_to_notify_.front();
+    finished_to_notify_.pop_front();
+    if (operation_finished_) operation_finished_(operations_[id - 1]);
+  }
+  notifying_ = false;
 }
 
 void Orchestrator::arm_deadline_timer() {
@@ -168,6 +205,7 @@ void Orchestrator::on_timer(TimerId id) {
       finish_target(op, target, NodeOutcome::timed_out, "not healthy within the node deadline");
   }
   arm_deadline_timer();
+  notify_finished();
 }
 
 }  // namespace fleetsim::agents

@@ -1,6 +1,8 @@
 #include "fleetsim/models/units.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -144,8 +146,10 @@ Bytes parse_bytes(std::string_view text) {
   long double bytes = value * factor;
   // 2^64 is exactly representable in long double; anything at or above it does not fit.
   if (bytes >= 18446744073709551616.0L) throw UnitError("size " + quoted(text) + " is too large (over 16 EiB)");
-  long double rounded = std::floor(bytes + 0.5L);
-  if (std::fabs(bytes - rounded) > 1e-6L * (bytes > 1 ? bytes : 1))
+  // round() is exact on integral values (floor(x + 0.5) is not above 2^63); the tolerance covers only the few ulps of
+  // error of the decimal-to-binary conversion, so "1000000.5B" or "0.0000001B" are refused, not rounded.
+  long double rounded = std::round(bytes);
+  if (std::fabs(bytes - rounded) > std::max(1e-9L, 8 * LDBL_EPSILON * bytes))
     throw UnitError("size " + quoted(text) + " is not a whole number of bytes");
   return Bytes{static_cast<std::uint64_t>(rounded)};
 }
@@ -184,6 +188,8 @@ Duration parse_duration(std::string_view text) {
   if (total > static_cast<long double>(std::numeric_limits<double>::max()) ||
       !std::isfinite(static_cast<double>(total)))
     throw UnitError("duration " + quoted(text) + " is too large");
+  if (total > 0 && static_cast<double>(total) == 0)
+    throw UnitError("duration " + quoted(text) + " is too small (rounds to zero)");
   return Duration{static_cast<double>(total)};
 }
 
@@ -227,18 +233,18 @@ std::string format_rate(Rate rate) {
 std::string format_duration(double seconds) {
   char buf[64];
   if (seconds < 0) return "-" + format_duration(-seconds);
-  if (seconds < 60) {
+  if (std::round(seconds * 1000) < 60000) {
     std::snprintf(buf, sizeof buf, "%.3fs", seconds);
   } else {
-    auto total = static_cast<long long>(seconds);
-    double frac = seconds - static_cast<double>(total);
-    long long h = total / 3600;
-    long long m = (total % 3600) / 60;
-    double s = static_cast<double>(total % 60) + frac;
+    // Round once, to tenths, before splitting, so that 119.96 s is 2m00.0s and never 1m60.0s.
+    long long tenths = std::llround(seconds * 10);
+    long long h = tenths / 36000;
+    long long m = (tenths % 36000) / 600;
+    long long t = tenths % 600;
     if (h > 0)
-      std::snprintf(buf, sizeof buf, "%lldh%02lldm%04.1fs", h, m, s);
+      std::snprintf(buf, sizeof buf, "%lldh%02lldm%02lld.%llds", h, m, t / 10, t % 10);
     else
-      std::snprintf(buf, sizeof buf, "%lldm%04.1fs", m, s);
+      std::snprintf(buf, sizeof buf, "%lldm%02lld.%llds", m, t / 10, t % 10);
   }
   return buf;
 }

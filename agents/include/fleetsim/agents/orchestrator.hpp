@@ -117,6 +117,9 @@ private:
   TimerId deadline_timer_ = 0;
   Time deadline_timer_at_ = -1;
   std::function<void(const Operation&)> operation_finished_;
+  std::deque<std::uint32_t> finished_to_notify_;  // callbacks run at the end of each entry point
+  bool notifying_ = false;
+  void notify_finished();
 };
 
 }  // namespace fleetsim::agents
