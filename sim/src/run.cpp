@@ -575,8 +575,6 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
       if (t.healthy_s) healthy.push_back(*t.healthy_s - op.started_at);
       node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
       r.node_rows[target.node].per_operation.back() = t;
-      if (target.outcome == agents::NodeOutcome::pending)
-        continue;
     }
     std::sort(healthy.begin(), healthy.end());
     for (int p : kPercentiles) {
