@@ -46,14 +46,14 @@ spdlog::level::level_enum level = spdlog::level::info;
 
 }  // namespace
 
-void setup_logging(int verbosity) {
+void setup_logging(int verbosity, bool clear_line) {
   level = verbosity < 0   ? spdlog::level::warn
           : verbosity == 0 ? spdlog::level::info
           : verbosity == 1 ? spdlog::level::debug
                            : spdlog::level::trace;
   stderr_sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
-  formatter->add_flag<SimTimeFlag>('*').set_pattern("%* [%n] %^%l%$: %v");
+  formatter->add_flag<SimTimeFlag>('*').set_pattern(std::string(clear_line ? "\r\033[K" : "") + "%* [%n] %^%l%$: %v");
   stderr_sink->set_formatter(std::move(formatter));
   counting_sink = std::make_shared<CountingSink>();
 }

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
 
   const char* ci = std::getenv("CI");
   options.progress = !no_progress && isatty(STDERR_FILENO) && (ci == nullptr || *ci == '\0') && options.verbosity <= 0;
-  fleetsim::sim::setup_logging(options.verbosity);
+  fleetsim::sim::setup_logging(options.verbosity, options.progress);
 
   std::string replay = "fleetsim run " + shell_quote(scenario_file) + " --seed " + shell_quote(seed_text);
   for (const auto& o : overrides) replay += " --set " + shell_quote(o);
