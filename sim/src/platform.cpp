@@ -39,22 +39,30 @@ Platform build_platform(const Scenario& scenario) {
       zone->set_parent(root);
       auto* gw = zone->create_router(site_name + "/gw");
       std::size_t site_index = p.sites.size();
+      // All of a node's traffic today crosses the site uplink too, so a LAN port at least as fast as the uplink
+      // (both directions) can never be the binding constraint: max-min shares are the same without it. Leaving it
+      // out removes one constraint per flow from every re-solve; its latency moves onto the uplink so that route
+      // latencies (and with them CM02's RTT weighting and TCP window cap) do not change. docs/ENGINE.md.
+      const bool lan_can_bind = tpl.lan_bandwidth.bytes_per_s < tpl.uplink_down.bytes_per_s ||
+                                tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
       for (int k = 0; k < tpl.nodes; ++k) {
         std::string node_name = site_name + "/n" + std::to_string(k + 1);
         auto* host = zone->create_host(node_name, tpl.hardware.cpu_speed_flops)
                          ->set_core_count(tpl.hardware.cpu_cores)
                          ->seal();
-        auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
-                         ->set_latency(tpl.lan_latency.seconds)
-                         ->seal();
-        zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
+        if (lan_can_bind) {
+          auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
+                           ->set_latency(tpl.lan_latency.seconds)
+                           ->seal();
+          zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
+        }
         p.nodes.push_back(PlatformNode{node_name, site_index, &tpl, host});
       }
       zone->seal();
       // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
       auto* uplink = root->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
       uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
-      uplink->set_latency(tpl.uplink_latency.seconds)->seal();
+      uplink->set_latency(tpl.uplink_latency.seconds + (lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
       root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
       p.sites.push_back(PlatformSite{site_name, &tpl, uplink->get_link_down(), uplink->get_link_up()});
     }

@@ -297,8 +297,11 @@ public:
     loop_.run([this](std::unique_ptr<Envelope> envelope) {
       if (envelope->kind == Envelope::Kind::command) {
         const auto& c = envelope->command;
+        // Named before submit: an operation with no target finishes (and is logged) inside submit.
+        const auto next_id = static_cast<std::uint32_t>(orchestrator_.operations().size()) + 1;
+        names_[next_id] = envelope->operation_name;
         std::uint32_t id = orchestrator_.submit(c);
-        names_[id] = envelope->operation_name;
+        if (id != next_id) names_[id] = names_.extract(next_id).mapped();
         const auto& op = orchestrator_.operations().back();
         world_.progress_total += op.targets.size();
         logger("orchestrator")
@@ -381,6 +384,10 @@ void run_admin(World& world, bool& hit_max_time) {
     c.selector = action.selector;
     c.node_deadline_s = action.node_deadline.seconds;
     world.orchestrator_inbox->put_init(envelope, 0)->detach([](void* p) { delete static_cast<Envelope*>(p); });
+  }
+  if (world.scenario.timeline.empty()) {  // nothing will ever settle: the run is the platform alone
+    world.admin_inbox->set_receiver(nullptr);
+    return;
   }
   double remaining = world.scenario.simulation.max_time.seconds - sg4::Engine::get_clock();
   try {
