@@ -10,7 +10,7 @@ local common = {
   nodes = 25,
   lan = { bandwidth = "1Gbps", latency = "0.2ms" },
   hardware = { cpu = 4, memory = "8GiB", disk = "256GiB" },
-  agent = { notify_jitter = "30s" },
+  agent = { notify_jitter = "0s" },  -- bench/scale_run --jitter sets 30s on every template (stress case)
 }
 local function site_of(name, count, uplink)
   local t = { name = name, count = count, uplink = uplink, labels = { line = name } }

@@ -108,5 +108,31 @@ at("0s", deploy { app = "x", version = "1", name = "d" })
   EXPECT_NEAR(t, expected, 0.02 * expected);
 }
 
+TEST(Physics, ControlMessagesAndSmallPullsTakeTheRouteLatency) {
+  // With a 1 KiB image, a node becomes healthy one notification and one pull after the deploy: each costs the
+  // one-way route latency (cloud link + 200 ms uplink + LAN port) plus its bytes over the narrowest link.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+cloud { registry = { egress = "1Gbps", latency = "3ms" }, orchestrator = { bandwidth = "1Gbps", latency = "7ms" } }
+site { name = "s", count = 1, nodes = 1, uplink = { down = "8Mbps", latency = "200ms" },
+       lan = { bandwidth = "1Mbps", latency = "1ms" } }
+app { name = "x", versions = { ["1"] = { image = "1KiB", start_time = "0s" } } }
+at("10s", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "latency.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::vector<std::string> header;
+  auto rows = read_csv(dir + "/nodes.csv", &header);
+  ASSERT_EQ(rows.size(), 1u);
+  // The 1 Mbps LAN port is the narrowest link of both paths. The notification is a DesiredState of one layer:
+  // its wire size is bounded by 1 KiB, which bounds its transfer time by 8.2 ms.
+  double notified = std::stod(rows[0][column(header, "d.notified_s")]) - 10.0;
+  double healthy = std::stod(rows[0][column(header, "d.healthy_s")]) - 10.0;
+  const double notify_latency = 0.007 + 0.200 + 0.001, pull_latency = 0.003 + 0.200 + 0.001;
+  EXPECT_GE(notified, notify_latency);
+  EXPECT_LE(notified, notify_latency + 1024 * 8 / 1e6);
+  EXPECT_NEAR(healthy - notified, pull_latency + 1024 * 8 / 1e6, 0.001);
+}
+
 }  // namespace
 }  // namespace fleetsim::testing

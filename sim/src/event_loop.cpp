@@ -1,17 +1,22 @@
 #include "event_loop.hpp"
 
+#include <algorithm>
+
 #include <simgrid/Exception.hpp>
 
 namespace fleetsim::sim {
 
 namespace sg4 = simgrid::s4u;
 
-EventLoop::TimerId EventLoop::add_timer(double delay_s, std::function<void()> callback) {
+EventLoop::TimerId EventLoop::insert(double at_s, std::function<void()> callback) {
   TimerId id = next_timer_++;
-  double at = sg4::Engine::get_clock() + (delay_s > 0 ? delay_s : 0);
-  timers_.emplace(std::make_pair(at, id), std::move(callback));
-  timer_at_.emplace(id, at);
+  timers_.emplace(std::make_pair(at_s, id), std::move(callback));
+  timer_at_.emplace(id, at_s);
   return id;
+}
+
+EventLoop::TimerId EventLoop::add_timer(double delay_s, std::function<void()> callback) {
+  return insert(sg4::Engine::get_clock() + std::max(delay_s, 0.0), std::move(callback));
 }
 
 void EventLoop::cancel_timer(TimerId id) {
@@ -21,34 +26,40 @@ void EventLoop::cancel_timer(TimerId id) {
   timer_at_.erase(it);
 }
 
+void EventLoop::post_at(double at_s, std::function<void()> callback) {
+  at_s = std::max(at_s, sg4::Engine::get_clock());
+  insert(at_s, std::move(callback));
+  if (waiting_ && !rung_ && at_s < wake_at_) {
+    rung_ = true;
+    doorbell_->cancel();
+  }
+}
+
+void EventLoop::stop() {
+  stopping_ = true;
+  if (waiting_ && !rung_) {
+    rung_ = true;
+    doorbell_->cancel();
+  }
+}
+
 void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback) {
-  comms_.push_back(comm);
+  activities_.push_back(comm);
   callbacks_.push_back(std::move(callback));
 }
 
 void EventLoop::unwatch(const sg4::CommPtr& comm) {
-  for (std::size_t i = 1; i < comms_.size(); ++i) {
-    if (comms_[i] == comm) {
-      comms_.erase(comms_.begin() + static_cast<std::ptrdiff_t>(i));
+  for (std::size_t i = 1; i < activities_.size(); ++i) {
+    if (activities_[i] == comm) {
+      activities_.erase(activities_.begin() + static_cast<std::ptrdiff_t>(i));
       callbacks_.erase(callbacks_.begin() + static_cast<std::ptrdiff_t>(i));
       return;
     }
   }
 }
 
-void EventLoop::post_inbox_get() {
-  inbox_payload_ = nullptr;
-  auto get = inbox_->get_async<Envelope>(&inbox_payload_);
-  if (comms_.empty()) {
-    comms_.push_back(get);
-    callbacks_.emplace_back();
-  } else {
-    comms_[0] = get;
-  }
-}
-
 void EventLoop::fire_due_timers() {
-  // Timers due now fire in (time, creation) order; a callback may add or cancel timers.
+  // Callbacks due now run in (time, creation) order; a callback may add or cancel timers.
   while (!timers_.empty() && timers_.begin()->first.first <= sg4::Engine::get_clock()) {
     auto node = timers_.extract(timers_.begin());
     timer_at_.erase(node.key().second);
@@ -56,42 +67,53 @@ void EventLoop::fire_due_timers() {
   }
 }
 
-void EventLoop::run(const std::function<void(std::unique_ptr<Envelope>)>& on_envelope) {
-  post_inbox_get();
+void EventLoop::run() {
   for (;;) {
     fire_due_timers();
-    double timeout = -1;
-    if (!timers_.empty()) timeout = std::max(0.0, timers_.begin()->first.first - sg4::Engine::get_clock());
+    if (stopping_) {
+      // Leave nothing running behind: SimGrid must not wake an actor that has returned.
+      for (std::size_t i = 1; i < activities_.size(); ++i) activities_[i]->cancel();
+      if (doorbell_ && !rung_) doorbell_->cancel();
+      activities_.resize(1);
+      callbacks_.resize(1);
+      return;
+    }
+    if (!doorbell_ || rung_) {
+      // Bound to 1 flop/s so that it takes no measurable share of the host's CPU.
+      doorbell_ = sg4::this_actor::exec_init(1e300);
+      doorbell_->set_bound(1.0)->start();
+      activities_[0] = doorbell_;
+      rung_ = false;
+    }
+    wake_at_ = timers_.empty() ? std::numeric_limits<double>::infinity() : timers_.begin()->first.first;
+    double timeout = timers_.empty() ? -1.0 : std::max(0.0, wake_at_ - sg4::Engine::get_clock());
     ssize_t index = -1;
     bool ok = true;
+    waiting_ = true;
     try {
-      index = sg4::Comm::wait_any_for(comms_, timeout);
+      index = sg4::Activity::wait_any_for(activities_, timeout);
+    } catch (const simgrid::CancelException&) {
+      waiting_ = false;
+      continue;  // the doorbell: a delivery was posted
     } catch (const simgrid::NetworkFailureException&) {
       ok = false;
     } catch (const simgrid::TimeoutException&) {
       ok = false;
     }
+    waiting_ = false;
     if (!ok) {
       // Find the communication that failed: SimGrid raised its failure in this actor.
-      for (std::size_t i = 1; i < comms_.size(); ++i) {
-        if (comms_[i]->get_state() == sg4::Activity::State::FAILED ||
-            comms_[i]->get_state() == sg4::Activity::State::CANCELED) {
+      for (std::size_t i = 1; i < activities_.size(); ++i) {
+        if (activities_[i]->get_state() == sg4::Activity::State::FAILED) {
           index = static_cast<ssize_t>(i);
           break;
         }
       }
-      if (index < 0) continue;
     }
-    if (index < 0) continue;  // a timer is due
-    if (index == 0) {
-      std::unique_ptr<Envelope> envelope(inbox_payload_);
-      post_inbox_get();
-      if (envelope) on_envelope(std::move(envelope));
-      continue;
-    }
+    if (index <= 0) continue;  // a timer is due (or the doorbell, already handled)
     auto i = static_cast<std::size_t>(index);
     CommCallback callback = std::move(callbacks_[i]);
-    comms_.erase(comms_.begin() + index);
+    activities_.erase(activities_.begin() + index);
     callbacks_.erase(callbacks_.begin() + index);
     callback(ok);
   }

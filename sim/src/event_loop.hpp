@@ -1,11 +1,12 @@
-// The event loop of one actor: it waits on the actor's inbox, on the communications the actor started, and on
-// its timers, and hands each completion to a callback. It is how the sans-IO agents are driven on SimGrid.
+// The event loop of one actor: it waits on the communications the actor started, on its timers, and on
+// deliveries other actors post to it, and hands each to a callback. It is how the sans-IO agents are driven on
+// SimGrid. Deliveries (control messages) are timed callbacks, not SimGrid communications: see docs/ENGINE.md.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
-#include <memory>
 #include <utility>
 #include <vector>
 
@@ -16,7 +17,7 @@
 
 namespace fleetsim::sim {
 
-// What travels in mailboxes: an agent message, a command for the orchestrator, or the end of the run.
+// What actors hand each other: an agent message or a command for the orchestrator.
 struct Envelope {
   enum class Kind : std::uint8_t { message, command, settled } kind = Kind::message;
   agents::Message message;
@@ -30,26 +31,36 @@ public:
   // Completion callbacks get ok = false when the communication failed (a link or host went down).
   using CommCallback = std::function<void(bool ok)>;
 
-  explicit EventLoop(simgrid::s4u::Mailbox* inbox) : inbox_(inbox) {}
+  EventLoop() : activities_(1), callbacks_(1) {}
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
+  // Timers of the loop's own actor.
   TimerId add_timer(double delay_s, std::function<void()> callback);
   void cancel_timer(TimerId id);
+  // Called from any actor: runs callback in this loop's actor at simulated time at_s, after the callbacks
+  // already due at that time. Wakes the loop if it sleeps past at_s.
+  void post_at(double at_s, std::function<void()> callback);
   void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback);
   void unwatch(const simgrid::s4u::CommPtr& comm);
 
-  // Runs until the actor is killed at the end of the simulation.
-  [[noreturn]] void run(const std::function<void(std::unique_ptr<Envelope>)>& on_envelope);
+  // Runs until stop() is called (from any actor); then cancels what it still waits on and returns.
+  void run();
+  void stop();
 
 private:
+  TimerId insert(double at_s, std::function<void()> callback);
   void fire_due_timers();
-  void post_inbox_get();
 
-  simgrid::s4u::Mailbox* inbox_;
-  Envelope* inbox_payload_ = nullptr;
-  std::vector<simgrid::s4u::CommPtr> comms_;  // comms_[0] is the pending inbox get
-  std::vector<CommCallback> callbacks_;       // parallel to comms_
+  // activities_[0] is the doorbell: an execution that never ends on its own, cancelled by post_at to wake the
+  // actor. It costs nothing in the network's bandwidth-sharing system.
+  std::vector<simgrid::s4u::ActivityPtr> activities_;
+  std::vector<CommCallback> callbacks_;  // parallel to activities_
+  simgrid::s4u::ExecPtr doorbell_;
+  bool waiting_ = false;
+  bool rung_ = false;
+  bool stopping_ = false;
+  double wake_at_ = std::numeric_limits<double>::infinity();
   std::map<std::pair<double, TimerId>, std::function<void()>> timers_;
   std::map<TimerId, double> timer_at_;
   TimerId next_timer_ = 1;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <set>
 
@@ -30,14 +31,53 @@ using agents::NodeAppState;
 
 constexpr int kPercentiles[] = {50, 90, 99, 100};
 
+// A control message's path between the orchestrator and a node, read once from the platform's routes.
+struct ControlPath {
+  double latency_s = 0;
+  double bottleneck_bytes_per_s = 0;
+  // Control messages are delivered after the route latency plus their size over the path's narrowest link;
+  // they do not take part in bandwidth sharing (docs/ENGINE.md, "Control messages").
+  double delay(const agents::Message& message) const {
+    return latency_s + static_cast<double>(agents::wire_size(message)) / bottleneck_bytes_per_s;
+  }
+};
+
+ControlPath control_path(const sg4::Host* from, const sg4::Host* to) {
+  std::vector<sg4::Link*> links;
+  double latency = 0;
+  from->route_to(to, links, &latency);
+  ControlPath path{latency, std::numeric_limits<double>::infinity()};
+  for (const auto* link : links)
+    path.bottleneck_bytes_per_s = std::min(path.bottleneck_bytes_per_s, link->get_bandwidth());
+  return path;
+}
+
+// Where a posted envelope is handled (the node or the orchestrator actor).
+class Receiver {
+public:
+  virtual ~Receiver() = default;
+  virtual void receive(const Envelope& envelope) = 0;
+  virtual EventLoop& loop() = 0;
+};
+
 // Everything the actors share: the scenario, the platform, the measurements and the invariant checks.
 struct World {
   const Scenario& scenario;
   const RunOptions& options;
   Platform platform;
-  std::vector<sg4::Mailbox*> node_inbox;
-  sg4::Mailbox* orchestrator_inbox = nullptr;
+  std::vector<Receiver*> nodes;
+  Receiver* orchestrator = nullptr;
+  std::vector<ControlPath> to_node;    // orchestrator -> node
+  std::vector<ControlPath> from_node;  // node -> orchestrator
   sg4::Mailbox* admin_inbox = nullptr;
+
+  // Delivers a control message to a receiver after the path's delay.
+  void post(Receiver& to, const ControlPath& path, const agents::Message& message) {
+    auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
+    Receiver* target = &to;
+    to.loop().post_at(sg4::Engine::get_clock() + path.delay(message),
+                      [target, envelope] { target->receive(*envelope); });
+  }
 
   // Measurements, keyed by (app, revision) then node index.
   std::map<std::pair<std::string, agents::Revision>, std::vector<reports::NodeTimes>> times;
@@ -83,7 +123,8 @@ struct World {
 
 // ---- node --------------------------------------------------------------------------------------------------
 
-class SimNode final : public agents::Clock,
+class SimNode final : public Receiver,
+                      public agents::Clock,
                       public agents::Random,
                       public agents::Timers,
                       public agents::NodeChannel,
@@ -94,16 +135,16 @@ public:
       : world_(world),
         index_(index),
         node_(world.platform.nodes[index]),
-        loop_(world.node_inbox[index]),
         random_(world.options.seed, node_.name, "agent"),
         agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}) {}
 
-  void run() {
-    world_.node_inbox[index_]->set_receiver(sg4::Actor::self());
-    loop_.run([this](std::unique_ptr<Envelope> envelope) {
-      if (envelope->kind != Envelope::Kind::message) return;
-      if (const auto* desired = std::get_if<agents::DesiredState>(&envelope->message)) {
-        account_control(envelope->message);
+  void run() { loop_.run(); }
+  EventLoop& loop() override { return loop_; }
+
+  void receive(const Envelope& envelope) override {
+      if (envelope.kind != Envelope::Kind::message) return;
+      if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
+        account_control(envelope.message);
         const auto& release = desired->release;
         auto& t = world_.times_of(release.app, release.revision)[index_];
         if (!t.notified_s) t.notified_s = now();
@@ -114,9 +155,8 @@ public:
                                std::to_string(release.revision) + " of " + release.app + " outside a rollback");
         last = std::max(last, release.revision);
       }
-      agent_.on_message(envelope->message);
+      agent_.on_message(envelope.message);
       check_disk();
-    });
   }
 
   // Clock, Random
@@ -137,9 +177,7 @@ public:
   // NodeChannel
   void send_to_orchestrator(const agents::Message& message) override {
     if (const auto* status = std::get_if<agents::StatusReport>(&message)) record(*status);
-    auto* envelope = new Envelope{Envelope::Kind::message, message, {}, {}};
-    world_.orchestrator_inbox->put_init(envelope, agents::wire_size(message))
-        ->detach([](void* payload) { delete static_cast<Envelope*>(payload); });
+    world_.post(*world_.orchestrator, world_.from_node[index_], message);
   }
 
   // Registry: layer bytes flow from the registry host through the registry egress and the site uplink.
@@ -278,11 +316,13 @@ private:
 
 // ---- orchestrator --------------------------------------------------------------------------------------------
 
-class SimOrchestrator final : public agents::Clock, public agents::Timers, public agents::OrchestratorChannel {
+class SimOrchestrator final : public Receiver,
+                              public agents::Clock,
+                              public agents::Timers,
+                              public agents::OrchestratorChannel {
 public:
   SimOrchestrator(World& world, std::vector<agents::NodeInfo> inventory)
       : world_(world),
-        loop_(world.orchestrator_inbox),
         orchestrator_(std::move(inventory), agents::OrchestratorPorts{*this, *this, *this}) {
     orchestrator_.on_operation_finished([this](const agents::Operation& op) {
       logger("orchestrator")
@@ -292,33 +332,33 @@ public:
     });
   }
 
-  void run() {
-    world_.orchestrator_inbox->set_receiver(sg4::Actor::self());
-    loop_.run([this](std::unique_ptr<Envelope> envelope) {
-      if (envelope->kind == Envelope::Kind::command) {
-        const auto& c = envelope->command;
+  void run() { loop_.run(); }
+  EventLoop& loop() override { return loop_; }
+
+  void receive(const Envelope& envelope) override {
+      if (envelope.kind == Envelope::Kind::command) {
+        const auto& c = envelope.command;
         // Named before submit: an operation with no target finishes (and is logged) inside submit.
         const auto next_id = static_cast<std::uint32_t>(orchestrator_.operations().size()) + 1;
-        names_[next_id] = envelope->operation_name;
+        names_[next_id] = envelope.operation_name;
         std::uint32_t id = orchestrator_.submit(c);
         if (id != next_id) names_[id] = names_.extract(next_id).mapped();
         const auto& op = orchestrator_.operations().back();
         world_.progress_total += op.targets.size();
         logger("orchestrator")
-            ->info("operation {} ({} {} version {} as revision {}) targets {} nodes", envelope->operation_name,
+            ->info("operation {} ({} {} version {} as revision {}) targets {} nodes", envelope.operation_name,
                    c.kind == agents::Command::Kind::deploy ? "deploy" : "rollout", c.release.app, c.release.version,
                    op.to_revision, op.targets.size());
         ++submitted_;
         maybe_settled();
-      } else if (envelope->kind == Envelope::Kind::message) {
-        if (const auto* status = std::get_if<agents::StatusReport>(&envelope->message)) {
-          std::uint64_t size = agents::wire_size(envelope->message);
+      } else if (envelope.kind == Envelope::Kind::message) {
+        if (const auto* status = std::get_if<agents::StatusReport>(&envelope.message)) {
+          std::uint64_t size = agents::wire_size(envelope.message);
           world_.control_bytes += size;
           world_.site_uplink_bytes[world_.platform.nodes[status->node].site_index] += size;
         }
-        orchestrator_.on_message(envelope->message);
+        orchestrator_.on_message(envelope.message);
       }
-    });
   }
 
   const agents::Orchestrator& orchestrator() const { return orchestrator_; }
@@ -332,10 +372,7 @@ public:
   }
   void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
   void send_to_node(agents::NodeId node, const agents::Message& message) override {
-    auto* envelope = new Envelope{Envelope::Kind::message, message, {}, {}};
-    world_.node_inbox[node]
-        ->put_init(envelope, agents::wire_size(message))
-        ->detach([](void* payload) { delete static_cast<Envelope*>(payload); });
+    world_.post(*world_.nodes[node], world_.to_node[node], message);
   }
 
 private:
@@ -370,12 +407,12 @@ agents::Release make_release(const Scenario& scenario, const std::string& app_na
 }
 
 // The timeline: submits each action to the orchestrator at its time, then waits until every operation settled
-// or max_time passes. It is the only non-daemon actor, so the simulation ends when it returns.
+// or max_time passes; then it stops every other actor's loop, which ends the simulation.
 void run_admin(World& world, bool& hit_max_time) {
   world.admin_inbox->set_receiver(sg4::Actor::self());
   for (const auto& action : world.scenario.timeline) {
     sg4::this_actor::sleep_until(action.at_s);
-    auto* envelope = new Envelope{};
+    auto envelope = std::make_shared<Envelope>();
     envelope->kind = Envelope::Kind::command;
     envelope->operation_name = action.name;
     agents::Command& c = envelope->command;
@@ -383,10 +420,13 @@ void run_admin(World& world, bool& hit_max_time) {
     c.release = make_release(world.scenario, action.app, action.version);
     c.selector = action.selector;
     c.node_deadline_s = action.node_deadline.seconds;
-    world.orchestrator_inbox->put_init(envelope, 0)->detach([](void* p) { delete static_cast<Envelope*>(p); });
+    Receiver* orchestrator = world.orchestrator;
+    orchestrator->loop().post_at(action.at_s, [orchestrator, envelope] { orchestrator->receive(*envelope); });
   }
   if (world.scenario.timeline.empty()) {  // nothing will ever settle: the run is the platform alone
     world.admin_inbox->set_receiver(nullptr);
+    world.orchestrator->loop().stop();
+    for (auto* node : world.nodes) node->loop().stop();
     return;
   }
   double remaining = world.scenario.simulation.max_time.seconds - sg4::Engine::get_clock();
@@ -398,6 +438,9 @@ void run_admin(World& world, bool& hit_max_time) {
                         models::format_duration(world.scenario.simulation.max_time.seconds));
   }
   world.admin_inbox->set_receiver(nullptr);
+  // Stop every actor's loop so that the simulation ends with no actor blocked.
+  world.orchestrator->loop().stop();
+  for (auto* node : world.nodes) node->loop().stop();
 }
 
 std::string fmt_double(double value) {
@@ -482,10 +525,13 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.node_bytes_wasted.assign(n, 0);
   world.site_uplink_bytes.assign(world.platform.sites.size(), 0);
   world.last_desired.resize(n);
-  world.orchestrator_inbox = sg4::Mailbox::by_name("orchestrator");
   world.admin_inbox = sg4::Mailbox::by_name("admin");
-  world.node_inbox.reserve(n);
-  for (const auto& node : world.platform.nodes) world.node_inbox.push_back(sg4::Mailbox::by_name(node.name));
+  world.to_node.reserve(n);
+  world.from_node.reserve(n);
+  for (const auto& node : world.platform.nodes) {
+    world.to_node.push_back(control_path(world.platform.orchestrator, node.host));
+    world.from_node.push_back(control_path(node.host, world.platform.orchestrator));
+  }
 
   std::vector<agents::NodeInfo> inventory;
   inventory.reserve(n);
@@ -502,11 +548,14 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   std::vector<std::unique_ptr<SimNode>> nodes;
   nodes.reserve(n);
   for (std::size_t i = 0; i < n; ++i) nodes.push_back(std::make_unique<SimNode>(world, i));
+  world.orchestrator = orchestrator.get();
+  world.nodes.reserve(n);
+  for (auto& node : nodes) world.nodes.push_back(node.get());
 
-  sg4::Actor::create("orchestrator", world.platform.orchestrator, [&] { orchestrator->run(); })->daemonize();
+  sg4::Actor::create("orchestrator", world.platform.orchestrator, [&] { orchestrator->run(); });
   for (std::size_t i = 0; i < n; ++i) {
     SimNode* node = nodes[i].get();
-    sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); })->daemonize();
+    sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); });
   }
   bool hit_max_time = false;
   sg4::Actor::create("timeline", world.platform.orchestrator, [&] { run_admin(world, hit_max_time); });

@@ -107,7 +107,7 @@ struct ExpectationSpec {
 struct SimulationSpec {
   models::Duration max_time{7 * 86400.0};
   std::string network_model = "CM02";
-  double precision_s = 1e-5;  // surf/precision
+  double precision_s = 1e-9;  // surf/precision (SimGrid's default)
   bool crosstraffic = false;
   std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
   std::string where;
