@@ -1,9 +1,9 @@
 // Hot paths of the code under test, driven through minimal in-memory ports: what one simulated event costs
 // the agents themselves (the simulator's own cost is measured by the scale run, bench/scale_run).
-#include <benchmark/benchmark.h>
-
 #include <deque>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/agents/orchestrator.hpp"
@@ -77,8 +77,7 @@ void BM_Orchestrator_RolloutDispatch(benchmark::State& state) {
     deploy.release = make_release(0);
     deploy.selector = {{"role", "pos"}};
     orchestrator.submit(deploy);
-    for (NodeId i = 0; i < n; ++i)
-      orchestrator.on_message(StatusReport{i, "pos", 1, 1, NodeAppState::healthy, {}});
+    for (NodeId i = 0; i < n; ++i) orchestrator.on_message(StatusReport{i, "pos", 1, 1, NodeAppState::healthy, {}});
     benchmark::DoNotOptimize(orchestrator.all_operations_finished());
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));

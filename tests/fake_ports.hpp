@@ -41,17 +41,17 @@ inline std::ptrdiff_t journal_index(const Journal& journal, const std::string& l
 }
 
 class FakeClock final : public agents::Clock {
-public:
+ public:
   Time now() const override { return now_; }
   void set(Time t) { now_ = t; }
 
-private:
+ private:
   Time now_ = 0;
 };
 
 // Returns the scripted values in order, then `constant` for ever. Counts the draws.
 class FakeRandom final : public agents::Random {
-public:
+ public:
   explicit FakeRandom(double constant_value = 0.5) : constant(constant_value) {}
   double uniform01() override {
     ++draws;
@@ -68,7 +68,7 @@ public:
 // Records every armed timer. Ids start at 1 (the agents use 0 as "no timer"). advance_to moves the clock and fires
 // the due timers through `fire` (wired to the owner's on_timer) in (due time, id) order, each at its own time.
 class FakeTimers final : public agents::Timers {
-public:
+ public:
   struct Armed {
     agents::TimerId id = 0;
     double delay_s = 0;
@@ -123,14 +123,14 @@ public:
   std::function<void(agents::TimerId)> fire;
   std::vector<Armed> all;
 
-private:
+ private:
   FakeClock& clock_;
   Journal* journal_;
   agents::TimerId next_id_ = 1;
 };
 
 class FakeNodeChannel final : public agents::NodeChannel {
-public:
+ public:
   explicit FakeNodeChannel(Journal* journal = nullptr) : journal_(journal) {}
   void send_to_orchestrator(const agents::Message& message) override {
     sent.push_back(message);
@@ -147,12 +147,12 @@ public:
   }
   std::vector<agents::Message> sent;
 
-private:
+ private:
   Journal* journal_;
 };
 
 class FakeOrchestratorChannel final : public agents::OrchestratorChannel {
-public:
+ public:
   void send_to_node(agents::NodeId node, const agents::Message& message) override { sent.emplace_back(node, message); }
   // The DesiredState messages sent to one node, in order.
   std::vector<agents::DesiredState> desired_for(agents::NodeId node) const {
@@ -173,7 +173,7 @@ public:
 // Records every transfer. The test ends a transfer with complete() or fail(); the result is delivered through
 // `deliver` (wired to the agent's on_fetch_done). A cancelled transfer is marked and never delivered by itself.
 class FakeRegistry final : public agents::Registry {
-public:
+ public:
   struct Fetch {
     agents::TransferId id = 0;
     agents::Layer layer;
@@ -239,9 +239,10 @@ public:
   std::function<void(agents::TransferId, const agents::FetchResult&)> deliver;
   std::vector<Fetch> all;
 
-private:
+ private:
   void end(Fetch& fetch, const agents::FetchResult& result) {
-    if (fetch.cancelled || fetch.done) throw std::logic_error("transfer " + std::to_string(fetch.id) + " is not active");
+    if (fetch.cancelled || fetch.done)
+      throw std::logic_error("transfer " + std::to_string(fetch.id) + " is not active");
     fetch.done = true;
     agents::TransferId id = fetch.id;  // `all` may grow during delivery
     if (journal_) journal_->push_back(std::string(result.ok ? "fetched " : "fetch failed ") + fetch.layer.digest);
@@ -254,7 +255,7 @@ private:
 
 // Records start/stop. The test emits started/exited by calling the agent's on_container_event.
 class FakeContainerRuntime final : public agents::ContainerRuntime {
-public:
+ public:
   explicit FakeContainerRuntime(Journal* journal = nullptr) : journal_(journal) {}
   void start_container(const agents::Release& release) override {
     starts.push_back(release);
@@ -267,7 +268,7 @@ public:
   std::vector<agents::Release> starts;
   std::vector<std::string> stops;
 
-private:
+ private:
   Journal* journal_;
 };
 

@@ -5,13 +5,13 @@
 // capped at retry_max with +-20 % jitter, disk budget) and from the layer sizes each test chooses.
 #include "fleetsim/agents/node_agent.hpp"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "fake_ports.hpp"
 
@@ -38,7 +38,7 @@ Release make_release(const std::string& app, Revision revision, std::vector<Laye
 }
 
 class NodeAgentTest : public ::testing::Test {
-protected:
+ protected:
   NodeAgentTest() {
     config.id = 7;
     config.disk_bytes = 100'000;
@@ -55,7 +55,9 @@ protected:
     world.attach(*agent);
     return *agent;
   }
-  void desire(std::uint64_t generation, const Release& release) { agent->on_message(DesiredState{generation, release}); }
+  void desire(std::uint64_t generation, const Release& release) {
+    agent->on_message(DesiredState{generation, release});
+  }
   void complete_all_fetches() {
     while (!world.registry.active().empty()) world.registry.complete(world.registry.active().front().id);
   }

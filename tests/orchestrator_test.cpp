@@ -5,11 +5,11 @@
 // terminal; a node not healthy node_deadline_s after notification is timed out.
 #include "fleetsim/agents/orchestrator.hpp"
 
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "fake_ports.hpp"
 
@@ -44,7 +44,7 @@ Command rollout(const std::string& app, const std::string& version, double node_
 }
 
 class OrchestratorTest : public ::testing::Test {
-protected:
+ protected:
   OrchestratorTest() {
     // Four nodes; "edge" and "gpu" labels chosen so that selectors pick known subsets.
     inventory = {

@@ -1,9 +1,9 @@
 // Rollout times against closed forms: bytes over the bottleneck bandwidth, plus the path latencies.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "sim_test_support.hpp"
 

@@ -4,8 +4,6 @@
 // compares the library with it. Statistical checks use bounds many standard deviations wide.
 #include "fleetsim/models/rng.hpp"
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +11,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace fleetsim::models {
 namespace {

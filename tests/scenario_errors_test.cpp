@@ -1,8 +1,8 @@
 // Every kind of scenario or usage mistake exits with code 2 and a message naming file:line and the key;
 // a failed expectation exits with 1 and says by how much.
-#include <gtest/gtest.h>
-
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "fleetsim/sim/scenario.hpp"
 #include "sim_test_support.hpp"
@@ -35,10 +35,10 @@ std::string with_line(int line, const std::string& replacement) {
 
 struct Case {
   std::string name;
-  int line;                 // which line of kValid to replace
-  std::string replacement;  // the mistake
+  int line;                               // which line of kValid to replace
+  std::string replacement;                // the mistake
   std::vector<std::string> must_contain;  // beyond "file:line"
-  int reported_line = 0;    // the line the message must name (defaults to `line`)
+  int reported_line = 0;                  // the line the message must name (defaults to `line`)
 };
 
 class ScenarioErrors : public ::testing::TestWithParam<Case> {};
@@ -59,37 +59,70 @@ TEST_P(ScenarioErrors, ExitTwoWithFileLineAndKey) {
 INSTANTIATE_TEST_SUITE_P(
     Mistakes, ScenarioErrors,
     ::testing::Values(
-        Case{"UnknownTopLevelKey", 2, R"(cloud { registry = { egress = "1Gbps" }, regsitry = {} })",
+        Case{"UnknownTopLevelKey",
+             2,
+             R"(cloud { registry = { egress = "1Gbps" }, regsitry = {} })",
              {"key 'regsitry'", "unknown key"}},
-        Case{"UnknownNestedKey", 5, R"(  uplink = { down = "20Mbps", latncy = "40ms" },)",
-             {"site 'store'", "key 'uplink.latency'", "latncy"}, 3},
-        Case{"BadUnit", 5, R"(  uplink = { down = "20Mbs", up = "2Mbps", latency = "40ms" },)",
-             {"key 'uplink.down'", "unknown unit 'Mbs'"}, 3},
-        Case{"MissingUnitInString", 5, R"(  uplink = { down = "20", up = "2Mbps", latency = "40ms" },)",
-             {"key 'uplink.down'", "no unit"}, 3},
-        Case{"BareNumberWhereUnitNeeded", 5, R"(  uplink = { down = 20, up = "2Mbps", latency = "40ms" },)",
-             {"key 'uplink.down'", "bare number 20"}, 3},
-        Case{"WrongTypeForCount", 4, R"(  name = "store", count = "two", nodes = 2,)",
-             {"key 'count'", "whole number"}, 3},
+        Case{"UnknownNestedKey",
+             5,
+             R"(  uplink = { down = "20Mbps", latncy = "40ms" },)",
+             {"site 'store'", "key 'uplink.latency'", "latncy"},
+             3},
+        Case{"BadUnit",
+             5,
+             R"(  uplink = { down = "20Mbs", up = "2Mbps", latency = "40ms" },)",
+             {"key 'uplink.down'", "unknown unit 'Mbs'"},
+             3},
+        Case{"MissingUnitInString",
+             5,
+             R"(  uplink = { down = "20", up = "2Mbps", latency = "40ms" },)",
+             {"key 'uplink.down'", "no unit"},
+             3},
+        Case{"BareNumberWhereUnitNeeded",
+             5,
+             R"(  uplink = { down = 20, up = "2Mbps", latency = "40ms" },)",
+             {"key 'uplink.down'", "bare number 20"},
+             3},
+        Case{"WrongTypeForCount",
+             4,
+             R"(  name = "store", count = "two", nodes = 2,)",
+             {"key 'count'", "whole number"},
+             3},
         Case{"NegativeCount", 4, R"(  name = "store", count = -1, nodes = 2,)", {"key 'count'", "between"}, 3},
-        Case{"SizeOverflow", 8, R"(app { name = "pos", versions = { ["1"] = { image = "20EiB" }, ["2"] = { image = "1MiB" } } })",
+        Case{"SizeOverflow",
+             8,
+             R"(app { name = "pos", versions = { ["1"] = { image = "20EiB" }, ["2"] = { image = "1MiB" } } })",
              {"key 'versions.1.image'"}},
         Case{"SizeTooLarge", 6, R"(  hardware = { disk = "99999999PiB" },)", {"key 'hardware.disk'", "too large"}, 3},
-        Case{"MissingRequiredKey", 5, R"(  uplink = { up = "2Mbps", latency = "40ms" },)",
-             {"key 'uplink.down'", "is required"}, 3},
-        Case{"UnknownApp", 9, R"(at("0s", deploy { app = "psos", version = "1" }))", {"key 'app'", "no app named 'psos'"}},
-        Case{"UnknownVersion", 10, R"(at("1h", rollout { app = "pos", version = "3" }))",
+        Case{"MissingRequiredKey",
+             5,
+             R"(  uplink = { up = "2Mbps", latency = "40ms" },)",
+             {"key 'uplink.down'", "is required"},
+             3},
+        Case{"UnknownApp",
+             9,
+             R"(at("0s", deploy { app = "psos", version = "1" }))",
+             {"key 'app'", "no app named 'psos'"}},
+        Case{"UnknownVersion",
+             10,
+             R"(at("1h", rollout { app = "pos", version = "3" }))",
              {"key 'version'", "no version '3'", "versions: 1, 2, 2.1"}},
-        Case{"UnknownStrategy", 10, R"(at("1h", rollout { app = "pos", version = "2", strategy = "yolo" }))",
+        Case{"UnknownStrategy",
+             10,
+             R"(at("1h", rollout { app = "pos", version = "2", strategy = "yolo" }))",
              {"key 'strategy'", "unknown strategy 'yolo'"}},
         Case{"BadTimeInAt", 9, R"(at("10 parsecs", deploy { app = "pos", version = "1" }))", {"at:", "unknown unit"}},
         Case{"AtWithoutAction", 9, R"(at("0s", { app = "pos" }))", {"at:", "must be an action"}},
-        Case{"ExpectUnknownMetric", 11, R"(expect "rollout_pos_2.time_to_77 <= 1h")", {"unknown metric 'rollout_pos_2.time_to_77'"}},
+        Case{"ExpectUnknownMetric",
+             11,
+             R"(expect "rollout_pos_2.time_to_77 <= 1h")",
+             {"unknown metric 'rollout_pos_2.time_to_77'"}},
         Case{"ExpectBadValueUnit", 11, R"(expect "rollout_pos_2.time_to_100 <= 1 fortnight")", {"expect", "unit"}},
         Case{"ExpectMalformed", 11, R"(expect "rollout_pos_2.time_to_100")", {"expect", "<metric> <op> <value>"}},
         Case{"AppNotATable", 8, R"(app "pos")", {"app expects a table"}},
         Case{"FunctionInTable", 6, R"(  hardware = { disk = function() end },)", {"hardware.disk", "function"}, 3},
-        Case{"LuaSyntaxError", 8, R"(app { name = "pos", versions = { )", {"'}' expected (to close '{' at line 8)"}, 10},
+        Case{
+            "LuaSyntaxError", 8, R"(app { name = "pos", versions = { )", {"'}' expected (to close '{' at line 8)"}, 10},
         Case{"LuaRuntimeError", 1, R"(local x = nil; x.y = 1)", {"attempt to index"}}),
     [](const ::testing::TestParamInfo<Case>& param_info) { return param_info.param.name; });
 
@@ -97,9 +130,9 @@ TEST(ScenarioOverrides, SetChangesValuesAndBadSetIsAnError) {
   // --set overrides any declared value; a path to nothing, or a value of the wrong kind, is exit 2 naming --set.
   std::string dir = fresh_dir("run");
   std::string path = write_scenario(dir, "ok.lua", kValid);
-  auto scenario = sim::load_scenario(path, {"site.store.count=5", "site.store.uplink.down=50Mbps",
-                                            "app.pos.versions.2.image=300MiB", "app.pos.versions.2.1.image=7MiB",
-                                            "simulation.max_time=2d"});
+  auto scenario = sim::load_scenario(
+      path, {"site.store.count=5", "site.store.uplink.down=50Mbps", "app.pos.versions.2.image=300MiB",
+             "app.pos.versions.2.1.image=7MiB", "simulation.max_time=2d"});
   ASSERT_EQ(scenario.sites.size(), 1u);
   EXPECT_EQ(scenario.sites[0].count, 5);
   EXPECT_DOUBLE_EQ(scenario.sites[0].uplink_down.bytes_per_s, 50e6 / 8);

@@ -2,12 +2,12 @@
 // 1 Mbps = 10^6 / 8 B/s, 1 h = 3600 s), never numbers read off the program's output.
 #include "fleetsim/models/units.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
+
+#include <gtest/gtest.h>
 
 namespace fleetsim::models {
 namespace {

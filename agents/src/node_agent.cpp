@@ -25,8 +25,8 @@ void NodeAgent::accept(const DesiredState& desired) {
   if (desired.generation <= slot.last_generation) {
     // A duplicate or a late, stale message. Re-sending an applied update restarts nothing; answer with where we
     // are so that an orchestrator that lost our report learns it again.
-    if (desired.generation == slot.last_generation && (slot.phase == Phase::idle || slot.phase == Phase::failed) && slot.running &&
-        slot.running->revision == desired.release.revision)
+    if (desired.generation == slot.last_generation && (slot.phase == Phase::idle || slot.phase == Phase::failed) &&
+        slot.running && slot.running->revision == desired.release.revision)
       report(app, *slot.running, desired.generation, NodeAppState::healthy);
     return;
   }
@@ -265,8 +265,8 @@ void NodeAgent::on_timer(TimerId id) {
   }
 }
 
-void NodeAgent::report(const std::string& app, const Release& release, std::uint64_t generation,
-                       NodeAppState state, std::string detail) {
+void NodeAgent::report(const std::string& app, const Release& release, std::uint64_t generation, NodeAppState state,
+                       std::string detail) {
   ports_.channel.send_to_orchestrator(
       StatusReport{config_.id, app, release.revision, generation, state, std::move(detail)});
 }

@@ -82,7 +82,8 @@ std::uint32_t Orchestrator::submit(Command command) {
   if (app.operation) {
     Operation& previous = operations_[*app.operation - 1];
     for (auto& target : previous.targets)
-      if (target.outcome == NodeOutcome::pending) finish_target(previous, target, NodeOutcome::canceled, "superseded by a newer operation");
+      if (target.outcome == NodeOutcome::pending)
+        finish_target(previous, target, NodeOutcome::canceled, "superseded by a newer operation");
   }
 
   command.release.revision = app.next_revision++;
@@ -100,8 +101,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
     current.targets.push_back(NodeProgress{node, NodeOutcome::pending, now, -1, {}});
-    if (command.node_deadline_s > 0)
-    {
+    if (command.node_deadline_s > 0) {
       Deadline deadline{now + command.node_deadline_s, current.id, current.targets.size() - 1};
       deadlines_.insert(std::upper_bound(deadlines_.begin(), deadlines_.end(), deadline,
                                          [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),

@@ -81,8 +81,8 @@ template <std::size_t N>
 long double lookup_unit(std::string_view text, std::string_view unit, const std::array<UnitEntry, N>& table,
                         std::string_view what, std::string_view accepted) {
   if (unit.empty())
-    throw UnitError(std::string(what) + " " + quoted(text) + " has no unit (expected one of " +
-                    std::string(accepted) + ")");
+    throw UnitError(std::string(what) + " " + quoted(text) + " has no unit (expected one of " + std::string(accepted) +
+                    ")");
   for (const auto& entry : table)
     if (entry.name == unit) return entry.factor;
   throw UnitError("unknown unit " + quoted(unit) + " in " + std::string(what) + " " + quoted(text) +
@@ -99,10 +99,10 @@ const std::array<UnitEntry, 13> kByteUnits{{{"B", 1},
                                             {"TB", 1e12L},
                                             {"PB", 1e15L},
                                             {"KiB", kKi},
-                                            {"MiB", kKi * kKi},
-                                            {"GiB", kKi * kKi * kKi},
-                                            {"TiB", kKi * kKi * kKi * kKi},
-                                            {"PiB", kKi * kKi * kKi * kKi * kKi},
+                                            {"MiB", kKi* kKi},
+                                            {"GiB", kKi* kKi* kKi},
+                                            {"TiB", kKi* kKi* kKi* kKi},
+                                            {"PiB", kKi* kKi* kKi* kKi* kKi},
                                             {"bytes", 1}}};
 
 const std::array<UnitEntry, 18> kRateUnits{{{"bps", 1.0L / 8},
@@ -117,8 +117,8 @@ const std::array<UnitEntry, 18> kRateUnits{{{"bps", 1.0L / 8},
                                             {"MB/s", 1e6L},
                                             {"GB/s", 1e9L},
                                             {"KiB/s", kKi},
-                                            {"MiB/s", kKi * kKi},
-                                            {"GiB/s", kKi * kKi * kKi},
+                                            {"MiB/s", kKi* kKi},
+                                            {"GiB/s", kKi* kKi* kKi},
                                             {"Bps", 1},
                                             {"KBps", 1e3L},
                                             {"MBps", 1e6L},
@@ -173,9 +173,8 @@ Duration parse_duration(std::string_view text) {
     if (rest.empty() && any) break;
     auto [value, unit_and_more] = split_number(rest, "duration");
     std::size_t unit_len = 0;
-    while (unit_len < unit_and_more.size() &&
-           ((unit_and_more[unit_len] >= 'a' && unit_and_more[unit_len] <= 'z') ||
-            (unit_and_more[unit_len] >= 'A' && unit_and_more[unit_len] <= 'Z')))
+    while (unit_len < unit_and_more.size() && ((unit_and_more[unit_len] >= 'a' && unit_and_more[unit_len] <= 'z') ||
+                                               (unit_and_more[unit_len] >= 'A' && unit_and_more[unit_len] <= 'Z')))
       ++unit_len;
     std::string_view unit = unit_and_more.substr(0, unit_len);
     if (unit.empty() && !unit_and_more.empty())

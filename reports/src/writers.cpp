@@ -137,8 +137,8 @@ void write_nodes_csv(const RunResult& r, const std::string& path) {
   for (const auto& row : r.node_rows) {
     out << row.node << ',' << row.site << ',' << row.bytes_pulled << ',' << row.bytes_wasted;
     for (const auto& t : row.per_operation)
-      out << ',' << csv_field(t.notified_s) << ',' << csv_field(t.downloaded_s) << ',' << csv_field(t.healthy_s)
-          << ',' << t.outcome;
+      out << ',' << csv_field(t.notified_s) << ',' << csv_field(t.downloaded_s) << ',' << csv_field(t.healthy_s) << ','
+          << t.outcome;
     out << '\n';
   }
   write_file(path, out.str());
@@ -151,8 +151,8 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
   std::ostringstream out;
   std::string suite = r.scenario_name.empty() ? r.scenario_file : r.scenario_name;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\""
-      << r.expectations.size() + 1 << "\" failures=\"" << failures << "\">\n";
+  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"" << r.expectations.size() + 1
+      << "\" failures=\"" << failures << "\">\n";
   out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/></properties>\n";
   for (const auto& e : r.expectations) {
     out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\">";
@@ -186,9 +186,10 @@ std::string summary_text(const RunResult& r) {
   }
   out << "  registry egress: " << models::format_bytes(static_cast<double>(r.registry_egress_bytes))
       << "; busiest site uplink: " << r.busiest_uplink_site << " "
-      << models::format_bytes(static_cast<double>(r.busiest_uplink_bytes)) << "; control messages: "
-      << models::format_bytes(static_cast<double>(r.control_bytes));
-  if (r.bytes_wasted) out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
+      << models::format_bytes(static_cast<double>(r.busiest_uplink_bytes))
+      << "; control messages: " << models::format_bytes(static_cast<double>(r.control_bytes));
+  if (r.bytes_wasted)
+    out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
   out << "\n  nodes failed: " << r.nodes_failed << "\n";
   for (const auto& e : r.expectations) {
     out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "

@@ -26,7 +26,7 @@ struct Envelope {
 };
 
 class EventLoop {
-public:
+ public:
   using TimerId = std::uint64_t;
   // Completion callbacks get ok = false when the communication failed (a link or host went down).
   using CommCallback = std::function<void(bool ok)>;
@@ -48,7 +48,7 @@ public:
   void run();
   void stop();
 
-private:
+ private:
   TimerId insert(double at_s, std::function<void()> callback);
   void fire_due_timers();
 

@@ -16,7 +16,7 @@ namespace {
 std::atomic<std::size_t> errors{0};
 
 class SimTimeFlag : public spdlog::custom_flag_formatter {
-public:
+ public:
   void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
     char buf[96];
     int n;
@@ -33,7 +33,7 @@ public:
 };
 
 class CountingSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
-protected:
+ protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     if (msg.level >= spdlog::level::err) ++errors;
   }
@@ -47,7 +47,7 @@ spdlog::level::level_enum level = spdlog::level::info;
 }  // namespace
 
 void setup_logging(int verbosity, bool clear_line) {
-  level = verbosity < 0   ? spdlog::level::warn
+  level = verbosity < 0    ? spdlog::level::warn
           : verbosity == 0 ? spdlog::level::info
           : verbosity == 1 ? spdlog::level::debug
                            : spdlog::level::trace;

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <chrono>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -151,8 +150,8 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   bool write_failed = false;
-  for (auto [name, write] : std::initializer_list<std::pair<const char*, void (*)(const fleetsim::reports::RunResult&,
-                                                                                   const std::string&)>>{
+  for (auto [name, write] :
+       std::initializer_list<std::pair<const char*, void (*)(const fleetsim::reports::RunResult&, const std::string&)>>{
            {"report.json", fleetsim::reports::write_report_json},
            {"nodes.csv", fleetsim::reports::write_nodes_csv},
            {"junit.xml", fleetsim::reports::write_junit_xml}}) {

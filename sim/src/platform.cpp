@@ -19,9 +19,10 @@ Platform build_platform(const Scenario& scenario) {
   auto* egress = cloud->create_split_duplex_link("registry-egress", scenario.cloud.registry_egress.bytes_per_s)
                      ->set_latency(scenario.cloud.registry_latency.seconds)
                      ->seal();
-  auto* orch_nic = cloud->create_split_duplex_link("orchestrator-nic", scenario.cloud.orchestrator_bandwidth.bytes_per_s)
-                       ->set_latency(scenario.cloud.orchestrator_latency.seconds)
-                       ->seal();
+  auto* orch_nic =
+      cloud->create_split_duplex_link("orchestrator-nic", scenario.cloud.orchestrator_bandwidth.bytes_per_s)
+          ->set_latency(scenario.cloud.orchestrator_latency.seconds)
+          ->seal();
   // symmetrical = true: traffic towards the host uses the DOWN direction of the same link.
   cloud->add_route(p.registry->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(egress, Dir::UP)}, true);
   cloud->add_route(p.orchestrator->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(orch_nic, Dir::UP)},
@@ -47,9 +48,8 @@ Platform build_platform(const Scenario& scenario) {
                                 tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
       for (int k = 0; k < tpl.nodes; ++k) {
         std::string node_name = site_name + "/n" + std::to_string(k + 1);
-        auto* host = zone->create_host(node_name, tpl.hardware.cpu_speed_flops)
-                         ->set_core_count(tpl.hardware.cpu_cores)
-                         ->seal();
+        auto* host =
+            zone->create_host(node_name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
         if (lan_can_bind) {
           auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
                            ->set_latency(tpl.lan_latency.seconds)

@@ -2,8 +2,6 @@
 // orchestrator and the timeline, records what happens, and checks the invariants.
 #include "fleetsim/sim/run.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -54,7 +52,7 @@ ControlPath control_path(const sg4::Host* from, const sg4::Host* to) {
 
 // Where a posted envelope is handled (the node or the orchestrator actor).
 class Receiver {
-public:
+ public:
   virtual ~Receiver() = default;
   virtual void receive(const Envelope& envelope) = 0;
   virtual EventLoop& loop() = 0;
@@ -87,7 +85,7 @@ struct World {
   std::uint64_t registry_egress_bytes = 0;
   std::uint64_t control_bytes = 0;
   std::vector<reports::InvariantViolation> violations;
-  std::set<std::pair<std::string, std::size_t>> violation_keys;  // (invariant, node): report each once
+  std::set<std::pair<std::string, std::size_t>> violation_keys;       // (invariant, node): report each once
   std::vector<std::map<std::string, agents::Revision>> last_desired;  // per node, per app
 
   // Progress line (terminal only); wall clock is used for redraw throttling, never in results.
@@ -130,7 +128,7 @@ class SimNode final : public Receiver,
                       public agents::NodeChannel,
                       public agents::Registry,
                       public agents::ContainerRuntime {
-public:
+ public:
   SimNode(World& world, std::size_t index)
       : world_(world),
         index_(index),
@@ -142,21 +140,21 @@ public:
   EventLoop& loop() override { return loop_; }
 
   void receive(const Envelope& envelope) override {
-      if (envelope.kind != Envelope::Kind::message) return;
-      if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
-        account_control(envelope.message);
-        const auto& release = desired->release;
-        auto& t = world_.times_of(release.app, release.revision)[index_];
-        if (!t.notified_s) t.notified_s = now();
-        auto& last = world_.last_desired[index_][release.app];
-        if (release.revision < last)
-          world_.violation("no-downgrade-without-rollback", index_,
-                           node_.name + " was told to go from revision " + std::to_string(last) + " to " +
-                               std::to_string(release.revision) + " of " + release.app + " outside a rollback");
-        last = std::max(last, release.revision);
-      }
-      agent_.on_message(envelope.message);
-      check_disk();
+    if (envelope.kind != Envelope::Kind::message) return;
+    if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
+      account_control(envelope.message);
+      const auto& release = desired->release;
+      auto& t = world_.times_of(release.app, release.revision)[index_];
+      if (!t.notified_s) t.notified_s = now();
+      auto& last = world_.last_desired[index_][release.app];
+      if (release.revision < last)
+        world_.violation("no-downgrade-without-rollback", index_,
+                         node_.name + " was told to go from revision " + std::to_string(last) + " to " +
+                             std::to_string(release.revision) + " of " + release.app + " outside a rollback");
+      last = std::max(last, release.revision);
+    }
+    agent_.on_message(envelope.message);
+    check_disk();
   }
 
   // Clock, Random
@@ -202,6 +200,7 @@ public:
   // ContainerRuntime: the process runs start_s after start(); the release model (issue: bad releases) hooks in here.
   void start_container(const agents::Release& release) override {
     const std::string app = release.app;
+    stop_container(app);  // a start replaces any start still in progress
     containers_[app] = loop_.add_timer(release.start_s, [this, app] {
       containers_.erase(app);
       agent_.on_container_event(app, agents::ContainerEvent::started);
@@ -216,7 +215,7 @@ public:
     }
   }
 
-private:
+ private:
   struct Fetch {
     sg4::CommPtr comm;
     std::uint64_t bytes;
@@ -320,10 +319,9 @@ class SimOrchestrator final : public Receiver,
                               public agents::Clock,
                               public agents::Timers,
                               public agents::OrchestratorChannel {
-public:
+ public:
   SimOrchestrator(World& world, std::vector<agents::NodeInfo> inventory)
-      : world_(world),
-        orchestrator_(std::move(inventory), agents::OrchestratorPorts{*this, *this, *this}) {
+      : world_(world), orchestrator_(std::move(inventory), agents::OrchestratorPorts{*this, *this, *this}) {
     orchestrator_.on_operation_finished([this](const agents::Operation& op) {
       logger("orchestrator")
           ->info("operation {} finished: {}/{} healthy, {} failed, {} timed out", names_[op.id], op.succeeded,
@@ -336,29 +334,29 @@ public:
   EventLoop& loop() override { return loop_; }
 
   void receive(const Envelope& envelope) override {
-      if (envelope.kind == Envelope::Kind::command) {
-        const auto& c = envelope.command;
-        // Named before submit: an operation with no target finishes (and is logged) inside submit.
-        const auto next_id = static_cast<std::uint32_t>(orchestrator_.operations().size()) + 1;
-        names_[next_id] = envelope.operation_name;
-        std::uint32_t id = orchestrator_.submit(c);
-        if (id != next_id) names_[id] = names_.extract(next_id).mapped();
-        const auto& op = orchestrator_.operations().back();
-        world_.progress_total += op.targets.size();
-        logger("orchestrator")
-            ->info("operation {} ({} {} version {} as revision {}) targets {} nodes", envelope.operation_name,
-                   c.kind == agents::Command::Kind::deploy ? "deploy" : "rollout", c.release.app, c.release.version,
-                   op.to_revision, op.targets.size());
-        ++submitted_;
-        maybe_settled();
-      } else if (envelope.kind == Envelope::Kind::message) {
-        if (const auto* status = std::get_if<agents::StatusReport>(&envelope.message)) {
-          std::uint64_t size = agents::wire_size(envelope.message);
-          world_.control_bytes += size;
-          world_.site_uplink_bytes[world_.platform.nodes[status->node].site_index] += size;
-        }
-        orchestrator_.on_message(envelope.message);
+    if (envelope.kind == Envelope::Kind::command) {
+      const auto& c = envelope.command;
+      // Named before submit: an operation with no target finishes (and is logged) inside submit.
+      const auto next_id = static_cast<std::uint32_t>(orchestrator_.operations().size()) + 1;
+      names_[next_id] = envelope.operation_name;
+      std::uint32_t id = orchestrator_.submit(c);
+      if (id != next_id) names_[id] = names_.extract(next_id).mapped();
+      const auto& op = orchestrator_.operations().back();
+      world_.progress_total += op.targets.size();
+      logger("orchestrator")
+          ->info("operation {} ({} {} version {} as revision {}) targets {} nodes", envelope.operation_name,
+                 c.kind == agents::Command::Kind::deploy ? "deploy" : "rollout", c.release.app, c.release.version,
+                 op.to_revision, op.targets.size());
+      ++submitted_;
+      maybe_settled();
+    } else if (envelope.kind == Envelope::Kind::message) {
+      if (const auto* status = std::get_if<agents::StatusReport>(&envelope.message)) {
+        std::uint64_t size = agents::wire_size(envelope.message);
+        world_.control_bytes += size;
+        world_.site_uplink_bytes[world_.platform.nodes[status->node].site_index] += size;
       }
+      orchestrator_.on_message(envelope.message);
+    }
   }
 
   const agents::Orchestrator& orchestrator() const { return orchestrator_; }
@@ -375,7 +373,7 @@ public:
     world_.post(*world_.nodes[node], world_.to_node[node], message);
   }
 
-private:
+ private:
   void maybe_settled() {
     if (settled_sent_ || submitted_ < world_.scenario.timeline.size() || !orchestrator_.all_operations_finished())
       return;
@@ -406,12 +404,11 @@ agents::Release make_release(const Scenario& scenario, const std::string& app_na
   return release;
 }
 
-// The timeline: submits each action to the orchestrator at its time, then waits until every operation settled
+// The timeline: posts each action to the orchestrator for its time, then waits until every operation settled
 // or max_time passes; then it stops every other actor's loop, which ends the simulation.
 void run_admin(World& world, bool& hit_max_time) {
   world.admin_inbox->set_receiver(sg4::Actor::self());
   for (const auto& action : world.scenario.timeline) {
-    sg4::this_actor::sleep_until(action.at_s);
     auto envelope = std::make_shared<Envelope>();
     envelope->kind = Envelope::Kind::command;
     envelope->operation_name = action.name;
@@ -560,12 +557,11 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   bool hit_max_time = false;
   sg4::Actor::create("timeline", world.platform.orchestrator, [&] { run_admin(world, hit_max_time); });
 
-  logger("sim")->info("seed {}; {} sites, {} nodes; engine {}", options.seed, world.platform.sites.size(), n,
-                      [&] {
-                        std::string s;
-                        for (const auto& [k, v] : cfg) s += (s.empty() ? "" : " ") + k + ":" + v;
-                        return s;
-                      }());
+  logger("sim")->info("seed {}; {} sites, {} nodes; engine {}", options.seed, world.platform.sites.size(), n, [&] {
+    std::string s;
+    for (const auto& [k, v] : cfg) s += (s.empty() ? "" : " ") + k + ":" + v;
+    return s;
+  }());
   engine.run();
   if (options.progress) {
     world.draw_progress(true);
@@ -580,8 +576,8 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   r.seed = options.seed;
   r.overrides = scenario.overrides;
   r.engine_config = cfg;
-  r.engine_config["simgrid_version"] = std::to_string(SIMGRID_VERSION_MAJOR) + "." +
-                                       std::to_string(SIMGRID_VERSION_MINOR);
+  r.engine_config["simgrid_version"] =
+      std::to_string(SIMGRID_VERSION_MAJOR) + "." + std::to_string(SIMGRID_VERSION_MINOR);
   r.sites = world.platform.sites.size();
   r.nodes = n;
   r.end_time_s = sg4::Engine::get_clock();

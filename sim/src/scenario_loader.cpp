@@ -1,7 +1,5 @@
 // Runs a scenario file in one Lua 5.4 state, records what it declares as plain JSON values with the file:line of
 // each declaration, applies --set overrides, and validates everything into a Scenario.
-#include <lua.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -10,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include <lua.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fleetsim/sim/scenario.hpp"
@@ -38,9 +37,7 @@ struct LoaderState {
   std::vector<Declaration> declarations;
 };
 
-LoaderState& state_of(lua_State* L) {
-  return *static_cast<LoaderState*>(lua_touserdata(L, lua_upvalueindex(1)));
-}
+LoaderState& state_of(lua_State* L) { return *static_cast<LoaderState*>(lua_touserdata(L, lua_upvalueindex(1))); }
 
 constexpr char kChunkMark = '\x1f';
 constexpr const char* kChunkName = "=\x1f";
@@ -114,8 +111,8 @@ json to_json(lua_State* L, int index, const std::string& path, int depth) {
     case LUA_TTABLE:
       return table_to_json(L, index, path, depth);
     default:
-      raise(L, where_of(L, 1) + ": " + (path.empty() ? std::string("value") : path) + ": a " +
-                   luaL_typename(L, index) + " cannot be part of a scenario (only tables, strings, numbers, booleans)");
+      raise(L, where_of(L, 1) + ": " + (path.empty() ? std::string("value") : path) + ": a " + luaL_typename(L, index) +
+                   " cannot be part of a scenario (only tables, strings, numbers, booleans)");
   }
 }
 
@@ -206,10 +203,13 @@ std::vector<std::string> split(const std::string& text, char sep) {
 
 // Reads the keys of one declared table, remembering which keys were used, so that unknown keys are reported.
 class Fields {
-public:
+ public:
   Fields(const json& value, std::string where, std::string subject, std::string prefix,
          const std::set<std::string>* overridden)
-      : value_(value), where_(std::move(where)), subject_(std::move(subject)), prefix_(std::move(prefix)),
+      : value_(value),
+        where_(std::move(where)),
+        subject_(std::move(subject)),
+        prefix_(std::move(prefix)),
         overridden_(overridden) {
     if (!value_.is_object()) fail_at("", std::string("must be a table of named keys, got ") + value_.type_name());
   }
@@ -239,8 +239,7 @@ public:
   }
 
   // Numbers may also come from --set as text; integers must be whole and within [lo, hi].
-  std::int64_t integer(const std::string& key, std::optional<std::int64_t> fallback, std::int64_t lo,
-                       std::int64_t hi) {
+  std::int64_t integer(const std::string& key, std::optional<std::int64_t> fallback, std::int64_t lo, std::int64_t hi) {
     const json* v = raw(key);
     if (v == nullptr) return require(key, fallback);
     std::int64_t result = 0;
@@ -336,7 +335,7 @@ public:
     }
   }
 
-private:
+ private:
   template <typename T>
   T require(const std::string& key, const std::optional<T>& fallback) const {
     if (!fallback) {
@@ -390,8 +389,8 @@ AgentSpec read_agent(Fields f) {
   a.max_concurrent_downloads = static_cast<int>(f.integer("max_concurrent_downloads", 3, 1, 64));
   a.resume = f.string("resume", std::string("range"));
   if (a.resume != "range" && a.resume != "restart")
-    f.fail_at("resume", "must be \"range\" (continue at the byte offset) or \"restart\" (start over), got '" +
-                            a.resume + "'");
+    f.fail_at("resume",
+              "must be \"range\" (continue at the byte offset) or \"restart\" (start over), got '" + a.resume + "'");
   a.max_fetch_attempts = static_cast<int>(f.integer("max_fetch_attempts", 5, 1, 1000));
   a.retry_initial = f.duration("retry_initial", Duration{10});
   a.retry_max = f.duration("retry_max", Duration{300});
@@ -445,11 +444,10 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
       {"fleet.bytes_wasted", MetricUnit::bytes},          {"fleet.end_time", MetricUnit::seconds}};
   if (auto it = fleet_metrics.find(metric); it != fleet_metrics.end()) return it->second;
   static const std::map<std::string, MetricUnit> op_metrics{
-      {"time_to_50", MetricUnit::seconds}, {"time_to_90", MetricUnit::seconds},
-      {"time_to_99", MetricUnit::seconds}, {"time_to_100", MetricUnit::seconds},
-      {"duration", MetricUnit::seconds},   {"targeted", MetricUnit::count},
-      {"succeeded", MetricUnit::count},    {"failed", MetricUnit::count},
-      {"timed_out", MetricUnit::count},    {"bytes_pulled", MetricUnit::bytes}};
+      {"time_to_50", MetricUnit::seconds},  {"time_to_90", MetricUnit::seconds}, {"time_to_99", MetricUnit::seconds},
+      {"time_to_100", MetricUnit::seconds}, {"duration", MetricUnit::seconds},   {"targeted", MetricUnit::count},
+      {"succeeded", MetricUnit::count},     {"failed", MetricUnit::count},       {"timed_out", MetricUnit::count},
+      {"bytes_pulled", MetricUnit::bytes}};
   auto dot = metric.rfind('.');
   if (dot == std::string::npos) return std::nullopt;
   std::string op = metric.substr(0, dot);
@@ -471,9 +469,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     lua_State* L = holder.get();
     if (L == nullptr) throw ScenarioError(file + ": cannot create a Lua state");
     // Only deterministic libraries: no io, no os (clocks), no package loading.
-    for (auto [name, open] : std::initializer_list<std::pair<const char*, lua_CFunction>>{
-             {LUA_GNAME, luaopen_base}, {LUA_TABLIBNAME, luaopen_table}, {LUA_STRLIBNAME, luaopen_string},
-             {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8}}) {
+    for (auto [name, open] :
+         std::initializer_list<std::pair<const char*, lua_CFunction>>{{LUA_GNAME, luaopen_base},
+                                                                      {LUA_TABLIBNAME, luaopen_table},
+                                                                      {LUA_STRLIBNAME, luaopen_string},
+                                                                      {LUA_MATHLIBNAME, luaopen_math},
+                                                                      {LUA_UTF8LIBNAME, luaopen_utf8}}) {
       luaL_requiref(L, name, open, 1);
       lua_pop(L, 1);
     }
@@ -484,9 +485,15 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       lua_setglobal(L, unsafe);
     }
     lua_newtable(L);
-    for (auto [name, fn] : std::initializer_list<std::pair<const char*, lua_CFunction>>{
-             {"scenario", l_scenario}, {"cloud", l_cloud}, {"site", l_site}, {"app", l_app}, {"deploy", l_deploy},
-             {"rollout", l_rollout}, {"at", l_at}, {"expect", l_expect}, {"simulation", l_simulation}}) {
+    for (auto [name, fn] : std::initializer_list<std::pair<const char*, lua_CFunction>>{{"scenario", l_scenario},
+                                                                                        {"cloud", l_cloud},
+                                                                                        {"site", l_site},
+                                                                                        {"app", l_app},
+                                                                                        {"deploy", l_deploy},
+                                                                                        {"rollout", l_rollout},
+                                                                                        {"at", l_at},
+                                                                                        {"expect", l_expect},
+                                                                                        {"simulation", l_simulation}}) {
       lua_pushlightuserdata(L, &state);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
@@ -525,8 +532,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     std::size_t key_start = 1;
     Declaration* target = nullptr;
     if (kind == "site" || kind == "app") {
-      if (parts.size() < 3)
-        throw ScenarioError("--set " + text + ": expected " + kind + ".<name>.<key>=value");
+      if (parts.size() < 3) throw ScenarioError("--set " + text + ": expected " + kind + ".<name>.<key>=value");
       std::vector<std::string> names;
       for (auto& d : state.declarations) {
         if (d.kind != kind || !d.value.contains("name") || !d.value["name"].is_string()) continue;
@@ -536,8 +542,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       if (target == nullptr) {
         std::string list;
         for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-        throw ScenarioError("--set " + text + ": the scenario declares no " + kind + " named '" + parts[1] +
-                            "' (" + kind + "s: " + (list.empty() ? "none" : list) + ")");
+        throw ScenarioError("--set " + text + ": the scenario declares no " + kind + " named '" + parts[1] + "' (" +
+                            kind + "s: " + (list.empty() ? "none" : list) + ")");
       }
       key_start = 2;
     } else if (kind == "cloud" || kind == "simulation" || kind == "scenario") {
@@ -549,15 +555,15 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         target = &state.declarations.back();
       }
     } else {
-      throw ScenarioError("--set " + text + ": a path starts with site.<name>, app.<name>, cloud, simulation or "
+      throw ScenarioError("--set " + text +
+                          ": a path starts with site.<name>, app.<name>, cloud, simulation or "
                           "scenario");
     }
     json* node = &target->value;
     std::string key_path;
     for (std::size_t i = key_start; i < parts.size(); ++i) {
       if (parts[i].empty()) throw ScenarioError("--set " + text + ": empty key in the path");
-      if (!node->is_object())
-        throw ScenarioError("--set " + text + ": '" + key_path + "' is not a table");
+      if (!node->is_object()) throw ScenarioError("--set " + text + ": '" + key_path + "' is not a table");
       // Keys may contain dots (version "2.0"): prefer the longest run of parts that names an existing key.
       std::string key = parts[i];
       for (std::size_t j = parts.size() - 1; j > i; --j) {
@@ -611,8 +617,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       s.name = f.string("name");
       if (!valid_name(s.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
       for (const auto& other : scenario.sites)
-        if (other.name == s.name) f.fail_at("name", "a site template '" + s.name + "' is already declared at " +
-                                                        other.where);
+        if (other.name == s.name)
+          f.fail_at("name", "a site template '" + s.name + "' is already declared at " + other.where);
       s.count = static_cast<int>(f.integer("count", 1, 1, 1000000));
       s.nodes = static_cast<int>(f.integer("nodes", 1, 1, 100000));
       Fields up = f.sub("uplink");
@@ -759,13 +765,16 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     };
     static const std::set<std::string> ops{"<", "<=", ">", ">=", "==", "!="};
     if (e.metric.empty() || ops.count(e.op) == 0 || value_text.empty())
-      bad("write it as \"<metric> <op> <value>\", op one of < <= > >= == !=, e.g. \"rollout_app_2.time_to_100 <= 45m\"");
+      bad("write it as \"<metric> <op> <value>\", op one of < <= > >= == !=, e.g. \"rollout_app_2.time_to_100 <= "
+          "45m\"");
     auto unit = metric_unit(scenario, e.metric);
     if (!unit) {
       std::string ops_list;
       for (const auto& a : scenario.timeline) ops_list += (ops_list.empty() ? "" : ", ") + a.name;
-      bad("unknown metric '" + e.metric + "' (operation metrics: <operation>.time_to_50|90|99|100, duration, targeted, "
-          "succeeded, failed, timed_out, bytes_pulled with operations " + ops_list +
+      bad("unknown metric '" + e.metric +
+          "' (operation metrics: <operation>.time_to_50|90|99|100, duration, targeted, "
+          "succeeded, failed, timed_out, bytes_pulled with operations " +
+          ops_list +
           "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "
           "fleet.nodes_failed, fleet.nodes, fleet.end_time)");
     }

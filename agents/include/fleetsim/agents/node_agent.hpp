@@ -21,12 +21,12 @@ enum class ResumePolicy : std::uint8_t {
 
 struct NodeAgentConfig {
   NodeId id = 0;
-  std::uint64_t disk_bytes = 0;         // budget for stored layers
+  std::uint64_t disk_bytes = 0;           // budget for stored layers
   unsigned max_concurrent_downloads = 3;  // dockerd's default max-concurrent-downloads
-  double notify_jitter_s = 0;           // random delay before acting on a new desired state (herd avoidance)
+  double notify_jitter_s = 0;             // random delay before acting on a new desired state (herd avoidance)
   ResumePolicy resume = ResumePolicy::resume_range;
-  unsigned max_fetch_attempts = 5;      // per layer and update, as dockerd --max-download-attempts
-  double retry_initial_s = 10;          // back-off before the first retry; doubles up to retry_max_s
+  unsigned max_fetch_attempts = 5;  // per layer and update, as dockerd --max-download-attempts
+  double retry_initial_s = 10;      // back-off before the first retry; doubles up to retry_max_s
   double retry_max_s = 300;
 };
 
@@ -40,7 +40,7 @@ struct NodeAgentPorts {
 };
 
 class NodeAgent {
-public:
+ public:
   NodeAgent(const NodeAgentConfig& config, NodeAgentPorts ports);
 
   void on_message(const Message& message);
@@ -57,7 +57,7 @@ public:
   unsigned container_starts() const { return container_starts_; }
   NodeId id() const { return config_.id; }
 
-private:
+ private:
   enum class Phase : std::uint8_t { idle, waiting_jitter, downloading, starting, verifying, failed };
   struct StoredLayer {
     std::uint64_t size_bytes = 0;

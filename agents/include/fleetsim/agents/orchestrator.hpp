@@ -69,7 +69,7 @@ struct OrchestratorPorts {
 };
 
 class Orchestrator {
-public:
+ public:
   Orchestrator(std::vector<NodeInfo> inventory, OrchestratorPorts ports);
 
   // Starts an operation and returns its id. Errors (unknown app for a rollout) come back as an operation that
@@ -88,7 +88,7 @@ public:
   bool all_operations_finished() const;
   std::optional<Revision> desired_revision(const std::string& app) const;
 
-private:
+ private:
   struct AppState {
     Revision next_revision = 1;
     std::uint64_t generation = 0;

@@ -12,13 +12,13 @@
 namespace fleetsim::agents {
 
 class Clock {
-public:
+ public:
   virtual ~Clock() = default;
   virtual Time now() const = 0;
 };
 
 class Random {
-public:
+ public:
   virtual ~Random() = default;
   // Uniform in [0, 1); the runtime derives it from (seed, entity, purpose).
   virtual double uniform01() = 0;
@@ -26,7 +26,7 @@ public:
 
 using TimerId = std::uint64_t;
 class Timers {
-public:
+ public:
   virtual ~Timers() = default;
   // Arms a one-shot timer; the runtime calls the owner's on_timer(id) after delay_s unless it was cancelled.
   virtual TimerId set_timer(double delay_s) = 0;
@@ -35,12 +35,12 @@ public:
 
 // Control messages. A node sends to its orchestrator; the orchestrator sends to a node.
 class NodeChannel {
-public:
+ public:
   virtual ~NodeChannel() = default;
   virtual void send_to_orchestrator(const Message& message) = 0;
 };
 class OrchestratorChannel {
-public:
+ public:
   virtual ~OrchestratorChannel() = default;
   virtual void send_to_node(NodeId node, const Message& message) = 0;
 };
@@ -54,7 +54,7 @@ struct FetchResult {
   std::string error;
 };
 class Registry {
-public:
+ public:
   virtual ~Registry() = default;
   // Fetches bytes [offset, layer.size_bytes) of a layer (HTTP Range when offset > 0).
   virtual TransferId start_fetch(const Layer& layer, std::uint64_t offset) = 0;
@@ -65,7 +65,7 @@ public:
 // process runs, or exited if it dies; stop() is immediate.
 enum class ContainerEvent : std::uint8_t { started, exited };
 class ContainerRuntime {
-public:
+ public:
   virtual ~ContainerRuntime() = default;
   virtual void start_container(const Release& release) = 0;
   virtual void stop_container(const std::string& app) = 0;

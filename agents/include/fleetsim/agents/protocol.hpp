@@ -24,10 +24,10 @@ struct Layer {
 struct Release {
   std::string app;
   Revision revision = 0;
-  std::string version;           // the human name ("2.4.1")
+  std::string version;  // the human name ("2.4.1")
   std::vector<Layer> layers;
-  double start_s = 0;            // time from "start" to the process running
-  double ready_s = 0;            // time from running to the first passing readiness probe
+  double start_s = 0;  // time from "start" to the process running
+  double ready_s = 0;  // time from running to the first passing readiness probe
   std::uint64_t total_bytes() const;
 };
 

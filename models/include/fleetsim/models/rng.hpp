@@ -14,7 +14,7 @@ namespace fleetsim::models {
 std::uint64_t stable_hash(std::string_view text, std::uint64_t salt = 0);
 
 class RandomStream {
-public:
+ public:
   // Derives an independent stream for (seed, entity, purpose), e.g. (7, "site-12/node-3", "start-jitter").
   RandomStream(std::uint64_t seed, std::string_view entity, std::string_view purpose);
   explicit RandomStream(std::uint64_t state_seed);
@@ -31,7 +31,7 @@ public:
   // Weibull with shape k and scale lambda (inverse CDF).
   double weibull(double shape, double scale);
 
-private:
+ private:
   std::array<std::uint64_t, 4> s_{};
 };
 

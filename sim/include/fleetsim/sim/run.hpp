@@ -11,8 +11,8 @@ namespace fleetsim::sim {
 
 struct RunOptions {
   std::uint64_t seed = 0;
-  bool progress = false;     // redraw a progress line on stderr (terminals only)
-  int verbosity = 0;         // -1 quiet, 0 normal, 1 verbose (debug), 2 trace
+  bool progress = false;                 // redraw a progress line on stderr (terminals only)
+  int verbosity = 0;                     // -1 quiet, 0 normal, 1 verbose (debug), 2 trace
   std::vector<std::string> simgrid_cfg;  // extra "key:value" settings from --cfg, applied last
 };
 

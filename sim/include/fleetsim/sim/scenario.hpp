@@ -15,12 +15,12 @@ namespace fleetsim::sim {
 
 // A bad scenario or bad usage; what() is the complete message ("file:line: site 'store': key: problem").
 class ScenarioError : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
 struct CloudSpec {
-  models::Rate registry_egress{125e6};      // 1 Gbps
+  models::Rate registry_egress{125e6};  // 1 Gbps
   models::Duration registry_latency{0.005};
   models::Rate orchestrator_bandwidth{125e6};
   models::Duration orchestrator_latency{0.005};
@@ -52,8 +52,8 @@ struct AgentSpec {
 
 struct SiteTemplate {
   std::string name;
-  int count = 1;              // how many sites of this template
-  int nodes = 1;              // nodes per site
+  int count = 1;               // how many sites of this template
+  int nodes = 1;               // nodes per site
   models::Rate uplink_down{};  // cloud -> site
   models::Rate uplink_up{};    // site -> cloud
   models::Duration uplink_latency{};
