@@ -153,6 +153,9 @@ TEST(ScenarioOverrides, SetChangesValuesAndBadSetIsAnError) {
   auto unknown_key = run_fleetsim(path, {"--set", "site.store.colour=red"}, dir);
   EXPECT_EQ(unknown_key.exit_code, 2);
   EXPECT_NE(unknown_key.err.find("key 'colour'"), std::string::npos) << unknown_key.err;
+  auto bad_mode = run_fleetsim(path, {"--set", "simulation.control_messages=pigeon"}, dir);
+  EXPECT_EQ(bad_mode.exit_code, 2);
+  EXPECT_NE(bad_mode.err.find("key 'control_messages'"), std::string::npos) << bad_mode.err;
   auto no_equals = run_fleetsim(path, {"--set", "site.store.count"}, dir);
   EXPECT_EQ(no_equals.exit_code, 2);
 }

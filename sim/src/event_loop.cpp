@@ -29,7 +29,12 @@ void EventLoop::cancel_timer(TimerId id) {
 void EventLoop::post_at(double at_s, std::function<void()> callback) {
   at_s = std::max(at_s, sg4::Engine::get_clock());
   insert(at_s, std::move(callback));
-  if (waiting_ && !rung_ && at_s < wake_at_) {
+  if (at_s < wake_at_) ring();
+}
+
+void EventLoop::ring() {
+  // Only another actor can find this loop waiting: the loop's own actor is running when it adds work.
+  if (waiting_ && !rung_) {
     rung_ = true;
     doorbell_->cancel();
   }
@@ -37,15 +42,13 @@ void EventLoop::post_at(double at_s, std::function<void()> callback) {
 
 void EventLoop::stop() {
   stopping_ = true;
-  if (waiting_ && !rung_) {
-    rung_ = true;
-    doorbell_->cancel();
-  }
+  ring();
 }
 
 void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback) {
   activities_.push_back(comm);
   callbacks_.push_back(std::move(callback));
+  ring();
 }
 
 void EventLoop::unwatch(const sg4::CommPtr& comm) {

@@ -41,6 +41,8 @@ class EventLoop {
   // Called from any actor: runs callback in this loop's actor at simulated time at_s, after the callbacks
   // already due at that time. Wakes the loop if it sleeps past at_s.
   void post_at(double at_s, std::function<void()> callback);
+  // Waits for comm too and calls callback when it ends. May be called from another actor (a sender handing a
+  // message in flight to its receiver): the loop then wakes to wait on it.
   void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback);
   void unwatch(const simgrid::s4u::CommPtr& comm);
 
@@ -50,6 +52,7 @@ class EventLoop {
 
  private:
   TimerId insert(double at_s, std::function<void()> callback);
+  void ring();
   void fire_due_timers();
 
   // activities_[0] is the doorbell: an execution that never ends on its own, cancelled by post_at to wake the

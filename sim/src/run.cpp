@@ -67,14 +67,45 @@ struct World {
   Receiver* orchestrator = nullptr;
   std::vector<ControlPath> to_node;    // orchestrator -> node
   std::vector<ControlPath> from_node;  // node -> orchestrator
+  bool timed_control = false;
   sg4::Mailbox* admin_inbox = nullptr;
 
-  // Delivers a control message to a receiver after the path's delay.
-  void post(Receiver& to, const ControlPath& path, const agents::Message& message) {
+  // Control messages. "network": a SimGrid communication of the message's wire size between the two hosts,
+  // sharing the links with the pulls; the node's loop waits for it either way (a node has few messages in flight,
+  // the orchestrator may have thousands), and the receiver handles the message when it has arrived. "timed": a
+  // delivery after the path's latency plus size over its narrowest link (docs/ENGINE.md, "Control messages").
+  // A communication that fails (issue: faults) loses the message, as a dropped connection would.
+  void send_to_node(std::size_t node, const agents::Message& message) {
     auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
-    Receiver* target = &to;
-    to.loop().post_at(sg4::Engine::get_clock() + path.delay(message),
-                      [target, envelope] { target->receive(*envelope); });
+    Receiver* target = nodes[node];
+    if (timed_control) {
+      target->loop().post_at(sg4::Engine::get_clock() + to_node[node].delay(message),
+                             [target, envelope] { target->receive(*envelope); });
+      return;
+    }
+    // The node's actor issues the communication: SimGrid keeps a list of the activities each actor issued, and
+    // removing a finished one from a list of thousands (the orchestrator's) costs a scan each time.
+    sg4::Host* from = platform.orchestrator;
+    sg4::Host* to = platform.nodes[node].host;
+    target->loop().post_at(sg4::Engine::get_clock(), [target, envelope, from, to] {
+      auto comm = sg4::Comm::sendto_async(from, to, agents::wire_size(envelope->message));
+      target->loop().watch(comm, [target, envelope](bool ok) {
+        if (ok) target->receive(*envelope);
+      });
+    });
+  }
+  void send_to_orchestrator(std::size_t node, const agents::Message& message) {
+    auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
+    Receiver* target = orchestrator;
+    if (timed_control) {
+      target->loop().post_at(sg4::Engine::get_clock() + from_node[node].delay(message),
+                             [target, envelope] { target->receive(*envelope); });
+      return;
+    }
+    auto comm = sg4::Comm::sendto_async(platform.nodes[node].host, platform.orchestrator, agents::wire_size(message));
+    nodes[node]->loop().watch(comm, [target, envelope](bool ok) {
+      if (ok) target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
+    });
   }
 
   // Measurements, keyed by (app, revision) then node index.
@@ -175,7 +206,7 @@ class SimNode final : public Receiver,
   // NodeChannel
   void send_to_orchestrator(const agents::Message& message) override {
     if (const auto* status = std::get_if<agents::StatusReport>(&message)) record(*status);
-    world_.post(*world_.orchestrator, world_.from_node[index_], message);
+    world_.send_to_orchestrator(index_, message);
   }
 
   // Registry: layer bytes flow from the registry host through the registry egress and the site uplink.
@@ -370,7 +401,7 @@ class SimOrchestrator final : public Receiver,
   }
   void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
   void send_to_node(agents::NodeId node, const agents::Message& message) override {
-    world_.post(*world_.nodes[node], world_.to_node[node], message);
+    world_.send_to_node(node, message);
   }
 
  private:
@@ -497,6 +528,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
       // (a flow's later links are not re-solved): Full is exact (docs/ENGINE.md).
       {"network/optim", "Full"},
   };
+  cfg["fleetsim/control-messages"] = scenario.simulation.control_messages;  // recorded, not passed to SimGrid
   if (scenario.node_count() > 20000) {
     // Past ~30k actors the default guard pages exceed the kernel's map count (see docs/ENGINE.md).
     cfg["contexts/guard-size"] = "0";
@@ -509,7 +541,8 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   }
   std::vector<std::string> args{"fleetsim"};
   args.push_back(options.verbosity >= 2 ? "--log=root.thresh:info" : "--log=root.thresh:warning");
-  for (const auto& [k, v] : cfg) args.push_back("--cfg=" + k + ":" + v);
+  for (const auto& [k, v] : cfg)
+    if (k.rfind("fleetsim/", 0) != 0) args.push_back("--cfg=" + k + ":" + v);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   int argc = static_cast<int>(argv.size());
@@ -548,6 +581,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.orchestrator = orchestrator.get();
   world.nodes.reserve(n);
   for (auto& node : nodes) world.nodes.push_back(node.get());
+  world.timed_control = scenario.simulation.control_messages == "timed";
 
   sg4::Actor::create("orchestrator", world.platform.orchestrator, [&] { orchestrator->run(); });
   for (std::size_t i = 0; i < n; ++i) {

@@ -745,6 +745,9 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         f.fail_at("network_model", "must be one of CM02, LV08, SMPI, Constant; got '" + s.network_model + "'");
       s.precision_s = f.number("precision", s.precision_s, 1e-12, 60);
       s.crosstraffic = f.boolean("crosstraffic", s.crosstraffic);
+      s.control_messages = f.string("control_messages", s.control_messages);
+      if (s.control_messages != "network" && s.control_messages != "timed")
+        f.fail_at("control_messages", "must be \"network\" or \"timed\", got '" + s.control_messages + "'");
       s.simgrid_cfg = f.string_map("simgrid");
       f.finish();
     }
