@@ -256,8 +256,12 @@ void NodeAgent::on_timer(TimerId id) {
       begin_download(timer.app);
       break;
     case TimerPurpose::retry:
-      enqueue_fetch(timer.app, timer.digest);
-      pump_downloads();
+      if (layers_.at(timer.digest).complete()) {
+        maybe_downloaded(timer.app);  // another app's pull of this shared layer finished meanwhile
+      } else {
+        enqueue_fetch(timer.app, timer.digest);
+        pump_downloads();
+      }
       break;
     case TimerPurpose::ready:
       commit(timer.app);

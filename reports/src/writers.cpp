@@ -108,6 +108,11 @@ void write_report_json(const RunResult& r, const std::string& path) {
                   {"control_bytes", r.control_bytes},
                   {"bytes_wasted", r.bytes_wasted}};
   j["nodes_failed"] = r.nodes_failed;
+  ordered_json faults = ordered_json::array();
+  for (const auto& f : r.faults)
+    faults.push_back(
+        {{"name", f.name}, {"kind", f.kind}, {"start_s", f.start_s}, {"end_s", f.end_s}, {"sites", f.sites}});
+  j["faults"] = faults;
   ordered_json exps = ordered_json::array();
   for (const auto& e : r.expectations)
     exps.push_back({{"expect", e.text},
@@ -169,6 +174,15 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
   write_file(path, out.str());
 }
 
+void write_events_jsonl(const RunResult& r, const std::string& path) {
+  std::string out;
+  for (const auto& e : r.events) {
+    ordered_json line{{"t", e.at_s}, {"type", e.type}, {"fault", e.fault}, {"kind", e.kind}, {"target", e.target}};
+    out += line.dump() + "\n";
+  }
+  write_file(path, out);
+}
+
 std::string summary_text(const RunResult& r) {
   std::ostringstream out;
   out << "fleetsim: " << r.sites << " sites, " << r.nodes << " nodes, simulated "
@@ -191,6 +205,9 @@ std::string summary_text(const RunResult& r) {
   if (r.bytes_wasted)
     out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
   out << "\n  nodes failed: " << r.nodes_failed << "\n";
+  for (const auto& f : r.faults)
+    out << "  fault " << f.name << " (" << f.kind << ") " << models::format_duration(f.start_s) << " - "
+        << models::format_duration(f.end_s) << " on " << f.sites.size() << " site(s)\n";
   for (const auto& e : r.expectations) {
     out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "
         << (e.measured ? render(*e.measured, e.unit) : std::string("nothing: never reached"));

@@ -45,9 +45,10 @@ void EventLoop::stop() {
   ring();
 }
 
-void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback) {
+void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback, std::function<bool()> path_up) {
   activities_.push_back(comm);
   callbacks_.push_back(std::move(callback));
+  path_up_.push_back(std::move(path_up));
   ring();
 }
 
@@ -56,6 +57,7 @@ void EventLoop::unwatch(const sg4::CommPtr& comm) {
     if (activities_[i] == comm) {
       activities_.erase(activities_.begin() + static_cast<std::ptrdiff_t>(i));
       callbacks_.erase(callbacks_.begin() + static_cast<std::ptrdiff_t>(i));
+      path_up_.erase(path_up_.begin() + static_cast<std::ptrdiff_t>(i));
       return;
     }
   }
@@ -79,6 +81,7 @@ void EventLoop::run() {
       if (doorbell_ && !rung_) doorbell_->cancel();
       activities_.resize(1);
       callbacks_.resize(1);
+      path_up_.resize(1);
       return;
     }
     if (!doorbell_ || rung_) {
@@ -105,9 +108,21 @@ void EventLoop::run() {
     }
     waiting_ = false;
     if (!ok) {
-      // Find the communication that failed: SimGrid raised its failure in this actor.
+      // Find the communication that failed: SimGrid raised its failure in this actor without saying which one,
+      // and SimGrid 3.32's s4u API tells a failed communication from a finished one by neither state nor
+      // remaining bytes on that path.
       for (std::size_t i = 1; i < activities_.size(); ++i) {
-        if (activities_[i]->get_state() == sg4::Activity::State::FAILED) {
+        try {
+          if (activities_[i]->test()) {
+            // test() reports a failed communication as ended too: ask the path whether it is still up.
+            index = static_cast<ssize_t>(i);
+            ok = !path_up_[i] || path_up_[i]();
+            break;
+          }
+        } catch (const simgrid::NetworkFailureException&) {
+          index = static_cast<ssize_t>(i);
+          break;
+        } catch (const simgrid::TimeoutException&) {
           index = static_cast<ssize_t>(i);
           break;
         }
@@ -118,6 +133,7 @@ void EventLoop::run() {
     CommCallback callback = std::move(callbacks_[i]);
     activities_.erase(activities_.begin() + index);
     callbacks_.erase(callbacks_.begin() + index);
+    path_up_.erase(path_up_.begin() + index);
     callback(ok);
   }
 }

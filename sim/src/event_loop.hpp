@@ -31,7 +31,7 @@ class EventLoop {
   // Completion callbacks get ok = false when the communication failed (a link or host went down).
   using CommCallback = std::function<void(bool ok)>;
 
-  EventLoop() : activities_(1), callbacks_(1) {}
+  EventLoop() : activities_(1), callbacks_(1), path_up_(1) {}
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -42,8 +42,9 @@ class EventLoop {
   // already due at that time. Wakes the loop if it sleeps past at_s.
   void post_at(double at_s, std::function<void()> callback);
   // Waits for comm too and calls callback when it ends. May be called from another actor (a sender handing a
-  // message in flight to its receiver): the loop then wakes to wait on it.
-  void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback);
+  // message in flight to its receiver): the loop then wakes to wait on it. path_up tells, when SimGrid reports a
+  // network failure, whether this communication's path is still up (the failed one's is not).
+  void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback, std::function<bool()> path_up = {});
   void unwatch(const simgrid::s4u::CommPtr& comm);
 
   // Runs until stop() is called (from any actor); then cancels what it still waits on and returns.
@@ -58,7 +59,8 @@ class EventLoop {
   // activities_[0] is the doorbell: an execution that never ends on its own, cancelled by post_at to wake the
   // actor. It costs nothing in the network's bandwidth-sharing system.
   std::vector<simgrid::s4u::ActivityPtr> activities_;
-  std::vector<CommCallback> callbacks_;  // parallel to activities_
+  std::vector<CommCallback> callbacks_;         // parallel to activities_
+  std::vector<std::function<bool()>> path_up_;  // parallel to activities_
   simgrid::s4u::ExecPtr doorbell_;
   bool waiting_ = false;
   bool rung_ = false;

@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
        std::initializer_list<std::pair<const char*, void (*)(const fleetsim::reports::RunResult&, const std::string&)>>{
            {"report.json", fleetsim::reports::write_report_json},
            {"nodes.csv", fleetsim::reports::write_nodes_csv},
-           {"junit.xml", fleetsim::reports::write_junit_xml}}) {
+           {"junit.xml", fleetsim::reports::write_junit_xml},
+           {"events.jsonl", fleetsim::reports::write_events_jsonl}}) {
     try {
       write(result, (std::filesystem::path(out_dir) / name).string());
     } catch (const std::exception& e) {
@@ -163,7 +164,7 @@ int main(int argc, char** argv) {
     }
   }
   std::cout << fleetsim::reports::summary_text(result);
-  if (!write_failed) std::cout << "  reports: " << out_dir << "/report.json, nodes.csv, junit.xml\n";
+  if (!write_failed) std::cout << "  reports: " << out_dir << "/report.json, nodes.csv, junit.xml, events.jsonl\n";
   std::printf("  cost: %.2f s wall for the simulation, peak RSS %.1f MiB\n", wall_s,
               static_cast<double>(usage.ru_maxrss) / 1024.0);
   if (status != 0) std::cout << "  replay: " << replay << "\n";

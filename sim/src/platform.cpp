@@ -64,7 +64,7 @@ Platform build_platform(const Scenario& scenario) {
       uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
       uplink->set_latency(tpl.uplink_latency.seconds + (lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
       root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
-      p.sites.push_back(PlatformSite{site_name, &tpl, uplink->get_link_down(), uplink->get_link_up()});
+      p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up()});
     }
   }
   root->seal();

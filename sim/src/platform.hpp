@@ -20,6 +20,7 @@ struct PlatformNode {
 
 struct PlatformSite {
   std::string name;  // "<template>-<i>"
+  std::size_t index = 0;
   const SiteTemplate* site_template = nullptr;
   simgrid::s4u::Link* uplink_down = nullptr;
   simgrid::s4u::Link* uplink_up = nullptr;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -56,6 +57,11 @@ class Receiver {
   virtual ~Receiver() = default;
   virtual void receive(const Envelope& envelope) = 0;
   virtual EventLoop& loop() = 0;
+  // Whether the links between this receiver and the cloud that faults can turn off are up (empty: always).
+  virtual std::function<bool()> path_to_cloud_up() const { return {}; }
+  // Called just before a fault turns the receiver's uplink off, so that transfers about to fail can record how
+  // far they got (SimGrid 3.32 reports a failed transfer's remaining bytes as 0).
+  virtual void before_uplink_down() {}
 };
 
 // Everything the actors share: the scenario, the platform, the measurements and the invariant checks.
@@ -89,9 +95,12 @@ struct World {
     sg4::Host* to = platform.nodes[node].host;
     target->loop().post_at(sg4::Engine::get_clock(), [target, envelope, from, to] {
       auto comm = sg4::Comm::sendto_async(from, to, agents::wire_size(envelope->message));
-      target->loop().watch(comm, [target, envelope](bool ok) {
-        if (ok) target->receive(*envelope);
-      });
+      target->loop().watch(
+          comm,
+          [target, envelope](bool ok) {
+            if (ok) target->receive(*envelope);
+          },
+          target->path_to_cloud_up());
     });
   }
   void send_to_orchestrator(std::size_t node, const agents::Message& message) {
@@ -103,9 +112,12 @@ struct World {
       return;
     }
     auto comm = sg4::Comm::sendto_async(platform.nodes[node].host, platform.orchestrator, agents::wire_size(message));
-    nodes[node]->loop().watch(comm, [target, envelope](bool ok) {
-      if (ok) target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
-    });
+    nodes[node]->loop().watch(
+        comm,
+        [target, envelope](bool ok) {
+          if (ok) target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
+        },
+        nodes[node]->path_to_cloud_up());
   }
 
   // Measurements, keyed by (app, revision) then node index.
@@ -116,6 +128,8 @@ struct World {
   std::uint64_t registry_egress_bytes = 0;
   std::uint64_t control_bytes = 0;
   std::vector<reports::InvariantViolation> violations;
+  std::vector<reports::Event> events;
+  std::vector<std::vector<std::size_t>> site_nodes;                   // node indices per site
   std::set<std::pair<std::string, std::size_t>> violation_keys;       // (invariant, node): report each once
   std::vector<std::map<std::string, agents::Revision>> last_desired;  // per node, per app
 
@@ -212,10 +226,20 @@ class SimNode final : public Receiver,
   // Registry: layer bytes flow from the registry host through the registry egress and the site uplink.
   agents::TransferId start_fetch(const agents::Layer& layer, std::uint64_t offset) override {
     std::uint64_t bytes = layer.size_bytes > offset ? layer.size_bytes - offset : 0;
-    auto comm = sg4::Comm::sendto_async(world_.platform.registry, node_.host, bytes);
     agents::TransferId id = next_transfer_++;
+    if (bytes == 0) {  // nothing left to move: answer at once, without a transfer
+      loop_.add_timer(0, [this, id] {
+        agent_.on_fetch_done(id, agents::FetchResult{true, 0, {}});
+        check_disk();
+      });
+      return id;
+    }
+    auto comm = sg4::Comm::sendto_async(world_.platform.registry, node_.host, bytes);
+    logger("node")->debug("{}: transfer {} of {} bytes of {} from offset {}", node_.name, id, bytes, layer.digest,
+                          offset);
     fetches_.emplace(id, Fetch{comm, bytes});
-    loop_.watch(comm, [this, id](bool ok) { fetch_done(id, ok); });
+    loop_.watch(
+        comm, [this, id](bool ok) { fetch_done(id, ok); }, uplink_up());
     return id;
   }
   void cancel_fetch(agents::TransferId id) override {
@@ -250,8 +274,23 @@ class SimNode final : public Receiver,
   struct Fetch {
     sg4::CommPtr comm;
     std::uint64_t bytes;
+    double remaining_before_fault = -1;  // bytes left when a fault took the uplink down (-1: no fault)
   };
 
+  std::function<bool()> uplink_up() const { return path_to_cloud_up(); }
+
+ public:
+  void before_uplink_down() override {
+    for (auto& [id, fetch] : fetches_) fetch.remaining_before_fault = fetch.comm->get_remaining();
+  }
+
+  // The site's uplink is the only link on this node's paths that faults turn off.
+  std::function<bool()> path_to_cloud_up() const override {
+    const PlatformSite* site = &world_.platform.sites[node_.site_index];
+    return [site] { return site->uplink_down->is_on() && site->uplink_up->is_on(); };
+  }
+
+ private:
   agents::NodeAgentConfig make_config() const {
     const AgentSpec& a = node_.site_template->agent;
     agents::NodeAgentConfig c;
@@ -267,7 +306,7 @@ class SimNode final : public Receiver,
   }
 
   static std::uint64_t received_bytes(const Fetch& f) {
-    double remaining = f.comm->get_remaining();
+    double remaining = f.remaining_before_fault >= 0 ? f.remaining_before_fault : f.comm->get_remaining();
     if (!(remaining > 0)) return f.bytes;
     auto left = static_cast<std::uint64_t>(std::llround(remaining));
     return left >= f.bytes ? 0 : f.bytes - left;
@@ -288,9 +327,13 @@ class SimNode final : public Receiver,
   void fetch_done(agents::TransferId id, bool ok) {
     auto it = fetches_.find(id);
     if (it == fetches_.end()) return;
-    std::uint64_t received = ok ? it->second.bytes : received_bytes(it->second);
+    // A transfer that failed without a snapshot started while its uplink was already down: nothing arrived.
+    std::uint64_t received = ok                                      ? it->second.bytes
+                             : it->second.remaining_before_fault < 0 ? 0
+                                                                     : received_bytes(it->second);
     fetches_.erase(it);
     account_fetch(received);
+    logger("node")->debug("{}: transfer {} {} after {} bytes", node_.name, id, ok ? "done" : "FAILED", received);
     agents::FetchResult result{ok, received, ok ? std::string() : std::string("connection lost during transfer")};
     std::uint64_t wasted_before = agent_.bytes_wasted();
     agent_.on_fetch_done(id, result);
@@ -471,6 +514,70 @@ void run_admin(World& world, bool& hit_max_time) {
   for (auto* node : world.nodes) node->loop().stop();
 }
 
+// Faults: resolves each fault's sites from the scenario (and the seed, for fractions), then turns the sites'
+// uplinks off and on at the window edges. Windows may overlap: a site's uplink is up when no window covers it.
+std::vector<reports::FaultWindow> resolve_faults(const World& world) {
+  std::vector<reports::FaultWindow> windows;
+  for (const auto& fault : world.scenario.faults) {
+    reports::FaultWindow w{fault.name, "partition", fault.at_s, fault.at_s + fault.duration_s, fault.sites};
+    if (fault.sites.empty()) {
+      std::vector<std::string> candidates;
+      for (const auto& site : world.platform.sites)
+        if (fault.site_template.empty() || site.site_template->name == fault.site_template)
+          candidates.push_back(site.name);
+      auto k = static_cast<std::size_t>(std::llround(fault.fraction * static_cast<double>(candidates.size())));
+      k = std::clamp<std::size_t>(k, 1, candidates.size());
+      // A partial Fisher-Yates shuffle drawn from (seed, fault name): the same seed selects the same sites.
+      models::RandomStream random(world.options.seed, "fault/" + fault.name, "sites");
+      for (std::size_t i = 0; i < k; ++i) std::swap(candidates[i], candidates[i + random.below(candidates.size() - i)]);
+      candidates.resize(k);
+      std::sort(candidates.begin(), candidates.end());
+      w.sites = std::move(candidates);
+    }
+    windows.push_back(std::move(w));
+  }
+  return windows;
+}
+
+void run_faults(World& world, const std::vector<reports::FaultWindow>& windows) {
+  struct Edge {
+    double at_s;
+    bool start;
+    std::size_t window;
+  };
+  std::vector<Edge> edges;
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    edges.push_back({windows[i].start_s, true, i});
+    edges.push_back({windows[i].end_s, false, i});
+  }
+  // Ends before starts at the same instant, so that back-to-back windows leave no gap of zero length.
+  std::stable_sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
+    return a.at_s < b.at_s || (a.at_s == b.at_s && !a.start && b.start);
+  });
+  std::map<std::string, const PlatformSite*> site_by_name;
+  for (const auto& site : world.platform.sites) site_by_name[site.name] = &site;
+  std::map<std::string, int> down_count;
+  for (const auto& edge : edges) {
+    sg4::this_actor::sleep_until(edge.at_s);
+    const auto& w = windows[edge.window];
+    for (const auto& name : w.sites) {
+      const PlatformSite* site = site_by_name.at(name);
+      int& count = down_count[name];
+      if (edge.start && count++ == 0) {
+        for (std::size_t node : world.site_nodes[site->index]) world.nodes[node]->before_uplink_down();
+        site->uplink_down->turn_off();
+        site->uplink_up->turn_off();
+      } else if (!edge.start && --count == 0) {
+        site->uplink_down->turn_on();
+        site->uplink_up->turn_on();
+      }
+      world.events.push_back(
+          {sg4::Engine::get_clock(), edge.start ? "fault.start" : "fault.end", w.name, w.kind, name});
+    }
+    logger("faults")->info("{} {} on {} site(s)", w.name, edge.start ? "starts" : "ends", w.sites.size());
+  }
+}
+
 std::string fmt_double(double value) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%g", value);
@@ -582,6 +689,8 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.nodes.reserve(n);
   for (auto& node : nodes) world.nodes.push_back(node.get());
   world.timed_control = scenario.simulation.control_messages == "timed";
+  world.site_nodes.resize(world.platform.sites.size());
+  for (std::size_t i = 0; i < n; ++i) world.site_nodes[world.platform.nodes[i].site_index].push_back(i);
 
   sg4::Actor::create("orchestrator", world.platform.orchestrator, [&] { orchestrator->run(); });
   for (std::size_t i = 0; i < n; ++i) {
@@ -589,6 +698,9 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); });
   }
   bool hit_max_time = false;
+  const std::vector<reports::FaultWindow> fault_windows = resolve_faults(world);
+  if (!fault_windows.empty())
+    sg4::Actor::create("faults", world.platform.orchestrator, [&] { run_faults(world, fault_windows); });
   sg4::Actor::create("timeline", world.platform.orchestrator, [&] { run_admin(world, hit_max_time); });
 
   logger("sim")->info("seed {}; {} sites, {} nodes; engine {}", options.seed, world.platform.sites.size(), n, [&] {
@@ -617,6 +729,8 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   r.end_time_s = sg4::Engine::get_clock();
   r.hit_max_time = hit_max_time;
   r.registry_egress_bytes = world.registry_egress_bytes;
+  r.faults = fault_windows;
+  r.events = world.events;
   r.control_bytes = world.control_bytes;
   for (std::size_t s = 0; s < world.platform.sites.size(); ++s) {
     if (world.site_uplink_bytes[s] > r.busiest_uplink_bytes || r.busiest_uplink_site.empty()) {

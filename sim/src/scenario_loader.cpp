@@ -24,6 +24,7 @@ constexpr const char* kPrelude = R"lua(
 local F = fleetsim
 scenario, cloud, site, app = F.scenario, F.cloud, F.site, F.app
 deploy, rollout, at, expect, simulation = F.deploy, F.rollout, F.at, F.expect, F.simulation
+fault = F.fault
 )lua";
 
 struct Declaration {
@@ -147,6 +148,7 @@ int make_action(lua_State* L, const char* kind) {
 }
 int l_deploy(lua_State* L) { return make_action(L, "deploy"); }
 int l_rollout(lua_State* L) { return make_action(L, "rollout"); }
+int l_fault_partition(lua_State* L) { return make_action(L, "fault.partition"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -160,7 +162,9 @@ int l_at(lua_State* L) {
     raise(L, where + ": at: " + e.what());
   }
   if (lua_type(L, 2) != LUA_TTABLE || lua_getfield(L, 2, "__fleetsim_action") != LUA_TSTRING)
-    raise(L, where + ": at: the second argument must be an action such as deploy{...} or rollout{...}");
+    raise(L, where +
+                 ": at: the second argument must be an action such as deploy{...}, rollout{...} or "
+                 "fault.partition{...}");
   json action = json::parse(lua_tostring(L, -1));
   state_of(L).declarations.push_back({"action", std::move(action), where, at_s});
   return 0;
@@ -498,6 +502,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
     }
+    lua_newtable(L);  // fleetsim.fault
+    lua_pushlightuserdata(L, &state);
+    lua_pushcclosure(L, l_fault_partition, 1);
+    lua_setfield(L, -2, "partition");
+    lua_setfield(L, -2, "fault");
     lua_pushstring(L, "0.1.0");
     lua_setfield(L, -2, "version");
     lua_setglobal(L, "fleetsim");
@@ -694,6 +703,50 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       }
       f.finish();
       scenario.apps.push_back(std::move(a));
+    } else if (d.kind == "action" && d.value["__kind"] == "fault.partition") {
+      std::string where = d.value["__where"].get<std::string>();
+      Fields f(d.value, where, "fault.partition", "", ov);
+      FaultSpec fault;
+      fault.at_s = d.at_s;
+      fault.where = where;
+      fault.name = f.string("name", "partition_" + std::to_string(scenario.faults.size() + 1));
+      fault.duration_s = f.duration("duration").seconds;
+      if (!(fault.duration_s > 0)) f.fail_at("duration", "must be positive");
+      const json* sites = f.raw("sites");
+      fault.site_template = f.string("template", std::string());
+      fault.fraction = f.number("fraction", 1.0, 0.0, 1.0);
+      if (sites != nullptr) {
+        if (!fault.site_template.empty() || f.has("fraction"))
+          f.fail_at("sites", "give either sites = { ... } or template/fraction, not both");
+        if (!sites->is_array() || sites->empty())
+          f.fail_at("sites", "must be a list of site names such as { \"store-1\", \"store-7\" }");
+        for (const auto& site : *sites) {
+          if (!site.is_string()) f.fail_at("sites", "must be a list of site names (strings)");
+          std::string name = site.get<std::string>();
+          // Site names are <template>-<k> with 1 <= k <= count.
+          bool found = false;
+          for (const auto& tpl : scenario.sites) {
+            const std::string prefix = tpl.name + "-";
+            if (name.rfind(prefix, 0) != 0) continue;
+            std::string index = name.substr(prefix.size());
+            if (!index.empty() && index.find_first_not_of("0123456789") == std::string::npos && index.size() < 9 &&
+                std::stoi(index) >= 1 && std::stoi(index) <= tpl.count)
+              found = true;
+          }
+          if (!found)
+            f.fail_at("sites", "no site named '" + name +
+                                   "' (sites are <template>-<k>, k from 1 to the count, "
+                                   "declared before this line)");
+          fault.sites.push_back(name);
+        }
+      } else if (!fault.site_template.empty()) {
+        bool known = false;
+        for (const auto& tpl : scenario.sites) known = known || tpl.name == fault.site_template;
+        if (!known)
+          f.fail_at("template", "no site template '" + fault.site_template + "' is declared before this line");
+      }
+      f.finish();
+      scenario.faults.push_back(std::move(fault));
     } else if (d.kind == "action") {
       std::string kind = d.value["__kind"].get<std::string>();
       std::string where = d.value["__where"].get<std::string>();
@@ -805,6 +858,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   if (scenario.sites.empty()) throw ScenarioError(file + ": the scenario declares no site (site { name = ..., ... })");
   std::stable_sort(scenario.timeline.begin(), scenario.timeline.end(),
                    [](const ActionSpec& a, const ActionSpec& b) { return a.at_s < b.at_s; });
+  std::stable_sort(scenario.faults.begin(), scenario.faults.end(),
+                   [](const FaultSpec& a, const FaultSpec& b) { return a.at_s < b.at_s; });
+  for (const auto& fault : scenario.faults)
+    if (fault.at_s > scenario.simulation.max_time.seconds)
+      throw ScenarioError(fault.where + ": at: the fault comes after simulation.max_time (" +
+                          format_duration(scenario.simulation.max_time.seconds) + ")");
   for (const auto& a : scenario.timeline)
     if (a.at_s > scenario.simulation.max_time.seconds)
       throw ScenarioError(a.where + ": at: the action comes after simulation.max_time (" +

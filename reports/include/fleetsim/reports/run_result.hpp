@@ -60,6 +60,24 @@ struct InvariantViolation {
   double at_s = 0;
 };
 
+// One line of events.jsonl: something the simulator did to the world, at a simulated time.
+struct Event {
+  double at_s = 0;
+  std::string type;    // fault.start | fault.end
+  std::string fault;   // the fault's name
+  std::string kind;    // partition
+  std::string target;  // the site
+};
+
+// A fault window as the report's outage timeline shows it.
+struct FaultWindow {
+  std::string name;
+  std::string kind;
+  double start_s = 0;
+  double end_s = 0;
+  std::vector<std::string> sites;
+};
+
 struct RunResult {
   std::string fleetsim_version;
   std::string scenario_file;
@@ -82,6 +100,9 @@ struct RunResult {
   std::uint64_t bytes_wasted = 0;
   std::size_t nodes_failed = 0;  // nodes whose last operation did not succeed
 
+  std::vector<FaultWindow> faults;
+  std::vector<Event> events;
+
   std::vector<ExpectationResult> expectations;
   std::vector<InvariantViolation> violations;
 
@@ -92,6 +113,8 @@ struct RunResult {
 void write_report_json(const RunResult& result, const std::string& path);
 void write_nodes_csv(const RunResult& result, const std::string& path);
 void write_junit_xml(const RunResult& result, const std::string& path);
+// One JSON object per line, in time order.
+void write_events_jsonl(const RunResult& result, const std::string& path);
 // The human summary printed at the end of a run.
 std::string summary_text(const RunResult& result);
 

@@ -96,6 +96,18 @@ struct ActionSpec {
   std::string where;
 };
 
+// fault.partition: the selected sites lose their uplink (both directions) for a window. Transfers in flight on
+// it fail, as a real connection would; the simulator lifts every fault at the end of its window.
+struct FaultSpec {
+  double at_s = 0;
+  double duration_s = 0;
+  std::string name;                // "partition_<n>" unless given
+  std::vector<std::string> sites;  // explicit site names ("store-3"), or
+  std::string site_template;       // every site of a template (empty: of the whole fleet), and
+  double fraction = 1.0;           // this share of them, drawn from the seed (rounded to the nearest site, >= 1)
+  std::string where;
+};
+
 struct ExpectationSpec {
   std::string text;    // as written: "rollout.time_to_100 <= 45m"
   std::string metric;  // "rollout.time_to_100"
@@ -124,6 +136,7 @@ struct Scenario {
   std::vector<SiteTemplate> sites;
   std::vector<AppSpec> apps;
   std::vector<ActionSpec> timeline;  // sorted by time, stable
+  std::vector<FaultSpec> faults;     // sorted by time, stable
   std::vector<ExpectationSpec> expectations;
   SimulationSpec simulation;
   std::vector<std::string> overrides;  // "path=value" as given on the command line

@@ -1,0 +1,144 @@
+// Scripted link faults: an outage fails in-flight pulls as a dropped connection would; the agent resumes or
+// restarts as configured; every fault window is logged with its simulated times and replays with the seed.
+#include <algorithm>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "sim_test_support.hpp"
+
+namespace fleetsim::testing {
+namespace {
+
+constexpr double kMiB = 1048576.0;
+
+// One node behind an 8 Mbps uplink pulls a 10 MiB image from t=0; its uplink is cut from 5 s to 35 s.
+std::string outage_scenario(const std::string& resume) {
+  return R"(
+site { name = "s", count = 1, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" },
+       agent = { resume = ")" +
+         resume + R"(", retry_initial = "10s", max_fetch_attempts = 10 } }
+app { name = "x", versions = { ["1"] = { image = "10MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("5s", fault.partition { sites = { "s-1" }, duration = "30s", name = "cut" })
+expect "d.succeeded == 1"
+)";
+}
+
+struct NodeBytes {
+  double pulled, wasted, healthy;
+};
+NodeBytes node_bytes(const RunOutput& run) {
+  std::vector<std::string> header;
+  auto rows = read_csv(run.dir + "/nodes.csv", &header);
+  EXPECT_EQ(rows.size(), 1u);
+  auto col = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  return {std::stod(rows[0][col("bytes_pulled")]), std::stod(rows[0][col("bytes_wasted")]),
+          std::stod(rows[0][col("d.healthy_s")])};
+}
+
+TEST(LinkOutage, FailsInFlightPullWhichResumesAtTheByteOffset) {
+  // With resume = "range", the bytes received before the cut are kept: the node pulls exactly the image, wastes
+  // nothing, and cannot finish before the link is back plus the rest of the image at 8 Mbps.
+  std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "resume.lua", outage_scenario("range")), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  NodeBytes b = node_bytes(run);
+  const double size = 10 * kMiB, rate = 8e6 / 8;
+  EXPECT_EQ(b.pulled, size);
+  EXPECT_EQ(b.wasted, 0);
+  // About 5 s of transfer happened before the cut (notification and pull latencies take ~50 ms of it).
+  double before_cut = rate * 5.0;
+  EXPECT_GE(b.healthy, 35.0 + (size - before_cut) / rate);
+  EXPECT_LE(b.healthy, 35.0 + 40.0 + (size - before_cut) / rate);  // within one back-off (<= 40 s) of the end
+  auto report = read_report(run);
+  EXPECT_EQ(report["network"]["bytes_wasted"], 0);
+  ASSERT_EQ(report["faults"].size(), 1u);
+  EXPECT_EQ(report["faults"][0]["start_s"], 5.0);
+  EXPECT_EQ(report["faults"][0]["end_s"], 35.0);
+}
+
+TEST(LinkOutage, RestartFromZeroWastesWhatArrivedBeforeTheCut) {
+  // With resume = "restart", the partial layer is discarded: the waste is what crossed the link before the cut
+  // (at most 5 s at 8 Mbps, at least 4.9 s of it), and the node pulls the image plus the waste.
+  std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "restart.lua", outage_scenario("restart")), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  NodeBytes b = node_bytes(run);
+  const double size = 10 * kMiB, rate = 8e6 / 8;
+  EXPECT_LE(b.wasted, rate * 5.0);
+  EXPECT_GE(b.wasted, rate * 4.9);
+  EXPECT_EQ(b.pulled, size + b.wasted);
+  EXPECT_GE(b.healthy, 35.0 + size / rate);
+  EXPECT_EQ(read_report(run)["network"]["bytes_wasted"].get<double>(), b.wasted);
+}
+
+TEST(LinkOutage, EveryFaultIsLoggedWithItsSimulatedTimes) {
+  // events.jsonl has one start and one end line per site of each fault window, in time order.
+  std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "events.lua", outage_scenario("range")), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::istringstream lines(read_file(dir + "/events.jsonl"));
+  std::vector<nlohmann::json> events;
+  for (std::string line; std::getline(lines, line);) events.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["type"], "fault.start");
+  EXPECT_EQ(events[0]["t"], 5.0);
+  EXPECT_EQ(events[0]["target"], "s-1");
+  EXPECT_EQ(events[0]["fault"], "cut");
+  EXPECT_EQ(events[1]["type"], "fault.end");
+  EXPECT_EQ(events[1]["t"], 35.0);
+}
+
+TEST(FaultSelection, FractionOfSitesIsDrawnFromTheSeed) {
+  // fault.partition { fraction = 0.3 } over 10 sites cuts exactly 3; the same seed cuts the same sites.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 10, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" } }
+app { name = "x", versions = { ["1"] = { image = "1MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("1s", fault.partition { fraction = 0.3, duration = "10s" })
+)";
+  std::string path = write_scenario(dir, "fraction.lua", lua);
+  auto a = run_fleetsim(path, {"--seed", "11"}, fresh_dir("a"));
+  auto b = run_fleetsim(path, {"--seed", "11"}, fresh_dir("b"));
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  auto sites = read_report(a)["faults"][0]["sites"];
+  EXPECT_EQ(sites.size(), 3u);
+  EXPECT_EQ(read_file(a.dir + "/events.jsonl"), read_file(b.dir + "/events.jsonl"));
+  EXPECT_EQ(read_report(b)["faults"][0]["sites"], sites);
+  // Over several seeds the selection changes (10 choose 3 = 120 possibilities).
+  bool changed = false;
+  for (const char* seed : {"12", "13", "14", "15"}) {
+    auto c = run_fleetsim(path, {"--seed", seed}, fresh_dir(std::string("c") + seed));
+    ASSERT_EQ(c.exit_code, 0);
+    changed = changed || read_report(c)["faults"][0]["sites"] != sites;
+  }
+  EXPECT_TRUE(changed);
+}
+
+TEST(FaultSelection, UnknownSiteOrTemplateIsAScenarioError) {
+  // A fault naming a site or template that does not exist exits 2 naming file:line and the key.
+  std::string dir = fresh_dir("run");
+  std::string base = R"(site { name = "s", count = 2, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" } }
+)";
+  auto bad_site = run_fleetsim(
+      write_scenario(dir, "a.lua", base + R"(at("1s", fault.partition { sites = { "s-3" }, duration = "1m" }))"), {},
+      dir);
+  EXPECT_EQ(bad_site.exit_code, 2);
+  EXPECT_NE(bad_site.err.find("a.lua:2:"), std::string::npos) << bad_site.err;
+  EXPECT_NE(bad_site.err.find("key 'sites'"), std::string::npos) << bad_site.err;
+  auto bad_template = run_fleetsim(
+      write_scenario(dir, "b.lua", base + R"(at("1s", fault.partition { template = "t", duration = "1m" }))"), {}, dir);
+  EXPECT_EQ(bad_template.exit_code, 2);
+  EXPECT_NE(bad_template.err.find("key 'template'"), std::string::npos) << bad_template.err;
+  auto no_duration =
+      run_fleetsim(write_scenario(dir, "c.lua", base + R"(at("1s", fault.partition { sites = { "s-1" } }))"), {}, dir);
+  EXPECT_EQ(no_duration.exit_code, 2);
+  EXPECT_NE(no_duration.err.find("key 'duration'"), std::string::npos) << no_duration.err;
+}
+
+}  // namespace
+}  // namespace fleetsim::testing
