@@ -129,8 +129,9 @@ struct World {
   std::uint64_t control_bytes = 0;
   std::vector<reports::InvariantViolation> violations;
   std::vector<reports::Event> events;
-  std::vector<std::vector<std::size_t>> site_nodes;                   // node indices per site
-  std::set<std::pair<std::string, std::size_t>> violation_keys;       // (invariant, node): report each once
+  std::vector<std::vector<std::size_t>> site_nodes;              // node indices per site
+  std::function<void()> close_faults;                            // ends every open fault window and stops the injector
+  std::set<std::pair<std::string, std::size_t>> violation_keys;  // (invariant, node): report each once
   std::vector<std::map<std::string, agents::Revision>> last_desired;  // per node, per app
 
   // Progress line (terminal only); wall clock is used for redraw throttling, never in results.
@@ -494,21 +495,21 @@ void run_admin(World& world, bool& hit_max_time) {
     Receiver* orchestrator = world.orchestrator;
     orchestrator->loop().post_at(action.at_s, [orchestrator, envelope] { orchestrator->receive(*envelope); });
   }
-  if (world.scenario.timeline.empty()) {  // nothing will ever settle: the run is the platform alone
-    world.admin_inbox->set_receiver(nullptr);
-    world.orchestrator->loop().stop();
-    for (auto* node : world.nodes) node->loop().stop();
-    return;
+  const double max_time = world.scenario.simulation.max_time.seconds;
+  if (!world.scenario.timeline.empty()) {
+    try {
+      std::unique_ptr<Envelope> done(
+          world.admin_inbox->get<Envelope>(std::max(max_time - sg4::Engine::get_clock(), 0.0)));
+    } catch (const simgrid::TimeoutException&) {
+      hit_max_time = true;
+      logger("sim")->warn("simulation.max_time ({}) reached before every operation finished",
+                          models::format_duration(max_time));
+    }
   }
-  double remaining = world.scenario.simulation.max_time.seconds - sg4::Engine::get_clock();
-  try {
-    std::unique_ptr<Envelope> done(world.admin_inbox->get<Envelope>(std::max(remaining, 0.0)));
-  } catch (const simgrid::TimeoutException&) {
-    hit_max_time = true;
-    logger("sim")->warn("simulation.max_time ({}) reached before every operation finished",
-                        models::format_duration(world.scenario.simulation.max_time.seconds));
-  }
+  // A scenario may ask for a minimum duration (outage statistics, telemetry): run on until then.
+  sg4::this_actor::sleep_until(std::min(world.scenario.simulation.duration.seconds, max_time));
   world.admin_inbox->set_receiver(nullptr);
+  if (world.close_faults) world.close_faults();
   // Stop every actor's loop so that the simulation ends with no actor blocked.
   world.orchestrator->loop().stop();
   for (auto* node : world.nodes) node->loop().stop();
@@ -539,44 +540,111 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
   return windows;
 }
 
-void run_faults(World& world, const std::vector<reports::FaultWindow>& windows) {
-  struct Edge {
-    double at_s;
-    bool start;
-    std::size_t window;
-  };
-  std::vector<Edge> edges;
-  for (std::size_t i = 0; i < windows.size(); ++i) {
-    edges.push_back({windows[i].start_s, true, i});
-    edges.push_back({windows[i].end_s, false, i});
+// Injects faults: the scripted windows of the timeline and the random on/off outage processes of the site
+// templates. A site's uplink is down while any window covers it. Runs its own event loop; stop_and_close() (from
+// the timeline actor at the end of the run) ends every window still open at that instant.
+class FaultInjector {
+ public:
+  FaultInjector(World& world, std::vector<reports::FaultWindow> scripted)
+      : world_(world), windows_(std::move(scripted)), down_count_(world.platform.sites.size(), 0) {
+    for (const auto& site : world_.platform.sites) site_by_name_[site.name] = &site;
   }
-  // Ends before starts at the same instant, so that back-to-back windows leave no gap of zero length.
-  std::stable_sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
-    return a.at_s < b.at_s || (a.at_s == b.at_s && !a.start && b.start);
-  });
-  std::map<std::string, const PlatformSite*> site_by_name;
-  for (const auto& site : world.platform.sites) site_by_name[site.name] = &site;
-  std::map<std::string, int> down_count;
-  for (const auto& edge : edges) {
-    sg4::this_actor::sleep_until(edge.at_s);
-    const auto& w = windows[edge.window];
-    for (const auto& name : w.sites) {
-      const PlatformSite* site = site_by_name.at(name);
-      int& count = down_count[name];
-      if (edge.start && count++ == 0) {
-        for (std::size_t node : world.site_nodes[site->index]) world.nodes[node]->before_uplink_down();
+
+  bool has_work() const {
+    if (!windows_.empty()) return true;
+    for (const auto& site : world_.platform.sites)
+      if (site.site_template->outages.mtbf.seconds > 0) return true;
+    return false;
+  }
+
+  void run() {
+    // Ends are armed before starts, so that a window ending when another begins leaves no zero-length gap.
+    const std::size_t scripted = windows_.size();
+    open_.assign(scripted, false);
+    const double now = sg4::Engine::get_clock();
+    for (std::size_t w = 0; w < scripted; ++w) loop_.add_timer(windows_[w].end_s - now, [this, w] { close(w); });
+    for (std::size_t w = 0; w < scripted; ++w) loop_.add_timer(windows_[w].start_s - now, [this, w] { open(w); });
+    for (const auto& site : world_.platform.sites) {
+      const OutageSpec& outages = site.site_template->outages;
+      if (!(outages.mtbf.seconds > 0)) continue;
+      streams_.emplace(site.index, models::RandomStream(world_.options.seed, site.name, "outages"));
+      schedule_next_outage(site);
+    }
+    loop_.run();
+  }
+
+  void stop_and_close() {
+    for (std::size_t w = 0; w < windows_.size(); ++w)
+      if (w < open_.size() && open_[w]) {
+        windows_[w].end_s = sg4::Engine::get_clock();
+        close(w);
+      }
+    loop_.stop();
+  }
+
+  const std::vector<reports::FaultWindow>& windows() const { return windows_; }
+
+ private:
+  static double draw(models::RandomStream& random, const OutageSpec& spec, double mean) {
+    if (spec.distribution == "weibull") return random.weibull(spec.shape, mean / std::tgamma(1.0 + 1.0 / spec.shape));
+    return random.exponential(mean);
+  }
+
+  void schedule_next_outage(const PlatformSite& site) {
+    const OutageSpec& spec = site.site_template->outages;
+    auto& random = streams_.at(site.index);
+    const double up = draw(random, spec, spec.mtbf.seconds);
+    const double down = draw(random, spec, spec.mttr.seconds);
+    const PlatformSite* s = &site;
+    loop_.add_timer(up, [this, s, down] {
+      const double now = sg4::Engine::get_clock();
+      windows_.push_back({"outages:" + s->site_template->name, "random", now, now + down, {s->name}});
+      open_.push_back(false);
+      const std::size_t w = windows_.size() - 1;
+      open(w);
+      loop_.add_timer(down, [this, s, w] {
+        close(w);
+        schedule_next_outage(*s);
+      });
+    });
+  }
+
+  void open(std::size_t w) {
+    open_[w] = true;
+    for (const auto& name : windows_[w].sites) {
+      const PlatformSite* site = site_by_name_.at(name);
+      if (down_count_[site->index]++ == 0) {
+        for (std::size_t node : world_.site_nodes[site->index]) world_.nodes[node]->before_uplink_down();
         site->uplink_down->turn_off();
         site->uplink_up->turn_off();
-      } else if (!edge.start && --count == 0) {
+      }
+      world_.events.push_back({sg4::Engine::get_clock(), "fault.start", windows_[w].name, windows_[w].kind, name});
+    }
+    logger("faults")->debug("{} starts on {} site(s)", windows_[w].name, windows_[w].sites.size());
+  }
+
+  void close(std::size_t w) {
+    if (!open_[w]) return;
+    open_[w] = false;
+    for (const auto& name : windows_[w].sites) {
+      const PlatformSite* site = site_by_name_.at(name);
+      if (--down_count_[site->index] == 0) {
         site->uplink_down->turn_on();
         site->uplink_up->turn_on();
       }
-      world.events.push_back(
-          {sg4::Engine::get_clock(), edge.start ? "fault.start" : "fault.end", w.name, w.kind, name});
+      world_.events.push_back({sg4::Engine::get_clock(), "fault.end", windows_[w].name, windows_[w].kind, name});
     }
-    logger("faults")->info("{} {} on {} site(s)", w.name, edge.start ? "starts" : "ends", w.sites.size());
+    logger("faults")->debug("{} ends on {} site(s)", windows_[w].name, windows_[w].sites.size());
   }
-}
+
+  World& world_;
+  EventLoop loop_;
+  std::vector<reports::FaultWindow> windows_;
+  std::vector<bool> open_;
+  std::vector<int> down_count_;  // per site index
+  std::map<std::string, const PlatformSite*> site_by_name_;
+  std::map<std::size_t, models::RandomStream> streams_;  // per site index, for random outages
+};
 
 std::string fmt_double(double value) {
   char buf[64];
@@ -698,9 +766,11 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); });
   }
   bool hit_max_time = false;
-  const std::vector<reports::FaultWindow> fault_windows = resolve_faults(world);
-  if (!fault_windows.empty())
-    sg4::Actor::create("faults", world.platform.orchestrator, [&] { run_faults(world, fault_windows); });
+  FaultInjector faults(world, resolve_faults(world));
+  if (faults.has_work()) {
+    world.close_faults = [&faults] { faults.stop_and_close(); };
+    sg4::Actor::create("faults", world.platform.orchestrator, [&] { faults.run(); });
+  }
   sg4::Actor::create("timeline", world.platform.orchestrator, [&] { run_admin(world, hit_max_time); });
 
   logger("sim")->info("seed {}; {} sites, {} nodes; engine {}", options.seed, world.platform.sites.size(), n, [&] {
@@ -729,7 +799,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   r.end_time_s = sg4::Engine::get_clock();
   r.hit_max_time = hit_max_time;
   r.registry_egress_bytes = world.registry_egress_bytes;
-  r.faults = fault_windows;
+  r.faults = faults.windows();
   r.events = world.events;
   r.control_bytes = world.control_bytes;
   for (std::size_t s = 0; s < world.platform.sites.size(); ++s) {

@@ -642,6 +642,22 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       s.hardware = read_hardware(f.sub("hardware"));
       s.labels = f.string_map("labels");
       s.agent = read_agent(f.sub("agent"));
+      if (f.has("outages")) {
+        Fields o = f.sub("outages");
+        s.outages.mtbf = o.duration("mtbf");
+        s.outages.mttr = o.duration("mttr");
+        if (!(s.outages.mtbf.seconds > 0)) o.fail_at("mtbf", "must be positive");
+        if (!(s.outages.mttr.seconds > 0)) o.fail_at("mttr", "must be positive");
+        s.outages.distribution = o.string("distribution", std::string("exponential"));
+        if (s.outages.distribution != "exponential" && s.outages.distribution != "weibull")
+          o.fail_at("distribution", "must be \"exponential\" or \"weibull\", got '" + s.outages.distribution + "'");
+        s.outages.shape = o.number("shape", 1.0, 0.05, 20.0);
+        if (o.has("shape") && s.outages.distribution != "weibull")
+          o.fail_at("shape", "only applies to distribution = \"weibull\"");
+        o.finish();
+      } else {
+        f.raw("outages");
+      }
       f.finish();
       scenario.sites.push_back(std::move(s));
     } else if (d.kind == "app") {
@@ -791,6 +807,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       SimulationSpec& s = scenario.simulation;
       s.where = d.where;
       s.max_time = f.duration("max_time", s.max_time);
+      s.duration = f.duration("duration", s.duration);
       if (!(s.max_time.seconds > 0)) f.fail_at("max_time", "must be positive");
       s.network_model = f.string("network_model", s.network_model);
       if (s.network_model != "CM02" && s.network_model != "LV08" && s.network_model != "SMPI" &&

@@ -50,6 +50,15 @@ struct AgentSpec {
   models::Duration retry_max{300};
 };
 
+// A random on/off outage process of each site's uplink: up for a draw of mean mtbf, down for a draw of mean
+// mttr, again and again, per site, from (seed, site, "outages").
+struct OutageSpec {
+  models::Duration mtbf{0};  // 0: no random outages
+  models::Duration mttr{0};
+  std::string distribution = "exponential";  // or "weibull"
+  double shape = 1.0;                        // Weibull shape k (k < 1: many short, few very long)
+};
+
 struct SiteTemplate {
   std::string name;
   int count = 1;               // how many sites of this template
@@ -62,6 +71,7 @@ struct SiteTemplate {
   HardwareSpec hardware;
   std::map<std::string, std::string> labels;
   AgentSpec agent;
+  OutageSpec outages;
   std::string where;
 };
 
@@ -118,6 +128,7 @@ struct ExpectationSpec {
 
 struct SimulationSpec {
   models::Duration max_time{7 * 86400.0};
+  models::Duration duration{0};  // run at least this long, even when every operation finished earlier
   std::string network_model = "CM02";
   double precision_s = 1e-9;  // surf/precision (SimGrid's default)
   bool crosstraffic = false;
