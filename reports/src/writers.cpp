@@ -1,8 +1,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -205,9 +208,20 @@ std::string summary_text(const RunResult& r) {
   if (r.bytes_wasted)
     out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
   out << "\n  nodes failed: " << r.nodes_failed << "\n";
-  for (const auto& f : r.faults)
-    out << "  fault " << f.name << " (" << f.kind << ") " << models::format_duration(f.start_s) << " - "
-        << models::format_duration(f.end_s) << " on " << f.sites.size() << " site(s)\n";
+  // Faults, one line per name: how many windows, on how many distinct sites, and the site-time spent down.
+  std::map<std::string, std::tuple<std::string, std::size_t, std::set<std::string>, double>> by_name;
+  for (const auto& f : r.faults) {
+    auto& [kind, windows, sites, down_s] = by_name[f.name];
+    kind = f.kind;
+    ++windows;
+    sites.insert(f.sites.begin(), f.sites.end());
+    down_s += (f.end_s - f.start_s) * static_cast<double>(f.sites.size());
+  }
+  for (const auto& [name, agg] : by_name) {
+    const auto& [kind, windows, sites, down_s] = agg;
+    out << "  fault " << name << " (" << kind << "): " << windows << " window(s) on " << sites.size() << " site(s), "
+        << models::format_duration(down_s) << " of site downtime\n";
+  }
   for (const auto& e : r.expectations) {
     out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "
         << (e.measured ? render(*e.measured, e.unit) : std::string("nothing: never reached"));
