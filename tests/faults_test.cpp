@@ -141,6 +141,65 @@ TEST(FaultSelection, UnknownSiteOrTemplateIsAScenarioError) {
   EXPECT_NE(no_duration.err.find("key 'duration'"), std::string::npos) << no_duration.err;
 }
 
+TEST(LinkDegradation, TransferSlowsByTheFactorDuringTheWindow) {
+  // A 16 MiB pull over 8 Mbps whose uplink runs at a quarter of its bandwidth from 5 s to 15 s moves 5 s + 2.5 s
+  // worth of bytes by 15 s, and the rest at full rate after: it ends at 15 + (S - 7.5 B) / B.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 1, nodes = 1, uplink = { down = "8Mbps", latency = "10ms" } }
+app { name = "x", versions = { ["1"] = { image = "16MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("5s", fault.degrade { sites = { "s-1" }, factor = 0.25, duration = "10s" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "degrade.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const double size = 16 * kMiB, rate = 8e6 / 8;
+  const double expected = 15.0 + (size - 7.5 * rate) / rate;
+  EXPECT_NEAR(node_bytes(run).healthy, expected, 0.01 * expected);
+  auto report = read_report(run);
+  EXPECT_EQ(report["faults"][0]["kind"], "degrade");
+  EXPECT_EQ(report["faults"][0]["factor"], 0.25);
+}
+
+TEST(RegistryOutage, FailsEveryPullWhichResumesWhenTheRegistryIsBack) {
+  // The registry's egress goes down from 5 s to 35 s: the pull in flight fails, the agent retries with back-off,
+  // and the node finishes only after the registry is back, having pulled exactly the image (resume at offset).
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 2, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" },
+       agent = { resume = "range", retry_initial = "10s", max_fetch_attempts = 10 } }
+app { name = "x", versions = { ["1"] = { image = "10MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("5s", fault.registry_outage { duration = "30s" })
+expect "d.succeeded == 2"
+)";
+  auto run = run_fleetsim(write_scenario(dir, "registry.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto report = read_report(run);
+  const double size = 10 * kMiB, rate = 8e6 / 8;
+  EXPECT_EQ(report["network"]["registry_egress_bytes"].get<double>(), 2 * size);
+  EXPECT_GE(report["operations"][0]["time_to_pct_s"]["100"].get<double>(), 35.0 + (size - 5.0 * rate) / rate);
+  EXPECT_EQ(report["faults"][0]["sites"][0], "registry");
+}
+
+TEST(FaultSelection, WhereSelectsSitesByTemplateLabels) {
+  // fault.partition { where = { region = "north" } } cuts every site of the templates labelled north, and only
+  // those: a correlated regional outage.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "n", count = 3, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" }, labels = { region = "north" } }
+site { name = "m", count = 2, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" }, labels = { region = "north" } }
+site { name = "s", count = 4, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" }, labels = { region = "south" } }
+at("1s", fault.partition { where = { region = "north" }, duration = "1m", name = "north" })
+simulation { duration = "2m" }
+)";
+  auto run = run_fleetsim(write_scenario(dir, "region.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto sites = read_report(run)["faults"][0]["sites"];
+  ASSERT_EQ(sites.size(), 5u);
+  for (const auto& site : sites) EXPECT_TRUE(site.get<std::string>()[0] == 'n' || site.get<std::string>()[0] == 'm');
+}
+
 // Fraction of [0, horizon] during which each site's uplink was up, from events.jsonl.
 std::map<std::string, double> availability(const std::string& events_path, double horizon) {
   std::istringstream lines(read_file(events_path));

@@ -113,8 +113,12 @@ void write_report_json(const RunResult& r, const std::string& path) {
   j["nodes_failed"] = r.nodes_failed;
   ordered_json faults = ordered_json::array();
   for (const auto& f : r.faults)
-    faults.push_back(
-        {{"name", f.name}, {"kind", f.kind}, {"start_s", f.start_s}, {"end_s", f.end_s}, {"sites", f.sites}});
+    faults.push_back({{"name", f.name},
+                      {"kind", f.kind},
+                      {"start_s", f.start_s},
+                      {"end_s", f.end_s},
+                      {"sites", f.sites},
+                      {"factor", f.factor}});
   j["faults"] = faults;
   ordered_json exps = ordered_json::array();
   for (const auto& e : r.expectations)

@@ -16,9 +16,8 @@ Platform build_platform(const Scenario& scenario) {
   p.registry = cloud->create_host("registry", 1e10)->seal();
   p.orchestrator = cloud->create_host("orchestrator", 1e10)->seal();
   auto* cloud_gw = cloud->create_router("cloud-gw");
-  auto* egress = cloud->create_split_duplex_link("registry-egress", scenario.cloud.registry_egress.bytes_per_s)
-                     ->set_latency(scenario.cloud.registry_latency.seconds)
-                     ->seal();
+  auto* egress = cloud->create_split_duplex_link("registry-egress", scenario.cloud.registry_egress.bytes_per_s);
+  egress->set_latency(scenario.cloud.registry_latency.seconds)->seal();
   auto* orch_nic =
       cloud->create_split_duplex_link("orchestrator-nic", scenario.cloud.orchestrator_bandwidth.bytes_per_s)
           ->set_latency(scenario.cloud.orchestrator_latency.seconds)
@@ -27,6 +26,8 @@ Platform build_platform(const Scenario& scenario) {
   cloud->add_route(p.registry->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(egress, Dir::UP)}, true);
   cloud->add_route(p.orchestrator->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(orch_nic, Dir::UP)},
                    true);
+  p.registry_egress_up = egress->get_link_up();
+  p.registry_egress_down = egress->get_link_down();
   cloud->seal();
   root->add_route(cloud->get_netpoint(), nullptr, cloud_gw, nullptr, {}, true);
 

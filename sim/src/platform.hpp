@@ -29,6 +29,8 @@ struct PlatformSite {
 struct Platform {
   simgrid::s4u::Host* registry = nullptr;
   simgrid::s4u::Host* orchestrator = nullptr;
+  simgrid::s4u::Link* registry_egress_up = nullptr;  // registry -> everyone
+  simgrid::s4u::Link* registry_egress_down = nullptr;
   std::vector<PlatformSite> sites;
   std::vector<PlatformNode> nodes;  // in site order, then node order
 };

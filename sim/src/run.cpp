@@ -129,9 +129,11 @@ struct World {
   std::uint64_t control_bytes = 0;
   std::vector<reports::InvariantViolation> violations;
   std::vector<reports::Event> events;
-  std::vector<std::vector<std::size_t>> site_nodes;              // node indices per site
-  std::function<void()> close_faults;                            // ends every open fault window and stops the injector
-  std::set<std::pair<std::string, std::size_t>> violation_keys;  // (invariant, node): report each once
+  std::vector<std::vector<std::size_t>> site_nodes;  // node indices per site
+  std::function<void()> close_faults;                // ends every open fault window and stops the injector
+  sg4::Link* registry_egress_up = nullptr;           // registry -> everyone
+  sg4::Link* registry_egress_down = nullptr;
+  std::set<std::pair<std::string, std::size_t>> violation_keys;       // (invariant, node): report each once
   std::vector<std::map<std::string, agents::Revision>> last_desired;  // per node, per app
 
   // Progress line (terminal only); wall clock is used for redraw throttling, never in results.
@@ -240,7 +242,7 @@ class SimNode final : public Receiver,
                           offset);
     fetches_.emplace(id, Fetch{comm, bytes});
     loop_.watch(
-        comm, [this, id](bool ok) { fetch_done(id, ok); }, uplink_up());
+        comm, [this, id](bool ok) { fetch_done(id, ok); }, pull_path_up());
     return id;
   }
   void cancel_fetch(agents::TransferId id) override {
@@ -278,7 +280,12 @@ class SimNode final : public Receiver,
     double remaining_before_fault = -1;  // bytes left when a fault took the uplink down (-1: no fault)
   };
 
-  std::function<bool()> uplink_up() const { return path_to_cloud_up(); }
+  // A pull's path: the registry's egress and the site's uplink, the links faults turn off.
+  std::function<bool()> pull_path_up() const {
+    const PlatformSite* site = &world_.platform.sites[node_.site_index];
+    const sg4::Link* egress = world_.platform.registry_egress_up;
+    return [site, egress] { return egress->is_on() && site->uplink_down->is_on() && site->uplink_up->is_on(); };
+  }
 
  public:
   void before_uplink_down() override {
@@ -520,12 +527,20 @@ void run_admin(World& world, bool& hit_max_time) {
 std::vector<reports::FaultWindow> resolve_faults(const World& world) {
   std::vector<reports::FaultWindow> windows;
   for (const auto& fault : world.scenario.faults) {
-    reports::FaultWindow w{fault.name, "partition", fault.at_s, fault.at_s + fault.duration_s, fault.sites};
-    if (fault.sites.empty()) {
+    reports::FaultWindow w{fault.name, fault.kind, fault.at_s, fault.at_s + fault.duration_s, fault.sites};
+    w.factor = fault.factor;
+    if (fault.kind == "registry_outage") {
+      w.sites = {"registry"};
+    } else if (fault.sites.empty()) {
       std::vector<std::string> candidates;
-      for (const auto& site : world.platform.sites)
-        if (fault.site_template.empty() || site.site_template->name == fault.site_template)
-          candidates.push_back(site.name);
+      for (const auto& site : world.platform.sites) {
+        bool match = fault.site_template.empty() || site.site_template->name == fault.site_template;
+        for (const auto& [k, v] : fault.selector) {
+          auto it = site.site_template->labels.find(k);
+          match = match && it != site.site_template->labels.end() && it->second == v;
+        }
+        if (match) candidates.push_back(site.name);
+      }
       auto k = static_cast<std::size_t>(std::llround(fault.fraction * static_cast<double>(candidates.size())));
       k = std::clamp<std::size_t>(k, 1, candidates.size());
       // A partial Fisher-Yates shuffle drawn from (seed, fault name): the same seed selects the same sites.
@@ -611,14 +626,27 @@ class FaultInjector {
 
   void open(std::size_t w) {
     open_[w] = true;
-    for (const auto& name : windows_[w].sites) {
-      const PlatformSite* site = site_by_name_.at(name);
-      if (down_count_[site->index]++ == 0) {
-        for (std::size_t node : world_.site_nodes[site->index]) world_.nodes[node]->before_uplink_down();
-        site->uplink_down->turn_off();
-        site->uplink_up->turn_off();
+    const auto& window = windows_[w];
+    for (const auto& name : window.sites) {
+      if (window.kind == "registry_outage") {
+        if (registry_down_++ == 0) {
+          for (auto* node : world_.nodes) node->before_uplink_down();
+          world_.registry_egress_up->turn_off();
+          world_.registry_egress_down->turn_off();
+        }
+      } else if (window.kind == "degrade") {
+        const PlatformSite* site = site_by_name_.at(name);
+        degrade_[site->index] *= window.factor;
+        apply_bandwidth(*site);
+      } else {
+        const PlatformSite* site = site_by_name_.at(name);
+        if (down_count_[site->index]++ == 0) {
+          for (std::size_t node : world_.site_nodes[site->index]) world_.nodes[node]->before_uplink_down();
+          site->uplink_down->turn_off();
+          site->uplink_up->turn_off();
+        }
       }
-      world_.events.push_back({sg4::Engine::get_clock(), "fault.start", windows_[w].name, windows_[w].kind, name});
+      world_.events.push_back({sg4::Engine::get_clock(), "fault.start", window.name, window.kind, name});
     }
     logger("faults")->debug("{} starts on {} site(s)", windows_[w].name, windows_[w].sites.size());
   }
@@ -626,15 +654,34 @@ class FaultInjector {
   void close(std::size_t w) {
     if (!open_[w]) return;
     open_[w] = false;
-    for (const auto& name : windows_[w].sites) {
-      const PlatformSite* site = site_by_name_.at(name);
-      if (--down_count_[site->index] == 0) {
-        site->uplink_down->turn_on();
-        site->uplink_up->turn_on();
+    const auto& window = windows_[w];
+    for (const auto& name : window.sites) {
+      if (window.kind == "registry_outage") {
+        if (--registry_down_ == 0) {
+          world_.registry_egress_up->turn_on();
+          world_.registry_egress_down->turn_on();
+        }
+      } else if (window.kind == "degrade") {
+        const PlatformSite* site = site_by_name_.at(name);
+        degrade_[site->index] /= window.factor;
+        apply_bandwidth(*site);
+      } else {
+        const PlatformSite* site = site_by_name_.at(name);
+        if (--down_count_[site->index] == 0) {
+          site->uplink_down->turn_on();
+          site->uplink_up->turn_on();
+        }
       }
-      world_.events.push_back({sg4::Engine::get_clock(), "fault.end", windows_[w].name, windows_[w].kind, name});
+      world_.events.push_back({sg4::Engine::get_clock(), "fault.end", window.name, window.kind, name});
     }
     logger("faults")->debug("{} ends on {} site(s)", windows_[w].name, windows_[w].sites.size());
+  }
+
+  // Degradations multiply: two overlapping windows at 0.5 leave a quarter of the bandwidth.
+  void apply_bandwidth(const PlatformSite& site) {
+    const double factor = degrade_[site.index];
+    site.uplink_down->set_bandwidth(site.site_template->uplink_down.bytes_per_s * factor);
+    site.uplink_up->set_bandwidth(site.site_template->uplink_up.bytes_per_s * factor);
   }
 
   World& world_;
@@ -642,6 +689,8 @@ class FaultInjector {
   std::vector<reports::FaultWindow> windows_;
   std::vector<bool> open_;
   std::vector<int> down_count_;  // per site index
+  std::vector<double> degrade_ = std::vector<double>(world_.platform.sites.size(), 1.0);
+  int registry_down_ = 0;
   std::map<std::string, const PlatformSite*> site_by_name_;
   std::map<std::size_t, models::RandomStream> streams_;  // per site index, for random outages
 };
@@ -757,6 +806,8 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.nodes.reserve(n);
   for (auto& node : nodes) world.nodes.push_back(node.get());
   world.timed_control = scenario.simulation.control_messages == "timed";
+  world.registry_egress_up = world.platform.registry_egress_up;
+  world.registry_egress_down = world.platform.registry_egress_down;
   world.site_nodes.resize(world.platform.sites.size());
   for (std::size_t i = 0; i < n; ++i) world.site_nodes[world.platform.nodes[i].site_index].push_back(i);
 

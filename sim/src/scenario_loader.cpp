@@ -149,6 +149,8 @@ int make_action(lua_State* L, const char* kind) {
 int l_deploy(lua_State* L) { return make_action(L, "deploy"); }
 int l_rollout(lua_State* L) { return make_action(L, "rollout"); }
 int l_fault_partition(lua_State* L) { return make_action(L, "fault.partition"); }
+int l_fault_degrade(lua_State* L) { return make_action(L, "fault.degrade"); }
+int l_fault_registry_outage(lua_State* L) { return make_action(L, "fault.registry_outage"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -503,9 +505,14 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       lua_setfield(L, -2, name);
     }
     lua_newtable(L);  // fleetsim.fault
-    lua_pushlightuserdata(L, &state);
-    lua_pushcclosure(L, l_fault_partition, 1);
-    lua_setfield(L, -2, "partition");
+    for (auto [name, fn] :
+         std::initializer_list<std::pair<const char*, lua_CFunction>>{{"partition", l_fault_partition},
+                                                                      {"degrade", l_fault_degrade},
+                                                                      {"registry_outage", l_fault_registry_outage}}) {
+      lua_pushlightuserdata(L, &state);
+      lua_pushcclosure(L, fn, 1);
+      lua_setfield(L, -2, name);
+    }
     lua_setfield(L, -2, "fault");
     lua_pushstring(L, "0.1.0");
     lua_setfield(L, -2, "version");
@@ -719,21 +726,45 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       }
       f.finish();
       scenario.apps.push_back(std::move(a));
-    } else if (d.kind == "action" && d.value["__kind"] == "fault.partition") {
+    } else if (d.kind == "action" && d.value["__kind"].get<std::string>().rfind("fault.", 0) == 0) {
       std::string where = d.value["__where"].get<std::string>();
-      Fields f(d.value, where, "fault.partition", "", ov);
+      std::string kind = d.value["__kind"].get<std::string>().substr(6);
+      Fields f(d.value, where, "fault." + kind, "", ov);
       FaultSpec fault;
+      fault.kind = kind;
       fault.at_s = d.at_s;
       fault.where = where;
-      fault.name = f.string("name", "partition_" + std::to_string(scenario.faults.size() + 1));
+      fault.name = f.string("name", kind + "_" + std::to_string(scenario.faults.size() + 1));
+      if (!valid_name(fault.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
       fault.duration_s = f.duration("duration").seconds;
       if (!(fault.duration_s > 0)) f.fail_at("duration", "must be positive");
+      if (kind == "registry_outage") {  // the registry has no site selection
+        f.finish();
+        scenario.faults.push_back(std::move(fault));
+        continue;
+      }
+      if (kind == "degrade") {
+        fault.factor = f.number("factor", std::nullopt, 1e-6, 1.0);
+      }
+      fault.selector = f.string_map("where");
+      if (!fault.selector.empty()) {
+        bool any = false;
+        for (const auto& tpl : scenario.sites) {
+          bool match = true;
+          for (const auto& [k, v] : fault.selector) {
+            auto it = tpl.labels.find(k);
+            match = match && it != tpl.labels.end() && it->second == v;
+          }
+          any = any || match;
+        }
+        if (!any) f.fail_at("where", "no site template declared before this line has these labels");
+      }
       const json* sites = f.raw("sites");
       fault.site_template = f.string("template", std::string());
       fault.fraction = f.number("fraction", 1.0, 0.0, 1.0);
       if (sites != nullptr) {
-        if (!fault.site_template.empty() || f.has("fraction"))
-          f.fail_at("sites", "give either sites = { ... } or template/fraction, not both");
+        if (!fault.site_template.empty() || f.has("fraction") || !fault.selector.empty())
+          f.fail_at("sites", "give either sites = { ... } or template/where/fraction, not both");
         if (!sites->is_array() || sites->empty())
           f.fail_at("sites", "must be a list of site names such as { \"store-1\", \"store-7\" }");
         for (const auto& site : *sites) {

@@ -75,7 +75,8 @@ struct FaultWindow {
   std::string kind;
   double start_s = 0;
   double end_s = 0;
-  std::vector<std::string> sites;
+  std::vector<std::string> sites;  // "registry" for a registry outage
+  double factor = 1.0;             // degrade: bandwidth multiplier
 };
 
 struct RunResult {

@@ -108,13 +108,18 @@ struct ActionSpec {
 
 // fault.partition: the selected sites lose their uplink (both directions) for a window. Transfers in flight on
 // it fail, as a real connection would; the simulator lifts every fault at the end of its window.
+// fault.degrade: the selected sites' uplinks run at `factor` of their bandwidth for a window.
+// fault.registry_outage: the registry's egress is down for a window (every pull in flight fails).
 struct FaultSpec {
+  std::string kind = "partition";  // partition | degrade | registry_outage
   double at_s = 0;
   double duration_s = 0;
-  std::string name;                // "partition_<n>" unless given
-  std::vector<std::string> sites;  // explicit site names ("store-3"), or
-  std::string site_template;       // every site of a template (empty: of the whole fleet), and
-  double fraction = 1.0;           // this share of them, drawn from the seed (rounded to the nearest site, >= 1)
+  double factor = 1.0;                          // degrade: bandwidth multiplier in (0, 1]
+  std::map<std::string, std::string> selector;  // sites whose template labels match all of these
+  std::string name;                             // "<kind>_<n>" unless given
+  std::vector<std::string> sites;               // explicit site names ("store-3"), or
+  std::string site_template;                    // every site of a template (empty: of the whole fleet), and
+  double fraction = 1.0;  // this share of them, drawn from the seed (rounded to the nearest site, >= 1)
   std::string where;
 };
 
