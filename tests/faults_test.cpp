@@ -200,6 +200,35 @@ simulation { duration = "2m" }
   for (const auto& site : sites) EXPECT_TRUE(site.get<std::string>()[0] == 'n' || site.get<std::string>()[0] == 'm');
 }
 
+TEST(OutageTrace, ReplaysRecordedUpDownTimesFromCsv) {
+  // fault.trace replays a CSV of site,down_at,up_at relative to its at() time: the events carry exactly those
+  // times, and a bad row is an error naming the CSV's file:line and column.
+  std::string dir = fresh_dir("run");
+  write_scenario(dir, "outages.csv", "site,down_at,up_at\n# recorded on 2026-10-02\ns-2,10s,1m\ns-1,30s,2m30s\n");
+  std::string lua = R"(
+site { name = "s", count = 2, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" } }
+at("100s", fault.trace { file = "outages.csv", name = "recorded" })
+simulation { duration = "10m" }
+)";
+  auto run = run_fleetsim(write_scenario(dir, "trace.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::istringstream lines(read_file(dir + "/events.jsonl"));
+  std::vector<std::pair<double, std::string>> events;
+  for (std::string line; std::getline(lines, line);) {
+    auto e = nlohmann::json::parse(line);
+    events.emplace_back(e["t"].get<double>(), e["type"].get<std::string>() + " " + e["target"].get<std::string>());
+  }
+  std::vector<std::pair<double, std::string>> expected{
+      {110, "fault.start s-2"}, {130, "fault.start s-1"}, {160, "fault.end s-2"}, {250, "fault.end s-1"}};
+  EXPECT_EQ(events, expected);
+
+  write_scenario(dir, "outages.csv", "s-1,10s,1m\ns-1,10 parsecs,1m\n");
+  auto bad = run_fleetsim(dir + "/trace.lua", {}, dir);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("outages.csv:2:"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("down_at"), std::string::npos) << bad.err;
+}
+
 // Fraction of [0, horizon] during which each site's uplink was up, from events.jsonl.
 std::map<std::string, double> availability(const std::string& events_path, double horizon) {
   std::istringstream lines(read_file(events_path));

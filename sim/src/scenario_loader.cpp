@@ -151,6 +151,7 @@ int l_rollout(lua_State* L) { return make_action(L, "rollout"); }
 int l_fault_partition(lua_State* L) { return make_action(L, "fault.partition"); }
 int l_fault_degrade(lua_State* L) { return make_action(L, "fault.degrade"); }
 int l_fault_registry_outage(lua_State* L) { return make_action(L, "fault.registry_outage"); }
+int l_fault_trace(lua_State* L) { return make_action(L, "fault.trace"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -464,6 +465,76 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
   return std::nullopt;
 }
 
+namespace {
+
+// Whether "name" is a declared site: <template>-<k> with 1 <= k <= the template's count.
+bool is_site(const Scenario& scenario, const std::string& name) {
+  for (const auto& tpl : scenario.sites) {
+    const std::string prefix = tpl.name + "-";
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string index = name.substr(prefix.size());
+    if (!index.empty() && index.find_first_not_of("0123456789") == std::string::npos && index.size() < 9 &&
+        std::stoi(index) >= 1 && std::stoi(index) <= tpl.count)
+      return true;
+  }
+  return false;
+}
+
+// fault.trace { file = "outages.csv" }: replays recorded outages. Each line is "site,down_at,up_at" (times with
+// units, relative to the at() time); '#' starts a comment; a first line "site,down_at,up_at" is a header.
+void read_trace(Fields& f, const std::string& scenario_file, double at_s, const std::string& where,
+                Scenario& scenario) {
+  std::string name = f.string("name", "trace_" + std::to_string(scenario.faults.size() + 1));
+  std::string path = f.string("file");
+  f.finish();
+  if (!path.empty() && path[0] != '/') {
+    auto slash = scenario_file.rfind('/');
+    if (slash != std::string::npos) path = scenario_file.substr(0, slash + 1) + path;
+  }
+  std::ifstream in(path);
+  if (!in) f.fail_at("file", "cannot open the trace '" + path + "'");
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    auto bad = [&](const std::string& problem) {
+      throw ScenarioError(path + ":" + std::to_string(number) + ": " + problem + " (trace of fault '" + name + "' at " +
+                          where + ")");
+    };
+    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+    if (line.empty() || (number == 1 && line.rfind("site,", 0) == 0)) continue;
+    std::vector<std::string> cells;
+    std::istringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) {
+      cell.erase(0, cell.find_first_not_of(' '));
+      cells.push_back(cell);
+    }
+    if (cells.size() != 3) bad("expected 3 columns site,down_at,up_at, got " + std::to_string(cells.size()));
+    if (!is_site(scenario, cells[0])) bad("column site: no site named '" + cells[0] + "'");
+    double down = 0, up = 0;
+    try {
+      down = parse_duration(cells[1]).seconds;
+    } catch (const UnitError& e) {
+      bad(std::string("column down_at: ") + e.what());
+    }
+    try {
+      up = parse_duration(cells[2]).seconds;
+    } catch (const UnitError& e) {
+      bad(std::string("column up_at: ") + e.what());
+    }
+    if (!(up > down)) bad("up_at must come after down_at");
+    FaultSpec fault;
+    fault.kind = "partition";
+    fault.name = name;
+    fault.at_s = at_s + down;
+    fault.duration_s = up - down;
+    fault.sites = {cells[0]};
+    fault.where = path + ":" + std::to_string(number);
+    scenario.faults.push_back(std::move(fault));
+  }
+}
+
+}  // namespace
+
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
   LoaderState state;
   Scenario scenario;
@@ -508,7 +579,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
     for (auto [name, fn] :
          std::initializer_list<std::pair<const char*, lua_CFunction>>{{"partition", l_fault_partition},
                                                                       {"degrade", l_fault_degrade},
-                                                                      {"registry_outage", l_fault_registry_outage}}) {
+                                                                      {"registry_outage", l_fault_registry_outage},
+                                                                      {"trace", l_fault_trace}}) {
       lua_pushlightuserdata(L, &state);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
@@ -730,6 +802,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       std::string where = d.value["__where"].get<std::string>();
       std::string kind = d.value["__kind"].get<std::string>().substr(6);
       Fields f(d.value, where, "fault." + kind, "", ov);
+      if (kind == "trace") {
+        read_trace(f, file, d.at_s, where, scenario);
+        continue;
+      }
       FaultSpec fault;
       fault.kind = kind;
       fault.at_s = d.at_s;
@@ -770,17 +846,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         for (const auto& site : *sites) {
           if (!site.is_string()) f.fail_at("sites", "must be a list of site names (strings)");
           std::string name = site.get<std::string>();
-          // Site names are <template>-<k> with 1 <= k <= count.
-          bool found = false;
-          for (const auto& tpl : scenario.sites) {
-            const std::string prefix = tpl.name + "-";
-            if (name.rfind(prefix, 0) != 0) continue;
-            std::string index = name.substr(prefix.size());
-            if (!index.empty() && index.find_first_not_of("0123456789") == std::string::npos && index.size() < 9 &&
-                std::stoi(index) >= 1 && std::stoi(index) <= tpl.count)
-              found = true;
-          }
-          if (!found)
+          if (!is_site(scenario, name))
             f.fail_at("sites", "no site named '" + name +
                                    "' (sites are <template>-<k>, k from 1 to the count, "
                                    "declared before this line)");
