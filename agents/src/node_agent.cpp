@@ -14,6 +14,12 @@ const Release* NodeAgent::running(const std::string& app) const {
   return &*it->second.running;
 }
 
+bool NodeAgent::has_committed_release() const {
+  for (const auto& [name, slot] : apps_)
+    if (slot.running) return true;
+  return false;
+}
+
 void NodeAgent::on_message(const Message& message) {
   if (const auto* desired = std::get_if<DesiredState>(&message)) accept(*desired);
   // A node receives no StatusReport; anything else is ignored as a real agent ignores unknown kinds.
@@ -242,6 +248,36 @@ void NodeAgent::fail(const std::string& app, const std::string& reason) {
   abandon_update(slot);
   slot.phase = Phase::failed;
   report(app, release, generation, NodeAppState::failed, reason);
+}
+
+void NodeAgent::on_crash() {
+  // The runtime dropped the transfers and timers with the power; forget them without calling it.
+  queued_fetches_.clear();
+  active_fetches_.clear();
+  timers_.clear();
+  for (auto& [name, layer] : layers_)
+    if (!layer.complete() && config_.resume == ResumePolicy::restart_from_zero) {
+      bytes_wasted_ += layer.have_bytes;
+      layer.have_bytes = 0;
+    }
+  for (auto& [name, slot] : apps_) {
+    slot.phase_timer = 0;
+    slot.attempts.clear();
+    // A release that was starting never committed: after boot the committed one runs (A1: always bootable).
+    if (slot.phase != Phase::failed) slot.phase = Phase::idle;
+  }
+}
+
+void NodeAgent::on_boot() {
+  for (auto& [name, slot] : apps_) {
+    if (slot.running) {
+      ports_.runtime.start_container(*slot.running);
+      ++container_starts_;
+    }
+  }
+  // Continue the updates that were in progress: the desired state was persisted when it was accepted.
+  for (auto& [name, slot] : apps_)
+    if (slot.target && slot.phase == Phase::idle) begin_download(name);
 }
 
 void NodeAgent::on_timer(TimerId id) {

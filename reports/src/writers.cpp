@@ -117,7 +117,7 @@ void write_report_json(const RunResult& r, const std::string& path) {
                       {"kind", f.kind},
                       {"start_s", f.start_s},
                       {"end_s", f.end_s},
-                      {"sites", f.sites},
+                      {"targets", f.sites},
                       {"factor", f.factor}});
   j["faults"] = faults;
   ordered_json exps = ordered_json::array();

@@ -46,6 +46,8 @@ class EventLoop {
   // network failure, whether this communication's path is still up (the failed one's is not).
   void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback, std::function<bool()> path_up = {});
   void unwatch(const simgrid::s4u::CommPtr& comm);
+  // Cancels every watched communication without calling its callback (the node lost power).
+  void cancel_watched();
 
   // Runs until stop() is called (from any actor); then cancels what it still waits on and returns.
   void run();

@@ -62,6 +62,9 @@ class Receiver {
   // Called just before a fault turns the receiver's uplink off, so that transfers about to fail can record how
   // far they got (SimGrid 3.32 reports a failed transfer's remaining bytes as 0).
   virtual void before_uplink_down() {}
+  // Node crash and reboot (fault.node_crash); nodes only.
+  virtual void crash() {}
+  virtual void boot() {}
 };
 
 // Everything the actors share: the scenario, the platform, the measurements and the invariant checks.
@@ -189,6 +192,7 @@ class SimNode final : public Receiver,
 
   void receive(const Envelope& envelope) override {
     if (envelope.kind != Envelope::Kind::message) return;
+    if (down_) return;  // a powered-off node receives nothing
     if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
       account_control(envelope.message);
       const auto& release = desired->release;
@@ -213,15 +217,67 @@ class SimNode final : public Receiver,
   agents::TimerId set_timer(double delay_s) override {
     auto id = std::make_shared<agents::TimerId>(0);
     *id = loop_.add_timer(delay_s, [this, id] {
+      agent_timers_.erase(*id);
       agent_.on_timer(*id);
       check_disk();
     });
+    agent_timers_.insert(*id);
     return *id;
   }
-  void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
+  void cancel_timer(agents::TimerId id) override {
+    agent_timers_.erase(id);
+    loop_.cancel_timer(id);
+  }
 
+  // Power loss: transfers, timers and containers stop; what arrived so far is accounted; the agent keeps only
+  // what it had on disk.
+  // Crash and boot run in the node's own actor (the fault injector posts them), so that the transfers the agent
+  // starts after a boot belong to this node.
+  void crash() override {
+    loop_.post_at(sg4::Engine::get_clock(), [this] { power_off(); });
+  }
+  void boot() override {
+    loop_.post_at(sg4::Engine::get_clock(), [this] { power_on(); });
+  }
+
+ private:
+  void power_off() {
+    if (down_) return;
+    down_ = true;
+    bootable_before_crash_ = agent_.has_committed_release();
+    // The agent learns what each transfer had received, as its disk holds it; then memory is lost.
+    std::vector<std::pair<agents::TransferId, std::uint64_t>> cut;
+    for (auto& [id, fetch] : fetches_) cut.emplace_back(id, received_bytes(fetch));
+    loop_.cancel_watched();
+    fetches_.clear();
+    for (const auto& [id, received] : cut) {
+      account_fetch(received);
+      std::uint64_t wasted_before = agent_.bytes_wasted();
+      agent_.on_fetch_done(id, agents::FetchResult{false, received, "power lost"});
+      world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
+    }
+    for (auto id : agent_timers_) loop_.cancel_timer(id);
+    agent_timers_.clear();
+    for (const auto& [app, timer] : containers_) loop_.cancel_timer(timer);
+    containers_.clear();
+    std::uint64_t wasted_before = agent_.bytes_wasted();
+    agent_.on_crash();
+    world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
+  }
+  void power_on() {
+    if (!down_) return;
+    down_ = false;
+    agent_.on_boot();
+    if (bootable_before_crash_ && !agent_.has_committed_release())
+      world_.violation("always-bootable", index_,
+                       node_.name + " had a committed release before a crash and none after");
+    check_disk();
+  }
+
+ public:
   // NodeChannel
   void send_to_orchestrator(const agents::Message& message) override {
+    if (down_) return;  // said while losing power: never sent
     if (const auto* status = std::get_if<agents::StatusReport>(&message)) record(*status);
     world_.send_to_orchestrator(index_, message);
   }
@@ -392,6 +448,9 @@ class SimNode final : public Receiver,
   agents::NodeAgent agent_;
   std::map<agents::TransferId, Fetch> fetches_;
   std::map<std::string, EventLoop::TimerId> containers_;
+  std::set<agents::TimerId> agent_timers_;
+  bool down_ = false;
+  bool bootable_before_crash_ = false;
   agents::TransferId next_transfer_ = 1;
 };
 
@@ -532,6 +591,7 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
     if (fault.kind == "registry_outage") {
       w.sites = {"registry"};
     } else if (fault.sites.empty()) {
+      // Candidates: sites, or for node crashes the nodes of those sites.
       std::vector<std::string> candidates;
       for (const auto& site : world.platform.sites) {
         bool match = fault.site_template.empty() || site.site_template->name == fault.site_template;
@@ -539,7 +599,11 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
           auto it = site.site_template->labels.find(k);
           match = match && it != site.site_template->labels.end() && it->second == v;
         }
-        if (match) candidates.push_back(site.name);
+        if (!match) continue;
+        if (fault.kind == "node_crash")
+          for (std::size_t node : world.site_nodes[site.index]) candidates.push_back(world.platform.nodes[node].name);
+        else
+          candidates.push_back(site.name);
       }
       auto k = static_cast<std::size_t>(std::llround(fault.fraction * static_cast<double>(candidates.size())));
       k = std::clamp<std::size_t>(k, 1, candidates.size());
@@ -563,6 +627,7 @@ class FaultInjector {
   FaultInjector(World& world, std::vector<reports::FaultWindow> scripted)
       : world_(world), windows_(std::move(scripted)), down_count_(world.platform.sites.size(), 0) {
     for (const auto& site : world_.platform.sites) site_by_name_[site.name] = &site;
+    for (std::size_t i = 0; i < world_.platform.nodes.size(); ++i) node_by_name_[world_.platform.nodes[i].name] = i;
   }
 
   bool has_work() const {
@@ -628,7 +693,9 @@ class FaultInjector {
     open_[w] = true;
     const auto& window = windows_[w];
     for (const auto& name : window.sites) {
-      if (window.kind == "registry_outage") {
+      if (window.kind == "node_crash") {
+        world_.nodes[node_by_name_.at(name)]->crash();
+      } else if (window.kind == "registry_outage") {
         if (registry_down_++ == 0) {
           for (auto* node : world_.nodes) node->before_uplink_down();
           world_.registry_egress_up->turn_off();
@@ -656,7 +723,9 @@ class FaultInjector {
     open_[w] = false;
     const auto& window = windows_[w];
     for (const auto& name : window.sites) {
-      if (window.kind == "registry_outage") {
+      if (window.kind == "node_crash") {
+        world_.nodes[node_by_name_.at(name)]->boot();
+      } else if (window.kind == "registry_outage") {
         if (--registry_down_ == 0) {
           world_.registry_egress_up->turn_on();
           world_.registry_egress_down->turn_on();
@@ -692,6 +761,7 @@ class FaultInjector {
   std::vector<double> degrade_ = std::vector<double>(world_.platform.sites.size(), 1.0);
   int registry_down_ = 0;
   std::map<std::string, const PlatformSite*> site_by_name_;
+  std::map<std::string, std::size_t> node_by_name_;
   std::map<std::size_t, models::RandomStream> streams_;  // per site index, for random outages
 };
 

@@ -152,6 +152,7 @@ int l_fault_partition(lua_State* L) { return make_action(L, "fault.partition"); 
 int l_fault_degrade(lua_State* L) { return make_action(L, "fault.degrade"); }
 int l_fault_registry_outage(lua_State* L) { return make_action(L, "fault.registry_outage"); }
 int l_fault_trace(lua_State* L) { return make_action(L, "fault.trace"); }
+int l_fault_node_crash(lua_State* L) { return make_action(L, "fault.node_crash"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -580,7 +581,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
          std::initializer_list<std::pair<const char*, lua_CFunction>>{{"partition", l_fault_partition},
                                                                       {"degrade", l_fault_degrade},
                                                                       {"registry_outage", l_fault_registry_outage},
-                                                                      {"trace", l_fault_trace}}) {
+                                                                      {"trace", l_fault_trace},
+                                                                      {"node_crash", l_fault_node_crash}}) {
       lua_pushlightuserdata(L, &state);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
@@ -812,8 +814,32 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       fault.where = where;
       fault.name = f.string("name", kind + "_" + std::to_string(scenario.faults.size() + 1));
       if (!valid_name(fault.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
-      fault.duration_s = f.duration("duration").seconds;
-      if (!(fault.duration_s > 0)) f.fail_at("duration", "must be positive");
+      const char* length_key = kind == "node_crash" ? "reboot_after" : "duration";
+      fault.duration_s = f.duration(length_key).seconds;
+      if (!(fault.duration_s > 0)) f.fail_at(length_key, "must be positive");
+      if (kind == "node_crash" && f.has("nodes")) {
+        const json* nodes = f.raw("nodes");
+        if (!nodes->is_array() || nodes->empty())
+          f.fail_at("nodes", "must be a list of node names such as { \"store-1/n2\" }");
+        for (const auto& node : *nodes) {
+          std::string name = node.is_string() ? node.get<std::string>() : std::string();
+          auto slash = name.rfind("/n");
+          bool ok = slash != std::string::npos && is_site(scenario, name.substr(0, slash));
+          if (ok) {
+            std::string k = name.substr(slash + 2);
+            int nodes_in_site = 0;
+            for (const auto& tpl : scenario.sites)
+              if (name.rfind(tpl.name + "-", 0) == 0) nodes_in_site = tpl.nodes;
+            ok = !k.empty() && k.size() < 7 && k.find_first_not_of("0123456789") == std::string::npos &&
+                 std::stoi(k) >= 1 && std::stoi(k) <= nodes_in_site;
+          }
+          if (!ok) f.fail_at("nodes", "no node named '" + name + "' (nodes are <site>/n<k>, e.g. store-1/n2)");
+          fault.sites.push_back(name);
+        }
+        f.finish();
+        scenario.faults.push_back(std::move(fault));
+        continue;
+      }
       if (kind == "registry_outage") {  // the registry has no site selection
         f.finish();
         scenario.faults.push_back(std::move(fault));

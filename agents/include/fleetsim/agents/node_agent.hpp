@@ -47,9 +47,16 @@ class NodeAgent {
   void on_fetch_done(TransferId id, const FetchResult& result);
   void on_timer(TimerId id);
   void on_container_event(const std::string& app, ContainerEvent event);
+  // The node loses power: everything in memory is gone (transfers, timers, the update in progress), what is on disk
+  // stays: complete layers, partial layers if the policy resumes, the committed and previous releases, and the
+  // last desired state accepted. The runtime has already stopped the containers and dropped the transfers.
+  void on_crash();
+  // The node is back: the committed release starts again, and an update that was in progress continues.
+  void on_boot();
 
   // What the node runs now for an app (nullptr if nothing is committed).
   const Release* running(const std::string& app) const;
+  bool has_committed_release() const;
   std::uint64_t bytes_stored() const { return bytes_stored_; }
   std::uint64_t bytes_fetched() const { return bytes_fetched_; }
   // Bytes received and then thrown away because a pull was interrupted and restarted from zero.
