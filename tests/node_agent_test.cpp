@@ -608,3 +608,58 @@ TEST_F(NodeAgentTest, ReturningToTheRunningRevisionAfterAFailedUpdateRestartsNot
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+// ---- power loss ----------------------------------------------------------------------------------------------------
+
+class NodeAgentCrashTest : public NodeAgentTest {
+ protected:
+  // v1 runs; v2 is being pulled: layer "b2" complete, layer "c2" cut after 300 of its 1000 bytes by the power loss.
+  void crash_in_the_middle_of_v2() {
+    make_agent();
+    run_to_healthy(1, v1);
+    desire(2, v2);
+    world.registry.complete("b2");
+    world.registry.fail("c2", 300, "power lost");  // the runtime reports what reached the disk, then crashes
+    agent->on_crash();
+  }
+  Release v1 = make_release("app", 1, {{"base", 500}, {"a1", 400}});
+  Release v2 = make_release("app", 2, {{"base", 500}, {"b2", 200}, {"c2", 1000}});
+};
+
+TEST_F(NodeAgentCrashTest, BootRestartsTheCommittedReleaseAndContinuesTheUpdateAtTheByteOffset) {
+  // Goal: what survives a power loss in the middle of an update; method: crash while a layer is half pulled, let
+  // a stale timer fire (the runtime lost it, the agent must ignore it), boot, and follow the update to the end.
+  config.resume = ResumePolicy::resume_range;
+  crash_in_the_middle_of_v2();
+  world.timers.advance_by(1000);  // a retry timer armed before the crash must do nothing
+  const auto fetches_before_boot = world.registry.all.size();
+  agent->on_boot();
+  ASSERT_FALSE(world.runtime.starts.empty());
+  EXPECT_EQ(world.runtime.starts.back().revision, 1u);            // the committed release runs again
+  ASSERT_EQ(world.registry.all.size(), fetches_before_boot + 1);  // only the cut layer, from where it stopped
+  EXPECT_EQ(world.registry.all.back().layer.digest, "c2");
+  EXPECT_EQ(world.registry.all.back().offset, 300u);
+  world.registry.complete("c2");
+  agent->on_container_event("app", ContainerEvent::started);
+  world.timers.advance_by(v2.ready_s);
+  ASSERT_NE(agent->running("app"), nullptr);
+  EXPECT_EQ(agent->running("app")->revision, 2u);
+  EXPECT_EQ(agent->bytes_wasted(), 0u);
+}
+
+TEST_F(NodeAgentCrashTest, RestartFromZeroDiscardsThePartialLayerAtPowerLoss) {
+  // Goal: the restart policy at power loss; method: as above with restart_from_zero: the 300 bytes are wasted
+  // and the layer is fetched again from offset 0.
+  config.resume = ResumePolicy::restart_from_zero;
+  crash_in_the_middle_of_v2();
+  agent->on_boot();
+  EXPECT_EQ(world.registry.all.back().layer.digest, "c2");
+  EXPECT_EQ(world.registry.all.back().offset, 0u);
+  EXPECT_EQ(agent->bytes_wasted(), 300u);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents
