@@ -303,6 +303,30 @@ TEST(NodeCrash, RestartPolicyWastesThePartialLayerAtPowerLoss) {
   EXPECT_EQ(std::stod(rows["s-1/n1"][col("bytes_pulled")]), 14 * kMiB + wasted);
 }
 
+TEST(LinkOutage, NotificationLostToAnOutageIsSentAgainAndTheRolloutCompletes) {
+  // Site s-1 is cut from 59 s to 179 s, across the rollout's notification at 60 s: the delivery fails, the
+  // orchestrator sends it again with back-off (10, 20, 40, 80 s ...), and the node upgrades after the cut.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 2, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" } }
+app { name = "x", versions = { ["1"] = { image = "1MiB", start_time = "0s" }, ["2"] = { image = "1MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("60s", rollout { app = "x", version = "2", name = "r" })
+at("59s", fault.partition { sites = { "s-1" }, duration = "2m" })
+expect "r.succeeded == 2"
+)";
+  for (const char* mode : {"network", "timed"}) {
+    auto run = run_fleetsim(write_scenario(dir, "lost.lua", lua),
+                            {"--set", std::string("simulation.control_messages=") + mode}, fresh_dir(mode));
+    ASSERT_EQ(run.exit_code, 0) << mode << "\n" << run.out << run.err;
+    std::vector<std::string> header;
+    auto rows = rows_by_node(run.dir, header);
+    auto col = static_cast<std::size_t>(std::find(header.begin(), header.end(), "r.healthy_s") - header.begin());
+    EXPECT_GE(std::stod(rows["s-1/n1"][col]), 179.0) << mode;
+    EXPECT_LT(std::stod(rows["s-2/n1"][col]), 62.0) << mode;
+  }
+}
+
 // Fraction of [0, horizon] during which each site's uplink was up, from events.jsonl.
 std::map<std::string, double> availability(const std::string& events_path, double horizon) {
   std::istringstream lines(read_file(events_path));

@@ -663,3 +663,29 @@ TEST_F(NodeAgentCrashTest, RestartFromZeroDiscardsThePartialLayerAtPowerLoss) {
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST_F(NodeAgentTest, UndeliveredStatusReportIsSentAgainWithBackOffNewestOnly) {
+  // Goal: the orchestrator learns a node's state even when a report is lost; method: fail the delivery of the
+  // healthy report and check it is re-sent after retry_initial (+-20 %); a failure of an older report is ignored.
+  config.retry_initial_s = 10;
+  make_agent();
+  Release r = make_release("app", 1, {{"a", 100}});
+  run_to_healthy(1, r);
+  const auto sent = reports().size();
+  StatusReport healthy = reports().back();
+  StatusReport accepted = reports().front();
+  agent->on_send_failed(accepted);  // superseded by the healthy report: nothing to re-send
+  agent->on_send_failed(healthy);
+  world.timers.advance_by(7.9);
+  EXPECT_EQ(reports().size(), sent);
+  world.timers.advance_by(4.2);
+  ASSERT_EQ(reports().size(), sent + 1);
+  EXPECT_EQ(reports().back().state, NodeAppState::healthy);
+  EXPECT_EQ(reports().back().revision, 1u);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

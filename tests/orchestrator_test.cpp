@@ -420,3 +420,47 @@ TEST_F(OrchestratorTest, RolloutOfUnknownAppFinishesAtOnceWithoutTargetsOrDesire
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST_F(OrchestratorTest, UndeliveredDesiredStateIsSentAgainWithBackOffWhileTheNodeIsPending) {
+  // Goal: an unreachable node still gets its desired state; method: report the notification to n2 as undelivered
+  // twice and check the re-sends come 10 s then 20 s later with the current generation, and stop once n2 answers.
+  make();
+  orchestrator->submit(deploy("web", {{"tier", "edge"}}));
+  ASSERT_EQ(world.channel.desired_for(2).size(), 1u);
+  DesiredState first = world.channel.desired_for(2)[0];
+  orchestrator->on_send_failed(2, first);
+  world.timers.advance_by(9.9);
+  EXPECT_EQ(world.channel.desired_for(2).size(), 1u);
+  world.timers.advance_by(0.2);
+  ASSERT_EQ(world.channel.desired_for(2).size(), 2u);
+  EXPECT_EQ(world.channel.desired_for(2)[1].generation, first.generation);
+  orchestrator->on_send_failed(2, world.channel.desired_for(2)[1]);
+  world.timers.advance_by(19.9);
+  EXPECT_EQ(world.channel.desired_for(2).size(), 2u);
+  world.timers.advance_by(0.2);
+  EXPECT_EQ(world.channel.desired_for(2).size(), 3u);
+  // Once the node is terminal, a late failure report changes nothing.
+  report(2, "web", 1, NodeAppState::healthy);
+  orchestrator->on_send_failed(2, world.channel.desired_for(2)[2]);
+  world.timers.advance_by(600);
+  EXPECT_EQ(world.channel.desired_for(2).size(), 3u);
+}
+
+TEST_F(OrchestratorTest, UndeliveredStaleDesiredStateIsNotSentAgain) {
+  // Goal: no node is sent an old revision by a retry; method: fail the delivery of revision 1 after revision 2
+  // was submitted: nothing is re-sent for it.
+  make();
+  orchestrator->submit(deploy("web", {{"tier", "edge"}}));
+  DesiredState old = world.channel.desired_for(2)[0];
+  orchestrator->submit(rollout("web", "2.0"));
+  const auto sent = world.channel.desired_for(2).size();
+  orchestrator->on_send_failed(2, old);
+  world.timers.advance_by(600);
+  EXPECT_EQ(world.channel.desired_for(2).size(), sent);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

@@ -69,7 +69,7 @@ void NodeAgent::abandon_update(AppSlot& slot) {
     slot.phase_timer = 0;
   }
   for (auto it = timers_.begin(); it != timers_.end();) {
-    if (it->second.app == app) {
+    if (it->second.app == app && it->second.purpose != TimerPurpose::report) {
       ports_.timers.cancel_timer(it->first);
       it = timers_.erase(it);
     } else {
@@ -255,6 +255,8 @@ void NodeAgent::on_crash() {
   queued_fetches_.clear();
   active_fetches_.clear();
   timers_.clear();
+  report_timer_.clear();
+  report_attempts_.clear();
   for (auto& [name, layer] : layers_)
     if (!layer.complete() && config_.resume == ResumePolicy::restart_from_zero) {
       bytes_wasted_ += layer.have_bytes;
@@ -275,9 +277,28 @@ void NodeAgent::on_boot() {
       ++container_starts_;
     }
   }
-  // Continue the updates that were in progress: the desired state was persisted when it was accepted.
-  for (auto& [name, slot] : apps_)
-    if (slot.target && slot.phase == Phase::idle) begin_download(name);
+  // Continue the updates that were in progress: the desired state was persisted when it was accepted. An app
+  // that is where it should be says so again: a report sent just before the power went may never have arrived.
+  for (auto& [name, slot] : apps_) {
+    if (slot.target && slot.phase == Phase::idle)
+      begin_download(name);
+    else if (!slot.target && slot.running && slot.phase == Phase::idle)
+      report(name, *slot.running, slot.last_generation, NodeAppState::healthy);
+  }
+}
+
+void NodeAgent::on_send_failed(const Message& message) {
+  const auto* status = std::get_if<StatusReport>(&message);
+  if (status == nullptr) return;
+  auto last = last_report_.find(status->app);
+  if (last == last_report_.end() || last->second.state != status->state || last->second.revision != status->revision ||
+      last->second.generation != status->generation)
+    return;  // a newer report replaced it: that one is what the orchestrator needs
+  if (report_timer_.count(status->app) != 0) return;
+  unsigned attempts = ++report_attempts_[status->app];
+  double backoff = std::min(config_.retry_max_s, config_.retry_initial_s * std::pow(2.0, attempts - 1));
+  backoff *= 0.8 + 0.4 * ports_.random.uniform01();
+  report_timer_[status->app] = arm(backoff, {TimerPurpose::report, status->app, {}});
 }
 
 void NodeAgent::on_timer(TimerId id) {
@@ -285,6 +306,12 @@ void NodeAgent::on_timer(TimerId id) {
   if (it == timers_.end()) return;  // cancelled
   PendingTimer timer = std::move(it->second);
   timers_.erase(it);
+  if (timer.purpose == TimerPurpose::report) {
+    report_timer_.erase(timer.app);
+    auto last = last_report_.find(timer.app);
+    if (last != last_report_.end()) ports_.channel.send_to_orchestrator(last->second);
+    return;
+  }
   auto slot_it = apps_.find(timer.app);
   if (slot_it == apps_.end() || !slot_it->second.target) return;
   switch (timer.purpose) {
@@ -302,13 +329,22 @@ void NodeAgent::on_timer(TimerId id) {
     case TimerPurpose::ready:
       commit(timer.app);
       break;
+    case TimerPurpose::report:  // handled above: a report outlives the update it was about
+      break;
   }
 }
 
 void NodeAgent::report(const std::string& app, const Release& release, std::uint64_t generation, NodeAppState state,
                        std::string detail) {
-  ports_.channel.send_to_orchestrator(
-      StatusReport{config_.id, app, release.revision, generation, state, std::move(detail)});
+  StatusReport status{config_.id, app, release.revision, generation, state, std::move(detail)};
+  last_report_[app] = status;
+  report_attempts_[app] = 0;
+  if (auto pending = report_timer_.find(app); pending != report_timer_.end()) {
+    ports_.timers.cancel_timer(pending->second);
+    timers_.erase(pending->second);
+    report_timer_.erase(pending);
+  }
+  ports_.channel.send_to_orchestrator(status);
 }
 
 TimerId NodeAgent::arm(double delay_s, PendingTimer timer) {

@@ -1,6 +1,7 @@
 #include "fleetsim/agents/orchestrator.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace fleetsim::agents {
@@ -192,7 +193,32 @@ void Orchestrator::arm_deadline_timer() {
   }
 }
 
+void Orchestrator::on_send_failed(NodeId node, const Message& message) {
+  const auto* desired = std::get_if<DesiredState>(&message);
+  if (desired == nullptr) return;
+  auto app_it = apps_.find(desired->release.app);
+  if (app_it == apps_.end() || app_it->second.generation != desired->generation || !app_it->second.operation)
+    return;  // superseded: the newer desired state has its own delivery
+  const Operation& op = operations_[*app_it->second.operation - 1];
+  auto idx = target_index_.find({op.id, node});
+  if (idx == target_index_.end() || op.targets[idx->second].outcome != NodeOutcome::pending) return;
+  unsigned attempts = ++resend_attempts_[{node, desired->release.app}];
+  double backoff = std::min(300.0, 10.0 * std::pow(2.0, attempts - 1));
+  resend_timers_[ports_.timers.set_timer(backoff)] = Resend{node, desired->release.app};
+}
+
 void Orchestrator::on_timer(TimerId id) {
+  if (auto resend = resend_timers_.find(id); resend != resend_timers_.end()) {
+    Resend r = resend->second;
+    resend_timers_.erase(resend);
+    const AppState& app = apps_[r.app];
+    if (!app.operation || !app.desired) return;
+    const Operation& op = operations_[*app.operation - 1];
+    auto idx = target_index_.find({op.id, r.node});
+    if (idx != target_index_.end() && op.targets[idx->second].outcome == NodeOutcome::pending)
+      ports_.channel.send_to_node(r.node, DesiredState{app.generation, *app.desired});
+    return;
+  }
   if (id != deadline_timer_) return;
   deadline_timer_ = 0;
   const Time now = ports_.clock.now();

@@ -65,6 +65,10 @@ class Receiver {
   // Node crash and reboot (fault.node_crash); nodes only.
   virtual void crash() {}
   virtual void boot() {}
+  // Whether messages can be handed to this receiver now (a powered-off node refuses them).
+  virtual bool accepting() const { return true; }
+  // A message this receiver sent (to `node`, or from it) could not be delivered.
+  virtual void send_failed(std::size_t node, const agents::Message& message) = 0;
 };
 
 // Everything the actors share: the scenario, the platform, the measurements and the invariant checks.
@@ -84,43 +88,62 @@ struct World {
   // the orchestrator may have thousands), and the receiver handles the message when it has arrived. "timed": a
   // delivery after the path's latency plus size over its narrowest link (docs/ENGINE.md, "Control messages").
   // A communication that fails (issue: faults) loses the message, as a dropped connection would.
+  // A message that cannot be delivered (its path is down, or the node is powered off) fails back to its sender,
+  // as a connection error would, and the sender's agent retries (Orchestrator/NodeAgent::on_send_failed).
   void send_to_node(std::size_t node, const agents::Message& message) {
     auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
     Receiver* target = nodes[node];
+    Receiver* sender = orchestrator;
+    auto deliver = [target, sender, node, envelope](bool ok) {
+      if (ok && target->accepting()) {
+        target->receive(*envelope);
+      } else {
+        sender->loop().post_at(sg4::Engine::get_clock(),
+                               [sender, node, envelope] { sender->send_failed(node, envelope->message); });
+      }
+    };
     if (timed_control) {
+      auto path_up = target->path_to_cloud_up();
       target->loop().post_at(sg4::Engine::get_clock() + to_node[node].delay(message),
-                             [target, envelope] { target->receive(*envelope); });
+                             [deliver, path_up] { deliver(!path_up || path_up()); });
       return;
     }
     // The node's actor issues the communication: SimGrid keeps a list of the activities each actor issued, and
     // removing a finished one from a list of thousands (the orchestrator's) costs a scan each time.
     sg4::Host* from = platform.orchestrator;
     sg4::Host* to = platform.nodes[node].host;
-    target->loop().post_at(sg4::Engine::get_clock(), [target, envelope, from, to] {
+    target->loop().post_at(sg4::Engine::get_clock(), [target, deliver, envelope, from, to] {
       auto comm = sg4::Comm::sendto_async(from, to, agents::wire_size(envelope->message));
-      target->loop().watch(
-          comm,
-          [target, envelope](bool ok) {
-            if (ok) target->receive(*envelope);
-          },
-          target->path_to_cloud_up());
+      target->loop().watch(comm, deliver, target->path_to_cloud_up());
     });
   }
   void send_to_orchestrator(std::size_t node, const agents::Message& message) {
     auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
     Receiver* target = orchestrator;
+    Receiver* sender = nodes[node];
+    auto path_up = sender->path_to_cloud_up();
     if (timed_control) {
-      target->loop().post_at(sg4::Engine::get_clock() + from_node[node].delay(message),
-                             [target, envelope] { target->receive(*envelope); });
+      target->loop().post_at(
+          sg4::Engine::get_clock() + from_node[node].delay(message), [target, sender, node, envelope, path_up] {
+            if (!path_up || path_up()) {
+              target->receive(*envelope);
+            } else {
+              sender->loop().post_at(sg4::Engine::get_clock(),
+                                     [sender, node, envelope] { sender->send_failed(node, envelope->message); });
+            }
+          });
       return;
     }
     auto comm = sg4::Comm::sendto_async(platform.nodes[node].host, platform.orchestrator, agents::wire_size(message));
-    nodes[node]->loop().watch(
+    sender->loop().watch(
         comm,
-        [target, envelope](bool ok) {
-          if (ok) target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
+        [target, sender, node, envelope](bool ok) {
+          if (ok)
+            target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
+          else
+            sender->send_failed(node, envelope->message);  // runs in the node's own actor
         },
-        nodes[node]->path_to_cloud_up());
+        path_up);
   }
 
   // Measurements, keyed by (app, revision) then node index.
@@ -231,6 +254,13 @@ class SimNode final : public Receiver,
 
   // Power loss: transfers, timers and containers stop; what arrived so far is accounted; the agent keeps only
   // what it had on disk.
+  bool accepting() const override { return !down_; }
+  void send_failed(std::size_t /*node*/, const agents::Message& message) override {
+    if (down_) return;
+    agent_.on_send_failed(message);
+    check_disk();
+  }
+
   // Crash and boot run in the node's own actor (the fault injector posts them), so that the transfers the agent
   // starts after a boot belong to this node.
   void crash() override {
@@ -472,6 +502,9 @@ class SimOrchestrator final : public Receiver,
   }
 
   void run() { loop_.run(); }
+  void send_failed(std::size_t node, const agents::Message& message) override {
+    orchestrator_.on_send_failed(static_cast<agents::NodeId>(node), message);
+  }
   EventLoop& loop() override { return loop_; }
 
   void receive(const Envelope& envelope) override {

@@ -51,6 +51,9 @@ class NodeAgent {
   // stays: complete layers, partial layers if the policy resumes, the committed and previous releases, and the
   // last desired state accepted. The runtime has already stopped the containers and dropped the transfers.
   void on_crash();
+  // A message this agent sent could not be delivered (the connection failed): status reports are sent again
+  // with back-off, the newest one per app only.
+  void on_send_failed(const Message& message);
   // The node is back: the committed release starts again, and an update that was in progress continues.
   void on_boot();
 
@@ -84,7 +87,7 @@ class NodeAgent {
     std::string app;
     std::string digest;
   };
-  enum class TimerPurpose : std::uint8_t { jitter, retry, ready };
+  enum class TimerPurpose : std::uint8_t { jitter, retry, ready, report };
   struct PendingTimer {
     TimerPurpose purpose;
     std::string app;
@@ -117,6 +120,9 @@ class NodeAgent {
   std::uint64_t bytes_fetched_ = 0;
   std::uint64_t bytes_wasted_ = 0;
   unsigned container_starts_ = 0;
+  std::map<std::string, StatusReport> last_report_;  // per app, the newest report sent
+  std::map<std::string, unsigned> report_attempts_;  // per app, failed deliveries of that report
+  std::map<std::string, TimerId> report_timer_;      // per app, a pending re-send
 };
 
 }  // namespace fleetsim::agents

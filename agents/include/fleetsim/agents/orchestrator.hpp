@@ -78,6 +78,9 @@ class Orchestrator {
 
   void on_message(const Message& message);
   void on_timer(TimerId id);
+  // A message to a node could not be delivered (unreachable, powered off): the current desired state is sent
+  // again with back-off (10 s doubling to 5 min) while the node is still pending in the operation.
+  void on_send_failed(NodeId node, const Message& message);
 
   // Called once for every operation when every target reached a terminal outcome.
   void on_operation_finished(std::function<void(const Operation&)> callback) {
@@ -117,6 +120,12 @@ class Orchestrator {
   TimerId deadline_timer_ = 0;
   Time deadline_timer_at_ = -1;
   std::function<void(const Operation&)> operation_finished_;
+  struct Resend {
+    NodeId node;
+    std::string app;
+  };
+  std::map<TimerId, Resend> resend_timers_;
+  std::map<std::pair<NodeId, std::string>, unsigned> resend_attempts_;
   std::deque<std::uint32_t> finished_to_notify_;  // callbacks run at the end of each entry point
   bool notifying_ = false;
   void notify_finished();
