@@ -327,6 +327,29 @@ expect "r.succeeded == 2"
   }
 }
 
+TEST(DiskFull, UpdateThatDoesNotFitFailsOnlyOnTheFilledNode) {
+  // n1's disk is filled (1 MiB left for layers) before a rollout whose new layer is 20 MiB: n1 reports the update
+  // failed (its agent finds no room for the layer); n2, untouched, upgrades.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 1, nodes = 2, uplink = { down = "80Mbps", latency = "20ms" } }
+app { name = "x", versions = { ["1"] = { image = "10MiB", start_time = "0s" }, ["2"] = { image = "20MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("50s", fault.disk_full { nodes = { "s-1/n1" }, free = "1MiB", duration = "1h" })
+at("1m", rollout { app = "x", version = "2", name = "r" })
+expect "r.failed == 1"
+expect "r.succeeded == 1"
+)";
+  auto run = run_fleetsim(write_scenario(dir, "disk.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::vector<std::string> header;
+  auto rows = rows_by_node(dir, header);
+  auto outcome = static_cast<std::size_t>(std::find(header.begin(), header.end(), "r.outcome") - header.begin());
+  EXPECT_EQ(rows["s-1/n1"][outcome], "failed");
+  EXPECT_EQ(rows["s-1/n2"][outcome], "succeeded");
+  EXPECT_NE(read_file(dir + "/report.json").find("disk_full"), std::string::npos);
+}
+
 // Fraction of [0, horizon] during which each site's uplink was up, from events.jsonl.
 std::map<std::string, double> availability(const std::string& events_path, double horizon) {
   std::istringstream lines(read_file(events_path));

@@ -118,7 +118,8 @@ void write_report_json(const RunResult& r, const std::string& path) {
                       {"start_s", f.start_s},
                       {"end_s", f.end_s},
                       {"targets", f.sites},
-                      {"factor", f.factor}});
+                      {"factor", f.factor},
+                      {"free_bytes", f.free_bytes}});
   j["faults"] = faults;
   ordered_json exps = ordered_json::array();
   for (const auto& e : r.expectations)

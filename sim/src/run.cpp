@@ -62,9 +62,11 @@ class Receiver {
   // Called just before a fault turns the receiver's uplink off, so that transfers about to fail can record how
   // far they got (SimGrid 3.32 reports a failed transfer's remaining bytes as 0).
   virtual void before_uplink_down() {}
-  // Node crash and reboot (fault.node_crash); nodes only.
+  // Node crash and reboot (fault.node_crash), disk filled by something else (fault.disk_full); nodes only.
   virtual void crash() {}
   virtual void boot() {}
+  virtual void fill_disk(std::uint64_t /*free_bytes*/) {}
+  virtual void free_disk() {}
   // Whether messages can be handed to this receiver now (a powered-off node refuses them).
   virtual bool accepting() const { return true; }
   // A message this receiver sent (to `node`, or from it) could not be delivered.
@@ -255,6 +257,12 @@ class SimNode final : public Receiver,
   // Power loss: transfers, timers and containers stop; what arrived so far is accounted; the agent keeps only
   // what it had on disk.
   bool accepting() const override { return !down_; }
+  // Other data takes the disk: only `free_bytes` more fit beside the layers stored now. Never above the disk.
+  void fill_disk(std::uint64_t free_bytes) override {
+    const std::uint64_t disk = node_.site_template->hardware.disk.count;
+    agent_.set_disk_budget(std::min(disk, agent_.bytes_stored() + free_bytes));
+  }
+  void free_disk() override { agent_.set_disk_budget(node_.site_template->hardware.disk.count); }
   void send_failed(std::size_t /*node*/, const agents::Message& message) override {
     if (down_) return;
     agent_.on_send_failed(message);
@@ -621,6 +629,7 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
   for (const auto& fault : world.scenario.faults) {
     reports::FaultWindow w{fault.name, fault.kind, fault.at_s, fault.at_s + fault.duration_s, fault.sites};
     w.factor = fault.factor;
+    w.free_bytes = fault.free_bytes;
     if (fault.kind == "registry_outage") {
       w.sites = {"registry"};
     } else if (fault.sites.empty()) {
@@ -633,7 +642,7 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
           match = match && it != site.site_template->labels.end() && it->second == v;
         }
         if (!match) continue;
-        if (fault.kind == "node_crash")
+        if (fault.kind == "node_crash" || fault.kind == "disk_full")
           for (std::size_t node : world.site_nodes[site.index]) candidates.push_back(world.platform.nodes[node].name);
         else
           candidates.push_back(site.name);
@@ -728,6 +737,8 @@ class FaultInjector {
     for (const auto& name : window.sites) {
       if (window.kind == "node_crash") {
         world_.nodes[node_by_name_.at(name)]->crash();
+      } else if (window.kind == "disk_full") {
+        world_.nodes[node_by_name_.at(name)]->fill_disk(window.free_bytes);
       } else if (window.kind == "registry_outage") {
         if (registry_down_++ == 0) {
           for (auto* node : world_.nodes) node->before_uplink_down();
@@ -758,6 +769,8 @@ class FaultInjector {
     for (const auto& name : window.sites) {
       if (window.kind == "node_crash") {
         world_.nodes[node_by_name_.at(name)]->boot();
+      } else if (window.kind == "disk_full") {
+        world_.nodes[node_by_name_.at(name)]->free_disk();
       } else if (window.kind == "registry_outage") {
         if (--registry_down_ == 0) {
           world_.registry_egress_up->turn_on();

@@ -153,6 +153,7 @@ int l_fault_degrade(lua_State* L) { return make_action(L, "fault.degrade"); }
 int l_fault_registry_outage(lua_State* L) { return make_action(L, "fault.registry_outage"); }
 int l_fault_trace(lua_State* L) { return make_action(L, "fault.trace"); }
 int l_fault_node_crash(lua_State* L) { return make_action(L, "fault.node_crash"); }
+int l_fault_disk_full(lua_State* L) { return make_action(L, "fault.disk_full"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -582,7 +583,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                                                                       {"degrade", l_fault_degrade},
                                                                       {"registry_outage", l_fault_registry_outage},
                                                                       {"trace", l_fault_trace},
-                                                                      {"node_crash", l_fault_node_crash}}) {
+                                                                      {"node_crash", l_fault_node_crash},
+                                                                      {"disk_full", l_fault_disk_full}}) {
       lua_pushlightuserdata(L, &state);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
@@ -817,7 +819,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       const char* length_key = kind == "node_crash" ? "reboot_after" : "duration";
       fault.duration_s = f.duration(length_key).seconds;
       if (!(fault.duration_s > 0)) f.fail_at(length_key, "must be positive");
-      if (kind == "node_crash" && f.has("nodes")) {
+      if (kind == "disk_full") fault.free_bytes = f.bytes("free", Bytes{0}).count;
+      if ((kind == "node_crash" || kind == "disk_full") && f.has("nodes")) {
         const json* nodes = f.raw("nodes");
         if (!nodes->is_array() || nodes->empty())
           f.fail_at("nodes", "must be a list of node names such as { \"store-1/n2\" }");

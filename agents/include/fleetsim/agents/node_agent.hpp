@@ -54,6 +54,9 @@ class NodeAgent {
   // A message this agent sent could not be delivered (the connection failed): status reports are sent again
   // with back-off, the newest one per app only.
   void on_send_failed(const Message& message);
+  // Something else filled the disk (or freed it): the budget for layers changes; stored layers stay.
+  void set_disk_budget(std::uint64_t bytes) { config_.disk_bytes = bytes; }
+  std::uint64_t disk_budget() const { return config_.disk_bytes; }
   // The node is back: the committed release starts again, and an update that was in progress continues.
   void on_boot();
 

@@ -77,6 +77,7 @@ struct FaultWindow {
   double end_s = 0;
   std::vector<std::string> sites;  // "registry" for a registry outage
   double factor = 1.0;             // degrade: bandwidth multiplier
+  std::uint64_t free_bytes = 0;    // disk_full: room left for layers
 };
 
 struct RunResult {

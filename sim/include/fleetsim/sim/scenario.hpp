@@ -115,6 +115,7 @@ struct FaultSpec {
   double at_s = 0;
   double duration_s = 0;
   double factor = 1.0;                          // degrade: bandwidth multiplier in (0, 1]
+  std::uint64_t free_bytes = 0;                 // disk_full: room left for layers beyond what is stored
   std::map<std::string, std::string> selector;  // sites whose template labels match all of these
   std::string name;                             // "<kind>_<n>" unless given
   std::vector<std::string> sites;               // explicit site names ("store-3"), or
