@@ -350,6 +350,31 @@ expect "r.succeeded == 1"
   EXPECT_NE(read_file(dir + "/report.json").find("disk_full"), std::string::npos);
 }
 
+TEST(OrchestratorRestart, StateSurvivesAndTheRolloutFinishesAfterTheResyncWithoutRestartingNodes) {
+  // The orchestrator stops at 61 s, just after notifying a rollout, and restarts at 181 s. The nodes upgrade at
+  // about 61 s; their reports are refused and retried. At restart the orchestrator re-sends the desired state to
+  // the nodes still pending; they already run it, so they only report it again: the operation finishes right
+  // after 181 s and no node's healthy time moves.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 2, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" } }
+app { name = "x", versions = { ["1"] = { image = "1MiB", start_time = "0s" }, ["2"] = { image = "1MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("60s", rollout { app = "x", version = "2", name = "r", node_deadline = "10m" })
+at("61s", fault.orchestrator_restart { downtime = "2m" })
+expect "r.succeeded == 2"
+)";
+  auto run = run_fleetsim(write_scenario(dir, "orch.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto op = read_report(run)["operations"][1];
+  EXPECT_GE(op["finished_at_s"].get<double>(), 181.0);
+  EXPECT_LT(op["finished_at_s"].get<double>(), 182.0);
+  std::vector<std::string> header;
+  auto rows = rows_by_node(dir, header);
+  auto col = static_cast<std::size_t>(std::find(header.begin(), header.end(), "r.healthy_s") - header.begin());
+  for (const auto& [node, row] : rows) EXPECT_LT(std::stod(row[col]), 62.0) << node;
+}
+
 // Fraction of [0, horizon] during which each site's uplink was up, from events.jsonl.
 std::map<std::string, double> availability(const std::string& events_path, double horizon) {
   std::istringstream lines(read_file(events_path));

@@ -464,3 +464,29 @@ TEST_F(OrchestratorTest, UndeliveredStaleDesiredStateIsNotSentAgain) {
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST_F(OrchestratorTest, RestartResendsDesiredStateToPendingNodesOnlyAndReArmsDeadlines) {
+  // Goal: a restarted orchestrator resynchronises from its state; method: deploy to the three edge nodes with a
+  // 100 s deadline, let n1 succeed, restart at 30 s, and check that only n2 and n4 get the desired state again
+  // (same generation) and that they still time out at 100 s.
+  make();
+  orchestrator->submit(deploy("web", {{"tier", "edge"}}, 100));
+  report(1, "web", 1, NodeAppState::healthy);
+  world.timers.advance_by(30);
+  const auto before = world.channel.sent.size();
+  orchestrator->on_restart();
+  std::vector<NodeId> resent;
+  for (std::size_t i = before; i < world.channel.sent.size(); ++i) resent.push_back(world.channel.sent[i].first);
+  EXPECT_EQ(resent, (std::vector<NodeId>{2, 4}));
+  EXPECT_EQ(world.channel.desired_for(2).back().generation, world.channel.desired_for(2).front().generation);
+  world.timers.advance_by(69.9);
+  EXPECT_EQ(op(1).timed_out, 0u);
+  world.timers.advance_by(0.2);
+  EXPECT_EQ(op(1).timed_out, 2u);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

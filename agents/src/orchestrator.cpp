@@ -207,6 +207,22 @@ void Orchestrator::on_send_failed(NodeId node, const Message& message) {
   resend_timers_[ports_.timers.set_timer(backoff)] = Resend{node, desired->release.app};
 }
 
+void Orchestrator::on_restart() {
+  deadline_timer_ = 0;
+  deadline_timer_at_ = -1;
+  resend_timers_.clear();
+  resend_attempts_.clear();
+  for (const auto& [name, app] : apps_) {
+    if (!app.operation || !app.desired) continue;
+    const Operation& op = operations_[*app.operation - 1];
+    for (const auto& target : op.targets)
+      if (target.outcome == NodeOutcome::pending)
+        ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired});
+  }
+  arm_deadline_timer();
+  notify_finished();
+}
+
 void Orchestrator::on_timer(TimerId id) {
   if (auto resend = resend_timers_.find(id); resend != resend_timers_.end()) {
     Resend r = resend->second;

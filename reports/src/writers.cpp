@@ -224,8 +224,8 @@ std::string summary_text(const RunResult& r) {
   }
   for (const auto& [name, agg] : by_name) {
     const auto& [kind, windows, sites, down_s] = agg;
-    out << "  fault " << name << " (" << kind << "): " << windows << " window(s) on " << sites.size() << " site(s), "
-        << models::format_duration(down_s) << " of site downtime\n";
+    out << "  fault " << name << " (" << kind << "): " << windows << " window(s) on " << sites.size() << " target(s), "
+        << models::format_duration(down_s) << " of target downtime\n";
   }
   for (const auto& e : r.expectations) {
     out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "

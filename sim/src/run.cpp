@@ -127,7 +127,7 @@ struct World {
     if (timed_control) {
       target->loop().post_at(
           sg4::Engine::get_clock() + from_node[node].delay(message), [target, sender, node, envelope, path_up] {
-            if (!path_up || path_up()) {
+            if ((!path_up || path_up()) && target->accepting()) {
               target->receive(*envelope);
             } else {
               sender->loop().post_at(sg4::Engine::get_clock(),
@@ -140,7 +140,7 @@ struct World {
     sender->loop().watch(
         comm,
         [target, sender, node, envelope](bool ok) {
-          if (ok)
+          if (ok && target->accepting())
             target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
           else
             sender->send_failed(node, envelope->message);  // runs in the node's own actor
@@ -515,7 +515,34 @@ class SimOrchestrator final : public Receiver,
   }
   EventLoop& loop() override { return loop_; }
 
+  bool accepting() const override { return !down_; }
+
+  // The orchestrator process stops: its timers go; its state (desired state, operations, outcomes) is in its
+  // store and survives. Commands that arrive meanwhile wait for it, as a client retrying the API would.
+  void crash() override {
+    loop_.post_at(sg4::Engine::get_clock(), [this] {
+      if (down_) return;
+      down_ = true;
+      for (auto id : timers_) loop_.cancel_timer(id);
+      timers_.clear();
+    });
+  }
+  void boot() override {
+    loop_.post_at(sg4::Engine::get_clock(), [this] {
+      if (!down_) return;
+      down_ = false;
+      orchestrator_.on_restart();
+      std::vector<Envelope> held = std::move(held_commands_);
+      held_commands_.clear();
+      for (const auto& envelope : held) receive(envelope);
+    });
+  }
+
   void receive(const Envelope& envelope) override {
+    if (down_) {
+      if (envelope.kind == Envelope::Kind::command) held_commands_.push_back(envelope);
+      return;  // a message to a stopped process is refused (senders learn it through send_failed)
+    }
     if (envelope.kind == Envelope::Kind::command) {
       const auto& c = envelope.command;
       // Named before submit: an operation with no target finishes (and is logged) inside submit.
@@ -547,10 +574,17 @@ class SimOrchestrator final : public Receiver,
   agents::Time now() const override { return sg4::Engine::get_clock(); }
   agents::TimerId set_timer(double delay_s) override {
     auto id = std::make_shared<agents::TimerId>(0);
-    *id = loop_.add_timer(delay_s, [this, id] { orchestrator_.on_timer(*id); });
+    *id = loop_.add_timer(delay_s, [this, id] {
+      timers_.erase(*id);
+      orchestrator_.on_timer(*id);
+    });
+    timers_.insert(*id);
     return *id;
   }
-  void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
+  void cancel_timer(agents::TimerId id) override {
+    timers_.erase(id);
+    loop_.cancel_timer(id);
+  }
   void send_to_node(agents::NodeId node, const agents::Message& message) override {
     world_.send_to_node(node, message);
   }
@@ -570,6 +604,9 @@ class SimOrchestrator final : public Receiver,
   std::map<std::uint32_t, std::string> names_;
   std::size_t submitted_ = 0;
   bool settled_sent_ = false;
+  bool down_ = false;
+  std::set<agents::TimerId> timers_;
+  std::vector<Envelope> held_commands_;
 };
 
 agents::Release make_release(const Scenario& scenario, const std::string& app_name, const std::string& version) {
@@ -632,6 +669,8 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
     w.free_bytes = fault.free_bytes;
     if (fault.kind == "registry_outage") {
       w.sites = {"registry"};
+    } else if (fault.kind == "orchestrator_restart") {
+      w.sites = {"orchestrator"};
     } else if (fault.sites.empty()) {
       // Candidates: sites, or for node crashes the nodes of those sites.
       std::vector<std::string> candidates;
@@ -735,7 +774,9 @@ class FaultInjector {
     open_[w] = true;
     const auto& window = windows_[w];
     for (const auto& name : window.sites) {
-      if (window.kind == "node_crash") {
+      if (window.kind == "orchestrator_restart") {
+        world_.orchestrator->crash();
+      } else if (window.kind == "node_crash") {
         world_.nodes[node_by_name_.at(name)]->crash();
       } else if (window.kind == "disk_full") {
         world_.nodes[node_by_name_.at(name)]->fill_disk(window.free_bytes);
@@ -759,7 +800,7 @@ class FaultInjector {
       }
       world_.events.push_back({sg4::Engine::get_clock(), "fault.start", window.name, window.kind, name});
     }
-    logger("faults")->debug("{} starts on {} site(s)", windows_[w].name, windows_[w].sites.size());
+    logger("faults")->debug("{} starts on {} target(s)", windows_[w].name, windows_[w].sites.size());
   }
 
   void close(std::size_t w) {
@@ -767,7 +808,9 @@ class FaultInjector {
     open_[w] = false;
     const auto& window = windows_[w];
     for (const auto& name : window.sites) {
-      if (window.kind == "node_crash") {
+      if (window.kind == "orchestrator_restart") {
+        world_.orchestrator->boot();
+      } else if (window.kind == "node_crash") {
         world_.nodes[node_by_name_.at(name)]->boot();
       } else if (window.kind == "disk_full") {
         world_.nodes[node_by_name_.at(name)]->free_disk();
@@ -789,7 +832,7 @@ class FaultInjector {
       }
       world_.events.push_back({sg4::Engine::get_clock(), "fault.end", window.name, window.kind, name});
     }
-    logger("faults")->debug("{} ends on {} site(s)", windows_[w].name, windows_[w].sites.size());
+    logger("faults")->debug("{} ends on {} target(s)", windows_[w].name, windows_[w].sites.size());
   }
 
   // Degradations multiply: two overlapping windows at 0.5 leave a quarter of the bandwidth.

@@ -154,6 +154,7 @@ int l_fault_registry_outage(lua_State* L) { return make_action(L, "fault.registr
 int l_fault_trace(lua_State* L) { return make_action(L, "fault.trace"); }
 int l_fault_node_crash(lua_State* L) { return make_action(L, "fault.node_crash"); }
 int l_fault_disk_full(lua_State* L) { return make_action(L, "fault.disk_full"); }
+int l_fault_orchestrator_restart(lua_State* L) { return make_action(L, "fault.orchestrator_restart"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -578,13 +579,14 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       lua_setfield(L, -2, name);
     }
     lua_newtable(L);  // fleetsim.fault
-    for (auto [name, fn] :
-         std::initializer_list<std::pair<const char*, lua_CFunction>>{{"partition", l_fault_partition},
-                                                                      {"degrade", l_fault_degrade},
-                                                                      {"registry_outage", l_fault_registry_outage},
-                                                                      {"trace", l_fault_trace},
-                                                                      {"node_crash", l_fault_node_crash},
-                                                                      {"disk_full", l_fault_disk_full}}) {
+    for (auto [name, fn] : std::initializer_list<std::pair<const char*, lua_CFunction>>{
+             {"partition", l_fault_partition},
+             {"degrade", l_fault_degrade},
+             {"registry_outage", l_fault_registry_outage},
+             {"trace", l_fault_trace},
+             {"node_crash", l_fault_node_crash},
+             {"disk_full", l_fault_disk_full},
+             {"orchestrator_restart", l_fault_orchestrator_restart}}) {
       lua_pushlightuserdata(L, &state);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
@@ -816,7 +818,9 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       fault.where = where;
       fault.name = f.string("name", kind + "_" + std::to_string(scenario.faults.size() + 1));
       if (!valid_name(fault.name)) f.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
-      const char* length_key = kind == "node_crash" ? "reboot_after" : "duration";
+      const char* length_key = kind == "node_crash"             ? "reboot_after"
+                               : kind == "orchestrator_restart" ? "downtime"
+                                                                : "duration";
       fault.duration_s = f.duration(length_key).seconds;
       if (!(fault.duration_s > 0)) f.fail_at(length_key, "must be positive");
       if (kind == "disk_full") fault.free_bytes = f.bytes("free", Bytes{0}).count;
@@ -843,7 +847,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         scenario.faults.push_back(std::move(fault));
         continue;
       }
-      if (kind == "registry_outage") {  // the registry has no site selection
+      if (kind == "registry_outage" || kind == "orchestrator_restart") {  // one target: no selection
         f.finish();
         scenario.faults.push_back(std::move(fault));
         continue;

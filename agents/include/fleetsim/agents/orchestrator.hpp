@@ -81,6 +81,9 @@ class Orchestrator {
   // A message to a node could not be delivered (unreachable, powered off): the current desired state is sent
   // again with back-off (10 s doubling to 5 min) while the node is still pending in the operation.
   void on_send_failed(NodeId node, const Message& message);
+  // The orchestrator process restarted: its state came back from its store, its timers did not. It re-arms the
+  // node deadlines and sends the current desired state again to every node still pending (a full resync).
+  void on_restart();
 
   // Called once for every operation when every target reached a terminal outcome.
   void on_operation_finished(std::function<void(const Operation&)> callback) {
