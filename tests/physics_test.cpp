@@ -108,6 +108,63 @@ at("0s", deploy { app = "x", version = "1", name = "d" })
   EXPECT_NEAR(t, expected, 0.02 * expected);
 }
 
+// The Mathis cap for a pull over an uplink of one-way latency `uplink_s` with loss p, registry latency 5 ms,
+// LAN latency 0.2 ms: RTT = 2 * (registry + uplink * (1 + 2p) + LAN), the loss adding p round trips on average.
+double mathis_cap(double uplink_s, double p, double mss = 1460) {
+  const double rtt = 2 * (0.005 + uplink_s * (1 + 2 * p) + 0.0002);
+  return std::sqrt(1.5) * mss / (rtt * std::sqrt(p));
+}
+
+TEST(Physics, PacketLossCapsASingleTransferAtTheMathisRate) {
+  // 1 % loss on a 100 Mbps, 50 ms uplink: a single 20 MiB pull runs at sqrt(3/2) * MSS / (RTT * sqrt(p)) (about
+  // 1.3 Mbps), far below the line rate, so it takes S / cap.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+cloud { registry = { egress = "10Gbps", latency = "5ms" } }
+site { name = "s", count = 1, nodes = 1, uplink = { down = "100Mbps", latency = "50ms", loss = 0.01 } }
+app { name = "x", versions = { ["1"] = { image = "20MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "loss.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  double t = read_report(run)["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  double expected = 20 * kMiB / mathis_cap(0.050, 0.01);
+  EXPECT_NEAR(t, expected, 0.02 * expected);
+}
+
+TEST(Physics, PacketLossCapsEachTransferOnItsOwn) {
+  // Three 8 MiB layers pulled at once over the same lossy uplink each get the per-connection cap (the line is
+  // not the bottleneck): together they take as long as one layer alone, 8 MiB / cap, not three times that.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+cloud { registry = { egress = "10Gbps", latency = "5ms" } }
+site { name = "s", count = 1, nodes = 1, uplink = { down = "100Mbps", latency = "50ms", loss = 0.02 } }
+app { name = "x", versions = { ["1"] = { layers = { "8MiB", "8MiB", "8MiB" }, start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "loss3.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  double t = read_report(run)["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  double expected = 8 * kMiB / mathis_cap(0.050, 0.02);
+  EXPECT_NEAR(t, expected, 0.02 * expected);
+}
+
+TEST(Physics, PacketLossCapDoesNotBindBelowTheLineRate) {
+  // On a 2 Mbps line with 0.01 % loss the cap (tens of Mbps) is above the line: the pull takes S / line rate.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+cloud { registry = { egress = "10Gbps", latency = "5ms" } }
+site { name = "s", count = 1, nodes = 1, uplink = { down = "2Mbps", latency = "50ms", loss = 0.0001 } }
+app { name = "x", versions = { ["1"] = { image = "2MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "lossline.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  double t = read_report(run)["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  double expected = 2 * kMiB / (2e6 / 8);
+  EXPECT_NEAR(t, expected, 0.02 * expected);
+}
+
 class ControlMessages : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ControlMessages, AndSmallPullsTakeTheRouteLatency) {

@@ -1,8 +1,15 @@
 #include "platform.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 namespace fleetsim::sim {
 
 namespace sg4 = simgrid::s4u;
+
+double mathis_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss) {
+  return std::sqrt(1.5) * mss_bytes / (rtt_s * std::sqrt(loss));
+}
 
 Platform build_platform(const Scenario& scenario) {
   using Dir = sg4::LinkInRoute::Direction;
@@ -47,6 +54,8 @@ Platform build_platform(const Scenario& scenario) {
       // latencies (and with them CM02's RTT weighting and TCP window cap) do not change. docs/ENGINE.md.
       const bool lan_can_bind = tpl.lan_bandwidth.bytes_per_s < tpl.uplink_down.bytes_per_s ||
                                 tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
+      // Loss p costs a lost packet one more round trip of the uplink: on average p * 2 * latency per crossing.
+      const double uplink_latency = tpl.uplink_latency.seconds * (1 + 2 * tpl.uplink_loss);
       for (int k = 0; k < tpl.nodes; ++k) {
         std::string node_name = site_name + "/n" + std::to_string(k + 1);
         auto* host =
@@ -57,13 +66,30 @@ Platform build_platform(const Scenario& scenario) {
                            ->seal();
           zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
         }
-        p.nodes.push_back(PlatformNode{node_name, site_index, &tpl, host});
+        PlatformNode node{node_name, site_index, &tpl, host, {}, 0};
+        if (tpl.uplink_loss > 0) {
+          // RTT of a pull: twice the route latency registry -> node, loss latency included.
+          const double route_latency =
+              scenario.cloud.registry_latency.seconds + uplink_latency + tpl.lan_latency.seconds;
+          node.tcp_cap_bytes_per_s =
+              mathis_cap_bytes_per_s(static_cast<double>(tpl.uplink_mss.count), 2 * route_latency, tpl.uplink_loss);
+          for (int slot = 0; slot < tpl.agent.max_concurrent_downloads; ++slot) {
+            std::string endpoint = node_name + "/tcp" + std::to_string(slot + 1);
+            auto* h = zone->create_host(endpoint, tpl.hardware.cpu_speed_flops)->seal();
+            auto* cap = zone->create_split_duplex_link(
+                endpoint, std::min(node.tcp_cap_bytes_per_s, tpl.lan_bandwidth.bytes_per_s));
+            cap->set_latency(lan_can_bind ? tpl.lan_latency.seconds : 0.0)->seal();
+            zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(cap, Dir::UP)}, true);
+            node.download_endpoints.push_back(h);
+          }
+        }
+        p.nodes.push_back(std::move(node));
       }
       zone->seal();
       // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
       auto* uplink = root->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
       uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
-      uplink->set_latency(tpl.uplink_latency.seconds + (lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
+      uplink->set_latency(uplink_latency + (lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
       root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
       p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up()});
     }

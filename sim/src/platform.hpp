@@ -16,6 +16,10 @@ struct PlatformNode {
   std::size_t site_index = 0;
   const SiteTemplate* site_template = nullptr;
   simgrid::s4u::Host* host = nullptr;
+  // With packet loss on the uplink: one endpoint per download slot, each behind a link of the TCP throughput
+  // cap, so that every transfer is capped on its own (docs/ENGINE.md, "Packet loss").
+  std::vector<simgrid::s4u::Host*> download_endpoints;
+  double tcp_cap_bytes_per_s = 0;  // 0: no loss
 };
 
 struct PlatformSite {
@@ -36,5 +40,8 @@ struct Platform {
 };
 
 Platform build_platform(const Scenario& scenario);
+
+// Mathis et al. (1997): a TCP transfer under periodic loss p reaches at most sqrt(3/2) * MSS / (RTT * sqrt(p)).
+double mathis_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss);
 
 }  // namespace fleetsim::sim

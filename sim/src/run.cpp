@@ -288,6 +288,8 @@ class SimNode final : public Receiver,
     for (auto& [id, fetch] : fetches_) cut.emplace_back(id, received_bytes(fetch));
     loop_.cancel_watched();
     fetches_.clear();
+    slot_busy_.assign(slot_busy_.size(), false);
+    slot_of_.clear();
     for (const auto& [id, received] : cut) {
       account_fetch(received);
       std::uint64_t wasted_before = agent_.bytes_wasted();
@@ -331,7 +333,17 @@ class SimNode final : public Receiver,
       });
       return id;
     }
-    auto comm = sg4::Comm::sendto_async(world_.platform.registry, node_.host, bytes);
+    // Under packet loss each transfer goes to a free download endpoint, whose link is the TCP throughput cap.
+    sg4::Host* endpoint = node_.host;
+    for (std::size_t slot = 0; slot < node_.download_endpoints.size(); ++slot)
+      if (slot_busy_.size() <= slot || !slot_busy_[slot]) {
+        slot_busy_.resize(node_.download_endpoints.size(), false);
+        slot_busy_[slot] = true;
+        slot_of_[id] = slot;
+        endpoint = node_.download_endpoints[slot];
+        break;
+      }
+    auto comm = sg4::Comm::sendto_async(world_.platform.registry, endpoint, bytes);
     logger("node")->debug("{}: transfer {} of {} bytes of {} from offset {}", node_.name, id, bytes, layer.digest,
                           offset);
     fetches_.emplace(id, Fetch{comm, bytes});
@@ -347,6 +359,7 @@ class SimNode final : public Receiver,
     it->second.comm->cancel();
     account_fetch(received);
     fetches_.erase(it);
+    release_slot(id);
   }
 
   // ContainerRuntime: the process runs start_s after start(); the release model (issue: bad releases) hooks in here.
@@ -414,6 +427,13 @@ class SimNode final : public Receiver,
     return left >= f.bytes ? 0 : f.bytes - left;
   }
 
+  void release_slot(agents::TransferId id) {
+    auto it = slot_of_.find(id);
+    if (it == slot_of_.end()) return;
+    slot_busy_[it->second] = false;
+    slot_of_.erase(it);
+  }
+
   void account_fetch(std::uint64_t bytes) {
     world_.registry_egress_bytes += bytes;
     world_.site_uplink_bytes[node_.site_index] += bytes;
@@ -434,6 +454,7 @@ class SimNode final : public Receiver,
                              : it->second.remaining_before_fault < 0 ? 0
                                                                      : received_bytes(it->second);
     fetches_.erase(it);
+    release_slot(id);
     account_fetch(received);
     logger("node")->debug("{}: transfer {} {} after {} bytes", node_.name, id, ok ? "done" : "FAILED", received);
     agents::FetchResult result{ok, received, ok ? std::string() : std::string("connection lost during transfer")};
@@ -487,6 +508,8 @@ class SimNode final : public Receiver,
   std::map<agents::TransferId, Fetch> fetches_;
   std::map<std::string, EventLoop::TimerId> containers_;
   std::set<agents::TimerId> agent_timers_;
+  std::vector<bool> slot_busy_;  // download endpoints in use (packet loss only)
+  std::map<agents::TransferId, std::size_t> slot_of_;
   bool down_ = false;
   bool bootable_before_crash_ = false;
   agents::TransferId next_transfer_ = 1;

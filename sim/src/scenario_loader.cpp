@@ -719,6 +719,9 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       s.uplink_down = up.rate("down");
       s.uplink_up = up.rate("up", s.uplink_down);
       s.uplink_latency = up.duration("latency");
+      s.uplink_loss = up.number("loss", 0.0, 0.0, 0.5);
+      s.uplink_mss = up.bytes("mss", Bytes{1460});
+      if (s.uplink_mss.count == 0) up.fail_at("mss", "must be positive");
       up.finish();
       Fields lan = f.sub("lan");
       s.lan_bandwidth = lan.rate("bandwidth", s.lan_bandwidth);

@@ -66,6 +66,8 @@ struct SiteTemplate {
   models::Rate uplink_down{};  // cloud -> site
   models::Rate uplink_up{};    // site -> cloud
   models::Duration uplink_latency{};
+  double uplink_loss = 0;          // packet loss on the uplink: a per-transfer TCP throughput cap + extra latency
+  models::Bytes uplink_mss{1460};  // TCP maximum segment size, for that cap
   models::Rate lan_bandwidth{125e6};
   models::Duration lan_latency{0.0002};
   HardwareSpec hardware;
