@@ -33,9 +33,7 @@ NodeBytes node_bytes(const RunOutput& run) {
   std::vector<std::string> header;
   auto rows = read_csv(run.dir + "/nodes.csv", &header);
   EXPECT_EQ(rows.size(), 1u);
-  auto col = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
-  };
+  auto col = [&](const std::string& name) { return column(header, name); };
   return {std::stod(rows[0][col("bytes_pulled")]), std::stod(rows[0][col("bytes_wasted")]),
           std::stod(rows[0][col("d.healthy_s")])};
 }
@@ -259,9 +257,7 @@ TEST(NodeCrash, PowerLossMidPullResumesFromDiskAfterReboot) {
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::vector<std::string> header;
   auto rows = rows_by_node(dir, header);
-  auto col = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
-  };
+  auto col = [&](const std::string& name) { return column(header, name); };
   const double rate = 8e6 / 8, size = 10 * kMiB;
   const double before_crash = 10.0 * rate / 2;
   const double expected = 130.0 + (size - before_crash) / rate + 30.0;
@@ -279,9 +275,7 @@ TEST(NodeCrash, PowerLossWhileStartingKeepsABootableReleaseAndPullsNothingAgain)
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::vector<std::string> header;
   auto rows = rows_by_node(dir, header);
-  auto col = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
-  };
+  auto col = [&](const std::string& name) { return column(header, name); };
   EXPECT_NEAR(std::stod(rows["s-1/n2"][col("r.healthy_s")]), 140.0 + 30.0, 0.5);
   EXPECT_EQ(std::stod(rows["s-1/n2"][col("bytes_pulled")]), 14 * kMiB);
   EXPECT_TRUE(read_report(run)["invariant_violations"].empty());
@@ -294,9 +288,7 @@ TEST(NodeCrash, RestartPolicyWastesThePartialLayerAtPowerLoss) {
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::vector<std::string> header;
   auto rows = rows_by_node(dir, header);
-  auto col = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
-  };
+  auto col = [&](const std::string& name) { return column(header, name); };
   const double rate = 8e6 / 8;
   double wasted = std::stod(rows["s-1/n1"][col("bytes_wasted")]);
   EXPECT_NEAR(wasted, 10.0 * rate / 2, 0.02 * 10.0 * rate / 2);
@@ -321,7 +313,7 @@ expect "r.succeeded == 2"
     ASSERT_EQ(run.exit_code, 0) << mode << "\n" << run.out << run.err;
     std::vector<std::string> header;
     auto rows = rows_by_node(run.dir, header);
-    auto col = static_cast<std::size_t>(std::find(header.begin(), header.end(), "r.healthy_s") - header.begin());
+    auto col = column(header, "r.healthy_s");
     EXPECT_GE(std::stod(rows["s-1/n1"][col]), 179.0) << mode;
     EXPECT_LT(std::stod(rows["s-2/n1"][col]), 62.0) << mode;
   }
@@ -344,7 +336,7 @@ expect "r.succeeded == 1"
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::vector<std::string> header;
   auto rows = rows_by_node(dir, header);
-  auto outcome = static_cast<std::size_t>(std::find(header.begin(), header.end(), "r.outcome") - header.begin());
+  auto outcome = column(header, "r.outcome");
   EXPECT_EQ(rows["s-1/n1"][outcome], "failed");
   EXPECT_EQ(rows["s-1/n2"][outcome], "succeeded");
   EXPECT_NE(read_file(dir + "/report.json").find("disk_full"), std::string::npos);
@@ -371,7 +363,7 @@ expect "r.succeeded == 2"
   EXPECT_LT(op["finished_at_s"].get<double>(), 182.0);
   std::vector<std::string> header;
   auto rows = rows_by_node(dir, header);
-  auto col = static_cast<std::size_t>(std::find(header.begin(), header.end(), "r.healthy_s") - header.begin());
+  auto col = column(header, "r.healthy_s");
   for (const auto& [node, row] : rows) EXPECT_LT(std::stod(row[col]), 62.0) << node;
 }
 

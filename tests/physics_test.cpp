@@ -12,13 +12,6 @@ namespace {
 
 constexpr double kMiB = 1048576.0;
 
-// Column index of a header name in nodes.csv.
-std::size_t column(const std::vector<std::string>& header, const std::string& name) {
-  auto it = std::find(header.begin(), header.end(), name);
-  EXPECT_NE(it, header.end()) << "no column " << name;
-  return static_cast<std::size_t>(it - header.begin());
-}
-
 TEST(Physics, SharedRegistryEgressBottleneckFinishesAtTotalBytesOverBandwidth) {
   // 20 nodes pull a 50 MiB image at once through a 100 Mbps registry egress while every other link is 10x
   // faster: max-min sharing gives each flow B/N, so the last node finishes at N*S/B plus the path latencies.

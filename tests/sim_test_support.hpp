@@ -29,5 +29,7 @@ nlohmann::json read_report(const RunOutput& run);
 // nodes.csv as rows of column -> text.
 std::vector<std::vector<std::string>> read_csv(const std::string& path, std::vector<std::string>* header);
 std::string source_path(const std::string& relative);
+// Index of a column of nodes.csv by its header name (fails the test if absent).
+std::size_t column(const std::vector<std::string>& header, const std::string& name);
 
 }  // namespace fleetsim::testing
