@@ -490,3 +490,69 @@ TEST_F(OrchestratorTest, RestartResendsDesiredStateToPendingNodesOnlyAndReArmsDe
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+Command batched(const std::string& app, std::map<std::string, std::string> selector, Strategy strategy) {
+  Command command = deploy(app, std::move(selector));
+  command.strategy = strategy;
+  return command;
+}
+
+TEST_F(OrchestratorTest, BatchesNotifyOneBatchAtATimeAfterTheHealthyTime) {
+  // Goal: batch boundaries and the healthy-time gate; method: 3 edge nodes in batches of 2 with a 60 s healthy
+  // time; the second batch is notified only 60 s after the first batch's last node is healthy, and the operation
+  // finishes only after the last batch held 60 s too.
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::batches;
+  strategy.batch_size = 2;
+  strategy.healthy_time_s = 60;
+  orchestrator->submit(batched("web", {{"tier", "edge"}}, strategy));
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+  world.timers.advance_by(5);
+  report(1, "web", 1, NodeAppState::healthy);
+  world.timers.advance_by(5);
+  report(2, "web", 1, NodeAppState::healthy);  // batch 1 complete at t = 10
+  world.timers.advance_by(59.9);
+  EXPECT_EQ(world.channel.recipients().size(), 2u);
+  world.timers.advance_by(0.2);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2, 4}));
+  report(4, "web", 1, NodeAppState::healthy);  // at t = 70.1
+  EXPECT_TRUE(finished.empty());
+  world.timers.advance_by(60.1);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(op(1).wave_started_at.size(), 2u);
+}
+
+TEST_F(OrchestratorTest, BatchPercentagesRoundUpToWholeNodes) {
+  // Goal: percentages become node counts by rounding up, at least one node; method: 34 % of 3 targets is 1.02,
+  // so batches of 2 (2 + 1); 1 % of 3 is one node per batch (3 batches).
+  for (auto [percent, batches] : std::vector<std::pair<double, std::size_t>>{{34, 2}, {1, 3}, {100, 1}}) {
+    make();
+    Strategy strategy;
+    strategy.kind = Strategy::Kind::batches;
+    strategy.batch_percent = percent;
+    orchestrator->submit(batched("web", {{"tier", "edge"}}, strategy));
+    EXPECT_EQ(op(1).wave_begin.size(), batches) << percent << " %";
+    world.channel.sent.clear();
+  }
+}
+
+TEST_F(OrchestratorTest, SitesInParallelBatchesWholeSites) {
+  // Goal: sites_in_parallel groups every node of k sites; method: 4 nodes on 2 sites, one site per batch: the
+  // first batch is both site-a nodes, the second both site-b nodes.
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::batches;
+  strategy.sites_in_parallel = 1;
+  orchestrator->submit(batched("web", {}, strategy));
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+  report(1, "web", 1, NodeAppState::healthy);
+  report(2, "web", 1, NodeAppState::failed, "boom");  // a failed node still closes its batch (no abort rule yet)
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2, 3, 4}));
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

@@ -158,6 +158,32 @@ at("0s", deploy { app = "x", version = "1", name = "d" })
   EXPECT_NEAR(t, expected, 0.02 * expected);
 }
 
+TEST(Strategies, BatchesWithHealthyTimeTakeAtLeastCeilNOverKTimesT) {
+  // Batches of k = 3 with healthy time T = 60 s over N = 10 nodes: ceil(10/3) = 4 batches, each notified only
+  // after the previous one held T, and the operation done once the last one held T: at least 4 T. Each batch
+  // also pulls 1 MiB over its own 80 Mbps uplink and starts in 1 s, so it is 4 (T + pull + start) at most-ish.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 10, nodes = 1, uplink = { down = "80Mbps", latency = "20ms" } }
+app { name = "x", versions = { ["1"] = { image = "1MiB", start_time = "0s" }, ["2"] = { image = "1MiB", start_time = "1s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("1m", rollout { app = "x", version = "2", name = "r", strategy = { kind = "batches", size = 3, healthy_time = "60s" } })
+expect "r.succeeded == 10"
+)";
+  auto run = run_fleetsim(write_scenario(dir, "batches.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto op = read_report(run)["operations"][1];
+  double duration = op["finished_at_s"].get<double>() - op["started_at_s"].get<double>();
+  EXPECT_GE(duration, 4 * 60.0);
+  const double per_batch = 60.0 + 1 * kMiB / (80e6 / 8) + 1.0 + 0.1;  // gate + pull + start + latencies
+  EXPECT_LE(duration, 4 * per_batch);
+  ASSERT_EQ(op["batches"].size(), 4u);
+  EXPECT_EQ(op["batches"][0]["nodes"], 3);
+  EXPECT_EQ(op["batches"][3]["nodes"], 1);
+  for (std::size_t b = 1; b < 4; ++b)
+    EXPECT_GE(op["batches"][b]["started_s"].get<double>(), op["batches"][b - 1]["completed_s"].get<double>() + 60.0);
+}
+
 class ControlMessages : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ControlMessages, AndSmallPullsTakeTheRouteLatency) {

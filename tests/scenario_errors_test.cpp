@@ -111,6 +111,16 @@ INSTANTIATE_TEST_SUITE_P(
              10,
              R"(at("1h", rollout { app = "pos", version = "2", strategy = "yolo" }))",
              {"key 'strategy'", "unknown strategy 'yolo'"}},
+        Case{
+            "BadBatchSize",
+            10,
+            R"(at("1h", rollout { app = "pos", version = "2", strategy = { kind = "batches", size = "10 percent" } }))",
+            {"key 'strategy.size'", "percentage"}},
+        Case{
+            "BatchWithoutSize",
+            10,
+            R"(at("1h", rollout { app = "pos", version = "2", strategy = { kind = "batches", healthy_time = "1m" } }))",
+            {"key 'strategy.size'", "sites_in_parallel"}},
         Case{"BadTimeInAt", 9, R"(at("10 parsecs", deploy { app = "pos", version = "1" }))", {"at:", "unknown unit"}},
         Case{"AtWithoutAction", 9, R"(at("0s", { app = "pos" }))", {"at:", "must be an action"}},
         Case{"ExpectUnknownMetric",

@@ -82,6 +82,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   // A newer operation on the same app supersedes the one in progress: its pending nodes are re-targeted now.
   if (app.operation) {
     Operation& previous = operations_[*app.operation - 1];
+    app.operation.reset();  // no longer the app's operation: none of its batches starts any more
     for (auto& target : previous.targets)
       if (target.outcome == NodeOutcome::pending)
         finish_target(previous, target, NodeOutcome::canceled, "superseded by a newer operation");
@@ -95,26 +96,92 @@ std::uint32_t Orchestrator::submit(Command command) {
   operations_.push_back(std::move(op));
   Operation& current = operations_.back();
 
-  // all_at_once: every placed node is notified now.
-  const Time now = ports_.clock.now();
-  DesiredState desired{app.generation, *app.desired};
-  Message message{desired};
+  // Every placed node is a target from the start; the strategy decides when each is notified.
+  current.strategy = command.strategy;
+  node_deadline_s_[current.id] = command.node_deadline_s;
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
-    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, now, -1, {}});
-    if (command.node_deadline_s > 0) {
-      Deadline deadline{now + command.node_deadline_s, current.id, current.targets.size() - 1};
-      deadlines_.insert(std::upper_bound(deadlines_.begin(), deadlines_.end(), deadline,
-                                         [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
-                        deadline);
-    }
-    ports_.channel.send_to_node(node, message);
+    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, {}});
   }
-  arm_deadline_timer();
+  const std::size_t n = current.targets.size();
+  const Strategy& strategy = current.strategy;
+  current.wave_begin.push_back(0);
+  if (strategy.kind == Strategy::Kind::batches) {
+    if (strategy.sites_in_parallel > 0) {
+      // Batches of whole sites, in placement order: a new batch begins at the first node of the k-th new site.
+      std::size_t sites_in_batch = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::string& site = inventory_[index_of_node_[current.targets[i].node]].site;
+        bool new_site = i == 0 || site != inventory_[index_of_node_[current.targets[i - 1].node]].site;
+        if (new_site && ++sites_in_batch > strategy.sites_in_parallel) {
+          current.wave_begin.push_back(i);
+          sites_in_batch = 1;
+        }
+      }
+    } else {
+      std::size_t size = strategy.batch_size;
+      if (strategy.batch_percent > 0)
+        size = static_cast<std::size_t>(std::ceil(strategy.batch_percent / 100.0 * static_cast<double>(n) - 1e-9));
+      size = std::max<std::size_t>(size, 1);
+      for (std::size_t i = size; i < n; i += size) current.wave_begin.push_back(i);
+    }
+  }
+  if (n > 0) start_wave(current);
   maybe_finish(current);
   std::uint32_t id = current.id;
   notify_finished();
   return id;
+}
+
+void Orchestrator::start_wave(Operation& op) {
+  const Time now = ports_.clock.now();
+  const AppState& app = apps_[op.app];
+  const std::size_t w = op.current_wave;
+  const std::size_t begin = op.wave_begin[w];
+  const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
+  op.wave_started_at.push_back(now);
+  op.gate_at = -1;
+  DesiredState desired{app.generation, *app.desired};
+  Message message{desired};
+  const double deadline_s = node_deadline_s_[op.id];
+  for (std::size_t i = begin; i < end; ++i) {
+    NodeProgress& target = op.targets[i];
+    if (target.outcome != NodeOutcome::pending) continue;
+    target.notified_at = now;
+    if (deadline_s > 0) {
+      Deadline deadline{now + deadline_s, op.id, i};
+      deadlines_.insert(std::upper_bound(deadlines_.begin(), deadlines_.end(), deadline,
+                                         [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
+                        deadline);
+    }
+    ports_.channel.send_to_node(target.node, message);
+  }
+  arm_deadline_timer();
+  on_wave_progress(op);
+}
+
+// Called whenever a target of the operation reaches a terminal outcome: closes the current batch when all of its
+// nodes are terminal, and starts the next one at once or after the healthy time.
+void Orchestrator::on_wave_progress(Operation& op) {
+  if (op.finished() || op.wave_begin.empty() || op.gate_at >= 0 || apps_[op.app].operation != op.id) return;
+  const std::size_t w = op.current_wave;
+  const std::size_t begin = op.wave_begin[w];
+  const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
+  for (std::size_t i = begin; i < end; ++i)
+    if (op.targets[i].outcome == NodeOutcome::pending) return;
+  op.wave_completed_at.push_back(ports_.clock.now());
+  const bool last = w + 1 >= op.wave_begin.size();
+  if (last && !(op.strategy.healthy_time_s > 0)) {
+    op.last_gate_passed = true;
+    return;
+  }
+  if (!last) op.current_wave = w + 1;
+  if (op.strategy.healthy_time_s > 0) {
+    op.gate_at = ports_.clock.now() + op.strategy.healthy_time_s;
+    gate_timers_[ports_.timers.set_timer(op.strategy.healthy_time_s)] = op.id;
+  } else {
+    start_wave(op);
+  }
 }
 
 void Orchestrator::on_message(const Message& message) {
@@ -155,11 +222,16 @@ void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcom
     case NodeOutcome::pending:
       break;
   }
+  on_wave_progress(op);
   maybe_finish(op);
 }
 
 void Orchestrator::maybe_finish(Operation& op) {
   if (op.finished() || op.terminal() != op.targets.size()) return;
+  // Batches finish when the last batch has held its healthy time too, unless the operation was superseded.
+  if (op.strategy.kind == Strategy::Kind::batches && !op.last_gate_passed && op.canceled == 0 &&
+      !op.targets.empty() && apps_[op.app].operation == op.id)
+    return;
   op.finished_at = ports_.clock.now();
   AppState& app = apps_[op.app];
   if (app.operation == op.id) app.operation.reset();
@@ -216,14 +288,34 @@ void Orchestrator::on_restart() {
     if (!app.operation || !app.desired) continue;
     const Operation& op = operations_[*app.operation - 1];
     for (const auto& target : op.targets)
-      if (target.outcome == NodeOutcome::pending)
+      if (target.outcome == NodeOutcome::pending && target.notified_at >= 0)
         ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired});
   }
+  // A healthy-time gate that was running comes back with what is left of it.
+  gate_timers_.clear();
+  for (auto& op : operations_)
+    if (!op.finished() && op.gate_at >= 0)
+      gate_timers_[ports_.timers.set_timer(std::max(0.0, op.gate_at - ports_.clock.now()))] = op.id;
   arm_deadline_timer();
   notify_finished();
 }
 
 void Orchestrator::on_timer(TimerId id) {
+  if (auto gate = gate_timers_.find(id); gate != gate_timers_.end()) {
+    Operation& op = operations_[gate->second - 1];
+    gate_timers_.erase(gate);
+    if (!op.finished() && op.gate_at >= 0) {
+      if (op.wave_completed_at.size() >= op.wave_begin.size()) {  // the last batch held: the operation is done
+        op.gate_at = -1;
+        op.last_gate_passed = true;
+        maybe_finish(op);
+      } else {
+        start_wave(op);
+      }
+    }
+    notify_finished();
+    return;
+  }
   if (auto resend = resend_timers_.find(id); resend != resend_timers_.end()) {
     Resend r = resend->second;
     resend_timers_.erase(resend);

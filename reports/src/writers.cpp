@@ -103,7 +103,15 @@ void write_report_json(const RunResult& r, const std::string& path) {
                    {"failed", op.failed},
                    {"timed_out", op.timed_out},
                    {"canceled", op.canceled},
-                   {"time_to_pct_s", pct}});
+                   {"time_to_pct_s", pct},
+                   {"batches", [&] {
+                      ordered_json waves = ordered_json::array();
+                      for (const auto& w : op.waves)
+                        waves.push_back({{"nodes", w.nodes},
+                                         {"started_s", w.started_s},
+                                         {"completed_s", optional_number(w.completed_s)}});
+                      return waves;
+                    }()}});
   }
   j["operations"] = ops;
   j["network"] = {{"registry_egress_bytes", r.registry_egress_bytes},

@@ -659,6 +659,13 @@ void run_admin(World& world, bool& hit_max_time) {
     c.release = make_release(world.scenario, action.app, action.version);
     c.selector = action.selector;
     c.node_deadline_s = action.node_deadline.seconds;
+    if (action.strategy == "batches") {
+      c.strategy.kind = agents::Strategy::Kind::batches;
+      c.strategy.batch_size = action.batch_size;
+      c.strategy.batch_percent = action.batch_percent;
+      c.strategy.sites_in_parallel = action.sites_in_parallel;
+      c.strategy.healthy_time_s = action.healthy_time.seconds;
+    }
     Receiver* orchestrator = world.orchestrator;
     orchestrator->loop().post_at(action.at_s, [orchestrator, envelope] { orchestrator->receive(*envelope); });
   }
@@ -1071,6 +1078,30 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     o.failed = op.failed;
     o.timed_out = op.timed_out;
     o.canceled = op.canceled;
+    // Batches: record them, and check the gates on two paths: the orchestrator's own records, and the times
+    // the nodes (not the orchestrator) saw their notification.
+    for (std::size_t w = 0; w < op.wave_started_at.size(); ++w) {
+      const std::size_t begin = op.wave_begin[w];
+      const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
+      reports::OperationResult::Wave wave{end - begin, op.wave_started_at[w], std::nullopt};
+      if (w < op.wave_completed_at.size()) wave.completed_s = op.wave_completed_at[w];
+      o.waves.push_back(wave);
+      if (w > 0 && op.wave_started_at[w] + 1e-9 < op.wave_completed_at[w - 1] + op.strategy.healthy_time_s)
+        world.violations.push_back({"batch-starts-after-previous-gate",
+                                    "operation " + o.name + ": batch " + std::to_string(w + 1) + " started at " +
+                                        fmt_double(op.wave_started_at[w]) + " s, before the gate of batch " +
+                                        std::to_string(w) + " passed",
+                                    op.wave_started_at[w]});
+      const auto& node_times = world.times_of(op.app, op.to_revision);
+      for (std::size_t i = begin; i < end; ++i) {
+        const auto& seen = node_times[op.targets[i].node].notified_s;
+        if (seen && *seen + 1e-9 < op.wave_started_at[w])
+          world.violations.push_back({"notified-only-in-its-batch",
+                                      world.platform.nodes[op.targets[i].node].name + " was notified at " +
+                                          fmt_double(*seen) + " s, before its batch started",
+                                      *seen});
+      }
+    }
     auto& times = world.times_of(op.app, op.to_revision);
     std::vector<double> healthy;
     for (auto& row : r.node_rows) row.per_operation.emplace_back();

@@ -929,9 +929,35 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
           if (other.app == a.app && other.kind == ActionSpec::Kind::deploy && other.at_s <= a.at_s) deployed = true;
         if (!deployed) f.fail_at("app", "app '" + a.app + "' is rolled out before it is deployed");
       }
-      a.strategy = f.string("strategy", std::string("all_at_once"));
-      if (a.strategy != "all_at_once")
-        f.fail_at("strategy", "unknown strategy '" + a.strategy + "' (available: all_at_once)");
+      // strategy = "all_at_once" | { kind = "batches", size = 10 | "10%" | sites_in_parallel = 2, healthy_time = "10m" }
+      const json* strategy = f.raw("strategy");
+      if (strategy != nullptr && strategy->is_object()) {
+        Fields st = f.sub("strategy");
+        a.strategy = st.string("kind");
+        if (a.strategy != "batches")
+          st.fail_at("kind", "unknown strategy kind '" + a.strategy + "' (available: batches)");
+        const json* size = st.raw("size");
+        if (size != nullptr && size->is_string()) {
+          std::string text = size->get<std::string>();
+          char* end = nullptr;
+          a.batch_percent = std::strtod(text.c_str(), &end);
+          if (text.empty() || end == nullptr || std::string(end) != "%" || !(a.batch_percent > 0) ||
+              a.batch_percent > 100)
+            st.fail_at("size", "must be a node count or a percentage such as \"10%\", got '" + text + "'");
+        } else if (size != nullptr) {
+          a.batch_size = static_cast<std::uint64_t>(st.integer("size", std::nullopt, 1, 10000000));
+        }
+        a.sites_in_parallel = static_cast<std::uint64_t>(st.integer("sites_in_parallel", 0, 0, 1000000));
+        if ((size != nullptr) == (a.sites_in_parallel > 0))
+          st.fail_at("size", "give either size (nodes or \"<n>%\") or sites_in_parallel");
+        a.healthy_time = st.duration("healthy_time", Duration{0});
+        st.finish();
+      } else {
+        a.strategy = f.string("strategy", std::string("all_at_once"));
+        if (a.strategy != "all_at_once")
+          f.fail_at("strategy", "unknown strategy '" + a.strategy +
+                                    "' (available: \"all_at_once\", or a table { kind = \"batches\", ... })");
+      }
       a.node_deadline = f.duration("node_deadline", Duration{0});
       f.finish();
       scenario.timeline.push_back(std::move(a));

@@ -24,7 +24,16 @@ struct NodeInfo {
   std::map<std::string, std::string> labels;
 };
 
-enum class Strategy : std::uint8_t { all_at_once };
+// How an operation reaches its targets. all_at_once: every target is notified when the operation starts.
+// batches: the targets are notified one batch at a time (Avassa deploy-to-sites, Mender phases); a batch starts
+// when every node of the previous one is terminal and the batch has then held for healthy_time_s.
+struct Strategy {
+  enum class Kind : std::uint8_t { all_at_once, batches } kind = Kind::all_at_once;
+  std::size_t batch_size = 0;        // nodes per batch, or
+  double batch_percent = 0;          // a share of the targets per batch, rounded up, at least one node, or
+  std::size_t sites_in_parallel = 0; // every node of this many sites per batch
+  double healthy_time_s = 0;         // how long a completed batch must hold before the next one starts
+};
 
 // Deploy (first placement) or roll out (new revision to where the app runs). A deploy targets the nodes whose
 // labels match every entry of selector; a rollout targets the nodes the app is currently placed on.
@@ -32,7 +41,7 @@ struct Command {
   enum class Kind : std::uint8_t { deploy, rollout } kind = Kind::deploy;
   Release release;  // revision is assigned by the orchestrator
   std::map<std::string, std::string> selector;
-  Strategy strategy = Strategy::all_at_once;
+  Strategy strategy;
   double node_deadline_s = 0;  // 0 = none; a node not healthy this long after notification is timed out
 };
 
@@ -56,7 +65,15 @@ struct Operation {
   Revision to_revision = 0;
   Time started_at = 0;
   std::optional<Time> finished_at;
-  std::vector<NodeProgress> targets;  // in notification order
+  std::vector<NodeProgress> targets;  // in notification order (notified_at < 0: not yet notified)
+  Strategy strategy;
+  // Batches: targets [wave_begin[w], wave_begin[w + 1]) form batch w (the last one ends at targets.size()).
+  std::vector<std::size_t> wave_begin;
+  std::vector<Time> wave_started_at;    // when each batch was notified
+  std::vector<Time> wave_completed_at;  // when its last node reached a terminal outcome
+  std::size_t current_wave = 0;
+  Time gate_at = -1;                    // when the current completed batch's healthy time ends
+  bool last_gate_passed = false;        // batches: the last batch held its healthy time too
   std::size_t succeeded = 0, failed = 0, timed_out = 0, canceled = 0;
   std::size_t terminal() const { return succeeded + failed + timed_out + canceled; }
   bool finished() const { return finished_at.has_value(); }
@@ -111,6 +128,8 @@ class Orchestrator {
   void finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail);
   void maybe_finish(Operation& op);
   void arm_deadline_timer();
+  void start_wave(Operation& op);
+  void on_wave_progress(Operation& op);
 
   std::vector<NodeInfo> inventory_;
   std::map<NodeId, std::size_t> index_of_node_;
@@ -128,6 +147,8 @@ class Orchestrator {
     std::string app;
   };
   std::map<TimerId, Resend> resend_timers_;
+  std::map<TimerId, std::uint32_t> gate_timers_;  // healthy-time gates, by operation
+  std::map<std::uint32_t, double> node_deadline_s_;  // per operation
   std::map<std::pair<NodeId, std::string>, unsigned> resend_attempts_;
   std::deque<std::uint32_t> finished_to_notify_;  // callbacks run at the end of each entry point
   bool notifying_ = false;

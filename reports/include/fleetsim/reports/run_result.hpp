@@ -41,6 +41,12 @@ struct OperationResult {
   std::size_t targeted = 0, succeeded = 0, failed = 0, timed_out = 0, canceled = 0;
   // Time from the operation's start until this share of the targeted nodes ran the new release healthy.
   std::map<int, std::optional<double>> time_to_pct;  // keys 50, 90, 99, 100
+  struct Wave {
+    std::size_t nodes = 0;
+    double started_s = 0;
+    std::optional<double> completed_s;  // every node of the batch terminal
+  };
+  std::vector<Wave> waves;  // batches strategy: one per batch
 };
 
 struct ExpectationResult {

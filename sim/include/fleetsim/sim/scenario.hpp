@@ -103,7 +103,11 @@ struct ActionSpec {
   std::string app;
   std::string version;
   std::map<std::string, std::string> selector;
-  std::string strategy = "all_at_once";
+  std::string strategy = "all_at_once";  // all_at_once | batches
+  std::uint64_t batch_size = 0;
+  double batch_percent = 0;
+  std::uint64_t sites_in_parallel = 0;
+  models::Duration healthy_time{0};
   models::Duration node_deadline{0};
   std::string where;
 };
