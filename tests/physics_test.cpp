@@ -184,6 +184,33 @@ expect "r.succeeded == 10"
     EXPECT_GE(op["batches"][b]["started_s"].get<double>(), op["batches"][b - 1]["completed_s"].get<double>() + 60.0);
 }
 
+TEST(Strategies, ExponentialRolloutNotifiesAtTheDocumentedRates) {
+  // AWS IoT Jobs exponentialRate: base 10/min, x2 each time 20 more nodes were notified, at most 40/min. Node k
+  // (in placement order) is notified at 6 s intervals for k < 20, 3 s for k < 40, then 1.5 s (the maximum):
+  // t_k = 6k, 114 + 3(k - 19), 174 + 1.5(k - 39). Each node sees it one notification latency later.
+  std::string dir = fresh_dir("run");
+  std::string lua = R"(
+site { name = "s", count = 100, nodes = 1, uplink = { down = "80Mbps", latency = "20ms" } }
+app { name = "x", versions = { ["1"] = { image = "1MiB", start_time = "0s" }, ["2"] = { image = "1MiB", start_time = "0s" } } }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("1m", rollout { app = "x", version = "2", name = "r",
+                   strategy = { kind = "exponential", base_per_minute = 10, increment_factor = 2, increase_after = 20,
+                                maximum_per_minute = 40 } })
+expect "r.succeeded == 100"
+)";
+  auto run = run_fleetsim(write_scenario(dir, "exp.lua", lua), {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::vector<std::string> header;
+  auto rows = read_csv(dir + "/nodes.csv", &header);
+  ASSERT_EQ(rows.size(), 100u);
+  const std::size_t col = column(header, "r.notified_s");
+  const double latency = 0.005 + 0.020 + 0.0002;  // orchestrator link, uplink, LAN port (plus ~1 KB of bytes)
+  for (std::size_t k = 0; k < 100; ++k) {
+    double expected = k < 20 ? 6.0 * k : k < 40 ? 114 + 3.0 * (k - 19) : 174 + 1.5 * (k - 39);
+    EXPECT_NEAR(std::stod(rows[k][col]) - 60.0, expected + latency, 0.005) << "node " << k;
+  }
+}
+
 class ControlMessages : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ControlMessages, AndSmallPullsTakeTheRouteLatency) {

@@ -126,11 +126,52 @@ std::uint32_t Orchestrator::submit(Command command) {
       for (std::size_t i = size; i < n; i += size) current.wave_begin.push_back(i);
     }
   }
-  if (n > 0) start_wave(current);
+  if (strategy.kind == Strategy::Kind::exponential) {
+    current.rate_per_minute = strategy.base_per_minute;
+    if (strategy.maximum_per_minute > 0)
+      current.rate_per_minute = std::min(current.rate_per_minute, strategy.maximum_per_minute);
+    if (n > 0) pace(current);
+  } else if (n > 0) {
+    start_wave(current);
+  }
   maybe_finish(current);
   std::uint32_t id = current.id;
   notify_finished();
   return id;
+}
+
+void Orchestrator::notify_target(Operation& op, std::size_t index) {
+  const Time now = ports_.clock.now();
+  const AppState& app = apps_[op.app];
+  NodeProgress& target = op.targets[index];
+  if (target.outcome != NodeOutcome::pending) return;
+  target.notified_at = now;
+  const double deadline_s = node_deadline_s_[op.id];
+  if (deadline_s > 0) {
+    Deadline deadline{now + deadline_s, op.id, index};
+    deadlines_.insert(std::upper_bound(deadlines_.begin(), deadlines_.end(), deadline,
+                                       [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
+                      deadline);
+  }
+  ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired});
+}
+
+// Exponential rate: notify the next target now, raise the rate when the criterion count grew by increase_after,
+// and come back after 60 / rate seconds.
+void Orchestrator::pace(Operation& op) {
+  if (op.finished() || apps_[op.app].operation != op.id || op.next_target >= op.targets.size()) return;
+  notify_target(op, op.next_target++);
+  arm_deadline_timer();
+  const Strategy& s = op.strategy;
+  std::size_t count = s.count_succeeded ? op.succeeded : op.next_target;
+  if (s.increase_after > 0) {
+    while (count - op.count_at_increase >= s.increase_after) {
+      op.count_at_increase += s.increase_after;
+      op.rate_per_minute *= s.increment_factor;
+      if (s.maximum_per_minute > 0) op.rate_per_minute = std::min(op.rate_per_minute, s.maximum_per_minute);
+    }
+  }
+  if (op.next_target < op.targets.size()) pace_timers_[ports_.timers.set_timer(60.0 / op.rate_per_minute)] = op.id;
 }
 
 void Orchestrator::start_wave(Operation& op) {
@@ -229,8 +270,8 @@ void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcom
 void Orchestrator::maybe_finish(Operation& op) {
   if (op.finished() || op.terminal() != op.targets.size()) return;
   // Batches finish when the last batch has held its healthy time too, unless the operation was superseded.
-  if (op.strategy.kind == Strategy::Kind::batches && !op.last_gate_passed && op.canceled == 0 &&
-      !op.targets.empty() && apps_[op.app].operation == op.id)
+  if (op.strategy.kind == Strategy::Kind::batches && !op.last_gate_passed && op.canceled == 0 && !op.targets.empty() &&
+      apps_[op.app].operation == op.id)
     return;
   op.finished_at = ports_.clock.now();
   AppState& app = apps_[op.app];
@@ -291,7 +332,11 @@ void Orchestrator::on_restart() {
       if (target.outcome == NodeOutcome::pending && target.notified_at >= 0)
         ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired});
   }
-  // A healthy-time gate that was running comes back with what is left of it.
+  // A healthy-time gate that was running comes back with what is left of it; a paced rollout goes on.
+  pace_timers_.clear();
+  for (auto& op : operations_)
+    if (!op.finished() && op.strategy.kind == Strategy::Kind::exponential && op.next_target < op.targets.size())
+      pace_timers_[ports_.timers.set_timer(60.0 / op.rate_per_minute)] = op.id;
   gate_timers_.clear();
   for (auto& op : operations_)
     if (!op.finished() && op.gate_at >= 0)
@@ -301,6 +346,13 @@ void Orchestrator::on_restart() {
 }
 
 void Orchestrator::on_timer(TimerId id) {
+  if (auto paced = pace_timers_.find(id); paced != pace_timers_.end()) {
+    Operation& op = operations_[paced->second - 1];
+    pace_timers_.erase(paced);
+    pace(op);
+    notify_finished();
+    return;
+  }
   if (auto gate = gate_timers_.find(id); gate != gate_timers_.end()) {
     Operation& op = operations_[gate->second - 1];
     gate_timers_.erase(gate);

@@ -659,6 +659,14 @@ void run_admin(World& world, bool& hit_max_time) {
     c.release = make_release(world.scenario, action.app, action.version);
     c.selector = action.selector;
     c.node_deadline_s = action.node_deadline.seconds;
+    if (action.strategy == "exponential") {
+      c.strategy.kind = agents::Strategy::Kind::exponential;
+      c.strategy.base_per_minute = action.base_per_minute;
+      c.strategy.increment_factor = action.increment_factor;
+      c.strategy.increase_after = action.increase_after;
+      c.strategy.count_succeeded = action.count_succeeded;
+      c.strategy.maximum_per_minute = action.maximum_per_minute;
+    }
     if (action.strategy == "batches") {
       c.strategy.kind = agents::Strategy::Kind::batches;
       c.strategy.batch_size = action.batch_size;

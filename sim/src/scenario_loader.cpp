@@ -929,13 +929,33 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
           if (other.app == a.app && other.kind == ActionSpec::Kind::deploy && other.at_s <= a.at_s) deployed = true;
         if (!deployed) f.fail_at("app", "app '" + a.app + "' is rolled out before it is deployed");
       }
-      // strategy = "all_at_once" | { kind = "batches", size = 10 | "10%" | sites_in_parallel = 2, healthy_time = "10m" }
+      // strategy = "all_at_once" | { kind = "batches", size = 10 | "10%" | sites_in_parallel = 2, healthy_time = "10m"
+      // }
       const json* strategy = f.raw("strategy");
       if (strategy != nullptr && strategy->is_object()) {
         Fields st = f.sub("strategy");
         a.strategy = st.string("kind");
-        if (a.strategy != "batches")
-          st.fail_at("kind", "unknown strategy kind '" + a.strategy + "' (available: batches)");
+        if (a.strategy != "batches" && a.strategy != "exponential")
+          st.fail_at("kind", "unknown strategy kind '" + a.strategy + "' (available: batches, exponential)");
+      }
+      if (strategy != nullptr && strategy->is_object() && a.strategy == "exponential") {
+        // AWS IoT Jobs exponentialRate, with its documented ranges.
+        Fields st = f.sub("strategy");
+        st.string("kind");
+        a.base_per_minute = st.number("base_per_minute", std::nullopt, 1, 1000);
+        a.increment_factor = st.number("increment_factor", 1.0, 1.1, 5);
+        a.increase_after = static_cast<std::uint64_t>(st.integer("increase_after", 0, 0, 1000000));
+        std::string criterion = st.string("criterion", std::string("notified"));
+        if (criterion != "notified" && criterion != "succeeded")
+          st.fail_at("criterion", "must be \"notified\" or \"succeeded\", got '" + criterion + "'");
+        a.count_succeeded = criterion == "succeeded";
+        a.maximum_per_minute = st.number("maximum_per_minute", 0.0, 0, 1000);
+        if (f.has("strategy") && a.increase_after == 0 && st.has("increment_factor"))
+          st.fail_at("increase_after", "is required with increment_factor");
+        st.finish();
+      } else if (strategy != nullptr && strategy->is_object()) {
+        Fields st = f.sub("strategy");
+        st.string("kind");
         const json* size = st.raw("size");
         if (size != nullptr && size->is_string()) {
           std::string text = size->get<std::string>();

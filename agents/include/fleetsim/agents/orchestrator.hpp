@@ -28,11 +28,19 @@ struct NodeInfo {
 // batches: the targets are notified one batch at a time (Avassa deploy-to-sites, Mender phases); a batch starts
 // when every node of the previous one is terminal and the batch has then held for healthy_time_s.
 struct Strategy {
-  enum class Kind : std::uint8_t { all_at_once, batches } kind = Kind::all_at_once;
-  std::size_t batch_size = 0;        // nodes per batch, or
-  double batch_percent = 0;          // a share of the targets per batch, rounded up, at least one node, or
-  std::size_t sites_in_parallel = 0; // every node of this many sites per batch
-  double healthy_time_s = 0;         // how long a completed batch must hold before the next one starts
+  enum class Kind : std::uint8_t { all_at_once, batches, exponential } kind = Kind::all_at_once;
+  std::size_t batch_size = 0;         // nodes per batch, or
+  double batch_percent = 0;           // a share of the targets per batch, rounded up, at least one node, or
+  std::size_t sites_in_parallel = 0;  // every node of this many sites per batch
+  double healthy_time_s = 0;          // how long a completed batch must hold before the next one starts
+  // exponential (AWS IoT Jobs exponentialRate): notify base_per_minute nodes a minute, evenly spaced; each time
+  // increase_after more nodes were notified (or succeeded), multiply the rate by increment_factor, up to
+  // maximum_per_minute.
+  double base_per_minute = 0;
+  double increment_factor = 1;
+  std::size_t increase_after = 0;
+  bool count_succeeded = false;   // the criterion: succeeded nodes instead of notified ones
+  double maximum_per_minute = 0;  // 0: no maximum
 };
 
 // Deploy (first placement) or roll out (new revision to where the app runs). A deploy targets the nodes whose
@@ -72,8 +80,12 @@ struct Operation {
   std::vector<Time> wave_started_at;    // when each batch was notified
   std::vector<Time> wave_completed_at;  // when its last node reached a terminal outcome
   std::size_t current_wave = 0;
-  Time gate_at = -1;                    // when the current completed batch's healthy time ends
-  bool last_gate_passed = false;        // batches: the last batch held its healthy time too
+  Time gate_at = -1;              // when the current completed batch's healthy time ends
+  bool last_gate_passed = false;  // batches: the last batch held its healthy time too
+  // exponential: the next target to notify, the current rate, and the criterion count at the last increase
+  std::size_t next_target = 0;
+  double rate_per_minute = 0;
+  std::size_t count_at_increase = 0;
   std::size_t succeeded = 0, failed = 0, timed_out = 0, canceled = 0;
   std::size_t terminal() const { return succeeded + failed + timed_out + canceled; }
   bool finished() const { return finished_at.has_value(); }
@@ -130,6 +142,8 @@ class Orchestrator {
   void arm_deadline_timer();
   void start_wave(Operation& op);
   void on_wave_progress(Operation& op);
+  void notify_target(Operation& op, std::size_t index);
+  void pace(Operation& op);
 
   std::vector<NodeInfo> inventory_;
   std::map<NodeId, std::size_t> index_of_node_;
@@ -147,7 +161,8 @@ class Orchestrator {
     std::string app;
   };
   std::map<TimerId, Resend> resend_timers_;
-  std::map<TimerId, std::uint32_t> gate_timers_;  // healthy-time gates, by operation
+  std::map<TimerId, std::uint32_t> gate_timers_;     // healthy-time gates, by operation
+  std::map<TimerId, std::uint32_t> pace_timers_;     // exponential rollouts: the next notification, by operation
   std::map<std::uint32_t, double> node_deadline_s_;  // per operation
   std::map<std::pair<NodeId, std::string>, unsigned> resend_attempts_;
   std::deque<std::uint32_t> finished_to_notify_;  // callbacks run at the end of each entry point

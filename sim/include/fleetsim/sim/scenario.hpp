@@ -108,6 +108,11 @@ struct ActionSpec {
   double batch_percent = 0;
   std::uint64_t sites_in_parallel = 0;
   models::Duration healthy_time{0};
+  double base_per_minute = 0;  // exponential
+  double increment_factor = 1;
+  std::uint64_t increase_after = 0;
+  bool count_succeeded = false;
+  double maximum_per_minute = 0;
   models::Duration node_deadline{0};
   std::string where;
 };
