@@ -556,3 +556,72 @@ TEST_F(OrchestratorTest, SitesInParallelBatchesWholeSites) {
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST_F(OrchestratorTest, AbortFiresAtTheThresholdOnlyAfterTheMinimumExecutedCount) {
+  // Goal: the abort rule's edges; method: 50 % threshold, at least 2 executed, over the 4 nodes: one failure
+  // alone (1 executed) does not abort; one success then makes it exactly 50 % of 2 executed: abort.
+  make();
+  Command command = deploy("web", {});
+  command.abort_threshold_percent = 50;
+  command.abort_min_executed = 2;
+  orchestrator->submit(command);
+  report(1, "web", 1, NodeAppState::failed, "crash");
+  EXPECT_FALSE(op(1).aborted_at.has_value());
+  report(2, "web", 1, NodeAppState::healthy);
+  EXPECT_TRUE(op(1).aborted_at.has_value());
+}
+
+TEST_F(OrchestratorTest, AbortDoesNotFireJustBelowTheThreshold) {
+  // Goal: the other edge; method: 1 failure among 3 executed is 33 % < 34 %: no abort; a second failure makes
+  // 2 of 4 = 50 %: abort.
+  make();
+  Command command = deploy("web", {});
+  command.abort_threshold_percent = 34;
+  command.abort_min_executed = 3;
+  orchestrator->submit(command);
+  report(1, "web", 1, NodeAppState::failed, "crash");
+  report(2, "web", 1, NodeAppState::healthy);
+  report(3, "web", 1, NodeAppState::healthy);
+  EXPECT_FALSE(op(1).aborted_at.has_value());
+  report(4, "web", 1, NodeAppState::failed, "crash");
+  EXPECT_TRUE(op(1).aborted_at.has_value());
+}
+
+TEST_F(OrchestratorTest, AbortStopsNotifyingAndRevertAllSendsTheStableRevisionToEveryNodeTold) {
+  // Goal: abort in batches plus revert_all; method: revision 1 everywhere, then revision 2 in batches of 2 with
+  // an abort at the first failure: the batch-2 nodes are never told, and the two told nodes get revision 1
+  // back, flagged as a rollback, under a newer generation.
+  make();
+  orchestrator->submit(deploy("web", {}));
+  for (NodeId n : {1, 2, 3, 4}) report(n, "web", 1, NodeAppState::healthy);
+  world.channel.sent.clear();
+  Command upgrade = rollout("web", "2.0");
+  upgrade.strategy.kind = Strategy::Kind::batches;
+  upgrade.strategy.batch_size = 2;
+  upgrade.abort_threshold_percent = 1;
+  upgrade.rollback = Command::Rollback::revert_all;
+  orchestrator->submit(upgrade);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+  report(1, "web", 2, NodeAppState::failed, "crash");
+  ASSERT_TRUE(op(2).aborted_at.has_value());
+  ASSERT_TRUE(op(2).rolled_back_by.has_value());
+  // Nodes 3 and 4 were never told; node 2, still pending, is handed over to the rollback (superseded).
+  EXPECT_EQ(op(2).canceled, 3u);
+  const Operation& revert = op(*op(2).rolled_back_by);
+  EXPECT_TRUE(revert.is_rollback);
+  EXPECT_EQ(revert.to_revision, 1u);
+  std::vector<NodeId> reverted;
+  for (const auto& t : revert.targets) reverted.push_back(t.node);
+  EXPECT_EQ(reverted, (std::vector<NodeId>{1, 2}));
+  const DesiredState back = world.channel.desired_for(2).back();
+  EXPECT_TRUE(back.rollback);
+  EXPECT_EQ(back.release.revision, 1u);
+  EXPECT_GT(back.generation, world.channel.desired_for(2).front().generation);
+  EXPECT_TRUE(world.channel.desired_for(3).empty());
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

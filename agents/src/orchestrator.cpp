@@ -88,7 +88,9 @@ std::uint32_t Orchestrator::submit(Command command) {
         finish_target(previous, target, NodeOutcome::canceled, "superseded by a newer operation");
   }
 
-  command.release.revision = app.next_revision++;
+  // A rollback re-uses the revision it returns to; anything else gets the next one.
+  if (!command.is_rollback) command.release.revision = app.next_revision++;
+  history_[command.release.app][command.release.revision] = command.release;
   op.to_revision = command.release.revision;
   app.desired = command.release;
   ++app.generation;
@@ -98,6 +100,10 @@ std::uint32_t Orchestrator::submit(Command command) {
 
   // Every placed node is a target from the start; the strategy decides when each is notified.
   current.strategy = command.strategy;
+  current.generation = app.generation;
+  current.version = command.release.version;
+  current.is_rollback = command.is_rollback;
+  commands_[current.id] = command;
   node_deadline_s_[current.id] = command.node_deadline_s;
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
@@ -136,6 +142,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   }
   maybe_finish(current);
   std::uint32_t id = current.id;
+  run_pending_reverts();
   notify_finished();
   return id;
 }
@@ -153,7 +160,7 @@ void Orchestrator::notify_target(Operation& op, std::size_t index) {
                                        [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
                       deadline);
   }
-  ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired});
+  ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired, op.is_rollback});
 }
 
 // Exponential rate: notify the next target now, raise the rate when the criterion count grew by increase_after,
@@ -182,7 +189,7 @@ void Orchestrator::start_wave(Operation& op) {
   const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
   op.wave_started_at.push_back(now);
   op.gate_at = -1;
-  DesiredState desired{app.generation, *app.desired};
+  DesiredState desired{app.generation, *app.desired, op.is_rollback};
   Message message{desired};
   const double deadline_s = node_deadline_s_[op.id];
   for (std::size_t i = begin; i < end; ++i) {
@@ -241,6 +248,7 @@ void Orchestrator::on_message(const Message& message) {
     finish_target(op, target, NodeOutcome::succeeded, {});
   else if (status->state == NodeAppState::failed)
     finish_target(op, target, NodeOutcome::failed, status->detail);
+  run_pending_reverts();
   notify_finished();
 }
 
@@ -263,8 +271,59 @@ void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcom
     case NodeOutcome::pending:
       break;
   }
+  check_abort(op);
   on_wave_progress(op);
   maybe_finish(op);
+}
+
+// The abort rule is evaluated on every terminal outcome, so it fires within one check of its threshold.
+void Orchestrator::check_abort(Operation& op) {
+  const Command& command = commands_[op.id];
+  if (op.aborted_at || op.finished() || !(command.abort_threshold_percent > 0)) return;
+  const std::size_t executed = op.succeeded + op.failed + op.timed_out;
+  if (executed < std::max<std::size_t>(command.abort_min_executed, 1)) return;
+  const double failed_percent = 100.0 * static_cast<double>(op.failed + op.timed_out) / static_cast<double>(executed);
+  if (failed_percent < command.abort_threshold_percent) return;
+  op.aborted_at = ports_.clock.now();
+  // Stop notifying: every target not yet told is canceled; the ones already told finish on their own.
+  for (auto& target : op.targets)
+    if (target.outcome == NodeOutcome::pending && target.notified_at < 0) {
+      target.outcome = NodeOutcome::canceled;
+      target.detail = "operation aborted";
+      ++op.canceled;
+    }
+  if (command.rollback == Command::Rollback::revert_all && op.from_revision != 0) pending_reverts_.push_back(op.id);
+}
+
+// Rollbacks are submitted once the handler that saw the abort is done with its references into operations_.
+void Orchestrator::run_pending_reverts() {
+  while (!pending_reverts_.empty()) {
+    const std::uint32_t aborted = pending_reverts_.front();
+    pending_reverts_.pop_front();
+    revert_all(aborted);
+  }
+}
+
+// revert_all: every node the aborted operation told, offline ones included, goes back to the previous revision.
+void Orchestrator::revert_all(std::uint32_t aborted_id) {
+  const Operation& op = operations_[aborted_id - 1];
+  const Command& command = commands_[op.id];
+  AppState& app = apps_[op.app];
+  Command revert;
+  revert.kind = Command::Kind::rollout;
+  revert.release = history_[op.app][op.from_revision];
+  revert.is_rollback = true;
+  revert.node_deadline_s = command.node_deadline_s;
+  std::vector<NodeId> told;
+  for (const auto& target : op.targets)
+    if (target.notified_at >= 0) told.push_back(target.node);
+  app.placement = told;  // the rollback targets exactly these (placement is restored below)
+  std::vector<NodeId> placement_before;
+  for (const auto& target : op.targets) placement_before.push_back(target.node);
+  const std::string app_name = op.app;
+  const std::uint32_t id = submit(revert);  // may reallocate operations_: `op` is not used after this
+  apps_[app_name].placement = placement_before;
+  operations_[aborted_id - 1].rolled_back_by = id;
 }
 
 void Orchestrator::maybe_finish(Operation& op) {
@@ -330,7 +389,7 @@ void Orchestrator::on_restart() {
     const Operation& op = operations_[*app.operation - 1];
     for (const auto& target : op.targets)
       if (target.outcome == NodeOutcome::pending && target.notified_at >= 0)
-        ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired});
+        ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired, op.is_rollback});
   }
   // A healthy-time gate that was running comes back with what is left of it; a paced rollout goes on.
   pace_timers_.clear();
@@ -376,7 +435,7 @@ void Orchestrator::on_timer(TimerId id) {
     const Operation& op = operations_[*app.operation - 1];
     auto idx = target_index_.find({op.id, r.node});
     if (idx != target_index_.end() && op.targets[idx->second].outcome == NodeOutcome::pending)
-      ports_.channel.send_to_node(r.node, DesiredState{app.generation, *app.desired});
+      ports_.channel.send_to_node(r.node, DesiredState{app.generation, *app.desired, op.is_rollback});
     return;
   }
   if (id != deadline_timer_) return;
@@ -391,6 +450,7 @@ void Orchestrator::on_timer(TimerId id) {
       finish_target(op, target, NodeOutcome::timed_out, "not healthy within the node deadline");
   }
   arm_deadline_timer();
+  run_pending_reverts();
   notify_finished();
 }
 

@@ -104,6 +104,9 @@ void write_report_json(const RunResult& r, const std::string& path) {
                    {"timed_out", op.timed_out},
                    {"canceled", op.canceled},
                    {"time_to_pct_s", pct},
+                   {"aborted_at_s", optional_number(op.aborted_at_s)},
+                   {"is_rollback", op.is_rollback},
+                   {"rolled_back_by", op.rolled_back_by},
                    {"batches", [&] {
                       ordered_json waves = ordered_json::array();
                       for (const auto& w : op.waves)
@@ -210,6 +213,8 @@ std::string summary_text(const RunResult& r) {
     if (op.failed) out << ", " << op.failed << " failed";
     if (op.timed_out) out << ", " << op.timed_out << " timed out";
     if (op.canceled) out << ", " << op.canceled << " canceled";
+    if (op.aborted_at_s) out << "; ABORTED at " << models::format_duration(*op.aborted_at_s);
+    if (!op.rolled_back_by.empty()) out << ", rolled back by " << op.rolled_back_by;
     out << "\n    time to";
     for (const auto& [p, t] : op.time_to_pct) out << "  " << p << "%: " << (t ? models::format_duration(*t) : "-");
     out << "\n";

@@ -149,7 +149,7 @@ struct World {
   }
 
   // Measurements, keyed by (app, revision) then node index.
-  std::map<std::pair<std::string, agents::Revision>, std::vector<reports::NodeTimes>> times;
+  std::map<std::pair<std::string, std::uint64_t>, std::vector<reports::NodeTimes>> times;
   std::vector<std::uint64_t> node_bytes_pulled;
   std::vector<std::uint64_t> node_bytes_wasted;
   std::vector<std::uint64_t> site_uplink_bytes;
@@ -171,8 +171,9 @@ struct World {
 
   World(const Scenario& s, const RunOptions& o) : scenario(s), options(o) {}
 
-  std::vector<reports::NodeTimes>& times_of(const std::string& app, agents::Revision revision) {
-    auto& v = times[{app, revision}];
+  // Keyed by generation, not revision: a rollback returns to an older revision under a new generation.
+  std::vector<reports::NodeTimes>& times_of(const std::string& app, std::uint64_t generation) {
+    auto& v = times[{app, generation}];
     if (v.empty()) v.resize(platform.nodes.size());
     return v;
   }
@@ -221,10 +222,10 @@ class SimNode final : public Receiver,
     if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
       account_control(envelope.message);
       const auto& release = desired->release;
-      auto& t = world_.times_of(release.app, release.revision)[index_];
+      auto& t = world_.times_of(release.app, desired->generation)[index_];
       if (!t.notified_s) t.notified_s = now();
       auto& last = world_.last_desired[index_][release.app];
-      if (release.revision < last)
+      if (release.revision < last && !desired->rollback)
         world_.violation("no-downgrade-without-rollback", index_,
                          node_.name + " was told to go from revision " + std::to_string(last) + " to " +
                              std::to_string(release.revision) + " of " + release.app + " outside a rollback");
@@ -366,9 +367,18 @@ class SimNode final : public Receiver,
   void start_container(const agents::Release& release) override {
     const std::string app = release.app;
     stop_container(app);  // a start replaces any start still in progress
-    containers_[app] = loop_.add_timer(release.start_s, [this, app] {
+    // Release behaviour: a bad version crashes on start with its probability, drawn from (seed, node, release).
+    bool crashes = false;
+    for (const auto& spec : world_.scenario.apps)
+      if (spec.name == app)
+        if (const AppVersionSpec* v = spec.find(release.version); v != nullptr && v->crash_on_start > 0)
+          crashes = models::RandomStream(world_.options.seed, node_.name,
+                                         "crash/" + app + "/" + release.version + "/" +
+                                             std::to_string(++starts_[app + "/" + release.version]))
+                        .bernoulli(v->crash_on_start);
+    containers_[app] = loop_.add_timer(release.start_s, [this, app, crashes] {
       containers_.erase(app);
-      agent_.on_container_event(app, agents::ContainerEvent::started);
+      agent_.on_container_event(app, crashes ? agents::ContainerEvent::exited : agents::ContainerEvent::started);
       check_disk();
     });
   }
@@ -465,7 +475,7 @@ class SimNode final : public Receiver,
   }
 
   void record(const agents::StatusReport& status) {
-    auto& t = world_.times_of(status.app, status.revision)[index_];
+    auto& t = world_.times_of(status.app, status.generation)[index_];
     switch (status.state) {
       case NodeAppState::accepted:
         break;
@@ -508,7 +518,8 @@ class SimNode final : public Receiver,
   std::map<agents::TransferId, Fetch> fetches_;
   std::map<std::string, EventLoop::TimerId> containers_;
   std::set<agents::TimerId> agent_timers_;
-  std::vector<bool> slot_busy_;  // download endpoints in use (packet loss only)
+  std::map<std::string, unsigned> starts_;  // per app/version: container starts so far (crash draws)
+  std::vector<bool> slot_busy_;             // download endpoints in use (packet loss only)
   std::map<agents::TransferId, std::size_t> slot_of_;
   bool down_ = false;
   bool bootable_before_crash_ = false;
@@ -659,6 +670,10 @@ void run_admin(World& world, bool& hit_max_time) {
     c.release = make_release(world.scenario, action.app, action.version);
     c.selector = action.selector;
     c.node_deadline_s = action.node_deadline.seconds;
+    c.abort_threshold_percent = action.abort_threshold_percent;
+    c.abort_min_executed = action.abort_min_executed;
+    c.rollback =
+        action.rollback == "revert_all" ? agents::Command::Rollback::revert_all : agents::Command::Rollback::none;
     if (action.strategy == "exponential") {
       c.strategy.kind = agents::Strategy::Kind::exponential;
       c.strategy.base_per_minute = action.base_per_minute;
@@ -918,6 +933,9 @@ std::optional<double> metric_value(const reports::RunResult& r, const std::strin
     if (field == "succeeded") return static_cast<double>(op.succeeded);
     if (field == "failed") return static_cast<double>(op.failed);
     if (field == "timed_out") return static_cast<double>(op.timed_out);
+    if (field == "canceled") return static_cast<double>(op.canceled);
+    if (field == "time_to_abort")
+      return op.aborted_at_s ? std::optional<double>(*op.aborted_at_s - op.started_at_s) : std::nullopt;
     if (field == "bytes_pulled") {
       double total = 0;
       for (const auto& row : r.node_rows)
@@ -1067,12 +1085,20 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     r.bytes_wasted += world.node_bytes_wasted[i];
   }
   std::vector<bool> node_failed(n, false);
+  // Operations the orchestrator started by itself (rollbacks) are named after the one they roll back.
+  std::map<std::uint32_t, std::string> names = orchestrator->names();
+  for (const auto& op : orch.operations())
+    if (op.rolled_back_by) names[*op.rolled_back_by] = names[op.id] + "_revert";
   for (const auto& op : orch.operations()) {
     reports::OperationResult o;
-    o.name = orchestrator->names().at(op.id);
+    o.name = names.at(op.id);
+    if (op.aborted_at) o.aborted_at_s = *op.aborted_at;
+    o.is_rollback = op.is_rollback;
+    if (op.rolled_back_by) o.rolled_back_by = names.at(*op.rolled_back_by);
     o.kind = op.kind == agents::Command::Kind::deploy ? "deploy" : "rollout";
     o.app = op.app;
     o.revision = op.to_revision;
+    o.version = op.version;
     o.strategy = "all_at_once";
     for (const auto& action : scenario.timeline)
       if (action.name == o.name) {
@@ -1100,7 +1126,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
                                         fmt_double(op.wave_started_at[w]) + " s, before the gate of batch " +
                                         std::to_string(w) + " passed",
                                     op.wave_started_at[w]});
-      const auto& node_times = world.times_of(op.app, op.to_revision);
+      const auto& node_times = world.times_of(op.app, op.generation);
       for (std::size_t i = begin; i < end; ++i) {
         const auto& seen = node_times[op.targets[i].node].notified_s;
         if (seen && *seen + 1e-9 < op.wave_started_at[w])
@@ -1110,7 +1136,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
                                       *seen});
       }
     }
-    auto& times = world.times_of(op.app, op.to_revision);
+    auto& times = world.times_of(op.app, op.generation);
     std::vector<double> healthy;
     for (auto& row : r.node_rows) row.per_operation.emplace_back();
     for (const auto& target : op.targets) {
@@ -1118,7 +1144,9 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
       t.outcome = agents::to_string(target.outcome);
       t.detail = target.detail;
       if (t.healthy_s) healthy.push_back(*t.healthy_s - op.started_at);
-      node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
+      // A node is failed if its latest outcome that says something about it (not "canceled") is a failure.
+      if (target.outcome != agents::NodeOutcome::canceled)
+        node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
       r.node_rows[target.node].per_operation.back() = t;
     }
     std::sort(healthy.begin(), healthy.end());

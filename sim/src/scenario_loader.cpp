@@ -454,17 +454,19 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
       {"fleet.bytes_wasted", MetricUnit::bytes},          {"fleet.end_time", MetricUnit::seconds}};
   if (auto it = fleet_metrics.find(metric); it != fleet_metrics.end()) return it->second;
   static const std::map<std::string, MetricUnit> op_metrics{
-      {"time_to_50", MetricUnit::seconds},  {"time_to_90", MetricUnit::seconds}, {"time_to_99", MetricUnit::seconds},
-      {"time_to_100", MetricUnit::seconds}, {"duration", MetricUnit::seconds},   {"targeted", MetricUnit::count},
-      {"succeeded", MetricUnit::count},     {"failed", MetricUnit::count},       {"timed_out", MetricUnit::count},
-      {"bytes_pulled", MetricUnit::bytes}};
+      {"time_to_50", MetricUnit::seconds}, {"time_to_90", MetricUnit::seconds},
+      {"time_to_99", MetricUnit::seconds}, {"time_to_100", MetricUnit::seconds},
+      {"duration", MetricUnit::seconds},   {"targeted", MetricUnit::count},
+      {"succeeded", MetricUnit::count},    {"failed", MetricUnit::count},
+      {"timed_out", MetricUnit::count},    {"bytes_pulled", MetricUnit::bytes},
+      {"canceled", MetricUnit::count},     {"time_to_abort", MetricUnit::seconds}};
   auto dot = metric.rfind('.');
   if (dot == std::string::npos) return std::nullopt;
   std::string op = metric.substr(0, dot);
   auto it = op_metrics.find(metric.substr(dot + 1));
   if (it == op_metrics.end()) return std::nullopt;
   for (const auto& action : scenario.timeline)
-    if (action.name == op) return it->second;
+    if (action.name == op || (action.rollback == "revert_all" && action.name + "_revert" == op)) return it->second;
   return std::nullopt;
 }
 
@@ -802,6 +804,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         }
         spec.start_time = v.duration("start_time", Duration{1});
         spec.ready_time = v.duration("ready_time", Duration{0});
+        spec.crash_on_start = v.number("crash_on_start", 0.0, 0.0, 1.0);
         v.finish();
         a.versions.push_back(std::move(spec));
       }
@@ -979,6 +982,24 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                                     "' (available: \"all_at_once\", or a table { kind = \"batches\", ... })");
       }
       a.node_deadline = f.duration("node_deadline", Duration{0});
+      if (f.has("abort")) {
+        Fields ab = f.sub("abort");
+        std::string threshold = ab.string("failure_threshold");
+        char* end = nullptr;
+        a.abort_threshold_percent = std::strtod(threshold.c_str(), &end);
+        if (end == nullptr || std::string(end) != "%" || !(a.abort_threshold_percent > 0) ||
+            a.abort_threshold_percent > 100)
+          ab.fail_at("failure_threshold", "must be a percentage such as \"30%\", got '" + threshold + "'");
+        a.abort_min_executed = static_cast<std::uint64_t>(ab.integer("min_executed", 1, 1, 100000000));
+        ab.finish();
+      } else {
+        f.raw("abort");
+      }
+      a.rollback = f.string("rollback", std::string("none"));
+      if (a.rollback != "none" && a.rollback != "revert_all")
+        f.fail_at("rollback", "must be \"none\" or \"revert_all\", got '" + a.rollback + "'");
+      if (a.rollback == "revert_all" && a.abort_threshold_percent == 0)
+        f.fail_at("rollback", "revert_all needs an abort rule (abort = { failure_threshold = \"30%\" })");
       f.finish();
       scenario.timeline.push_back(std::move(a));
     } else if (d.kind == "simulation") {
@@ -1025,8 +1046,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       for (const auto& a : scenario.timeline) ops_list += (ops_list.empty() ? "" : ", ") + a.name;
       bad("unknown metric '" + e.metric +
           "' (operation metrics: <operation>.time_to_50|90|99|100, duration, targeted, "
-          "succeeded, failed, timed_out, bytes_pulled with operations " +
-          ops_list +
+          "succeeded, failed, timed_out, canceled, bytes_pulled, time_to_abort with operations " +
+          ops_list + " (and <operation>_revert for a revert_all rollback)" +
           "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "
           "fleet.nodes_failed, fleet.nodes, fleet.end_time)");
     }

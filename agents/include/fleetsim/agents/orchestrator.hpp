@@ -51,6 +51,14 @@ struct Command {
   std::map<std::string, std::string> selector;
   Strategy strategy;
   double node_deadline_s = 0;  // 0 = none; a node not healthy this long after notification is timed out
+  // Abort rule (AWS IoT Jobs AbortCriteria, failure type ALL): once at least abort_min_executed targets are
+  // terminal, abort when failed + timed out reach abort_threshold_percent of them. 0: no rule.
+  double abort_threshold_percent = 0;
+  std::size_t abort_min_executed = 1;
+  // After an abort: none (stop notifying, as Kubernetes and AWS do) or revert_all (every node the operation
+  // notified goes back to the previous revision, in a rollback operation).
+  enum class Rollback : std::uint8_t { none, revert_all } rollback = Rollback::none;
+  bool is_rollback = false;  // set by the orchestrator on the operations it creates to roll back
 };
 
 // Terminal outcomes, as AWS IoT Jobs names them.
@@ -71,6 +79,8 @@ struct Operation {
   std::string app;
   Revision from_revision = 0;  // 0: nothing before
   Revision to_revision = 0;
+  std::uint64_t generation = 0;  // of the app's desired state this operation sends
+  std::string version;           // the release's human name
   Time started_at = 0;
   std::optional<Time> finished_at;
   std::vector<NodeProgress> targets;  // in notification order (notified_at < 0: not yet notified)
@@ -89,6 +99,9 @@ struct Operation {
   std::size_t succeeded = 0, failed = 0, timed_out = 0, canceled = 0;
   std::size_t terminal() const { return succeeded + failed + timed_out + canceled; }
   bool finished() const { return finished_at.has_value(); }
+  std::optional<Time> aborted_at;  // when the abort rule fired
+  bool is_rollback = false;
+  std::optional<std::uint32_t> rolled_back_by;  // the rollback operation started by this one's abort
 };
 
 struct OrchestratorPorts {
@@ -144,6 +157,9 @@ class Orchestrator {
   void on_wave_progress(Operation& op);
   void notify_target(Operation& op, std::size_t index);
   void pace(Operation& op);
+  void check_abort(Operation& op);
+  void run_pending_reverts();
+  void revert_all(std::uint32_t aborted_id);
 
   std::vector<NodeInfo> inventory_;
   std::map<NodeId, std::size_t> index_of_node_;
@@ -164,6 +180,9 @@ class Orchestrator {
   std::map<TimerId, std::uint32_t> gate_timers_;     // healthy-time gates, by operation
   std::map<TimerId, std::uint32_t> pace_timers_;     // exponential rollouts: the next notification, by operation
   std::map<std::uint32_t, double> node_deadline_s_;  // per operation
+  std::map<std::uint32_t, Command> commands_;        // per operation: what was asked (abort rule, rollback)
+  std::deque<std::uint32_t> pending_reverts_;        // aborted operations whose revert_all is still to start
+  std::map<std::string, std::map<Revision, Release>> history_;  // per app: every revision, for rollbacks
   std::map<std::pair<NodeId, std::string>, unsigned> resend_attempts_;
   std::deque<std::uint32_t> finished_to_notify_;  // callbacks run at the end of each entry point
   bool notifying_ = false;

@@ -36,6 +36,7 @@ struct Release {
 struct DesiredState {
   std::uint64_t generation = 0;
   Release release;
+  bool rollback = false;  // sent by a rollback: the one case where a node may be told to go to an older revision
 };
 
 enum class NodeAppState : std::uint8_t {

@@ -41,6 +41,9 @@ struct OperationResult {
   std::size_t targeted = 0, succeeded = 0, failed = 0, timed_out = 0, canceled = 0;
   // Time from the operation's start until this share of the targeted nodes ran the new release healthy.
   std::map<int, std::optional<double>> time_to_pct;  // keys 50, 90, 99, 100
+  std::optional<double> aborted_at_s;                // when the abort rule fired
+  bool is_rollback = false;                          // started by the orchestrator to roll back an aborted operation
+  std::string rolled_back_by;                        // the rollback operation this one's abort started
   struct Wave {
     std::size_t nodes = 0;
     double started_s = 0;

@@ -87,6 +87,7 @@ struct AppVersionSpec {
   std::vector<LayerSpec> layers;
   models::Duration start_time{1};
   models::Duration ready_time{0};
+  double crash_on_start = 0;  // release behaviour: probability that a start of this version crashes
 };
 
 struct AppSpec {
@@ -114,6 +115,9 @@ struct ActionSpec {
   bool count_succeeded = false;
   double maximum_per_minute = 0;
   models::Duration node_deadline{0};
+  double abort_threshold_percent = 0;  // abort = { failure_threshold = "30%", min_executed = 5 }
+  std::uint64_t abort_min_executed = 1;
+  std::string rollback = "none";  // none | revert_all
   std::string where;
 };
 
