@@ -153,9 +153,9 @@ struct SimulationSpec {
   std::string network_model = "CM02";
   double precision_s = 1e-9;  // surf/precision (SimGrid's default)
   bool crosstraffic = false;
-  // How control messages travel: "network" (SimGrid communications sharing the links with the pulls) or
-  // "timed" (delivered after route latency + size / narrowest link, outside bandwidth sharing). docs/ENGINE.md.
-  std::string control_messages = "network";
+  // How control messages travel: "timed" (delivered after route latency + size / narrowest link, outside
+  // bandwidth sharing) or "network" (SimGrid communications sharing the links with the pulls). docs/ENGINE.md.
+  std::string control_messages = "timed";
   std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
   std::string where;
 };
