@@ -53,7 +53,7 @@ TEST(Scenarios, EveryExampleMeetsItsExpectations) {
   // Each scenario in scenarios/ is run with a fixed seed and must exit 0: its expectations and every invariant
   // hold. A change that breaks an example shows up here, with the example's own summary.
   for (const char* name : {"rollout_basic.lua", "rollout_flaky_lte.lua", "exponential_rollout.lua",
-                           "canary_bad_release.lua", "rollout_10k.lua"}) {
+                           "canary_bad_release.lua", "revert_with_offline_sites.lua", "rollout_10k.lua"}) {
     auto run = run_fleetsim(source_path(std::string("scenarios/") + name), {"--seed", "7"}, fresh_dir(name));
     EXPECT_EQ(run.exit_code, 0) << name << "\n" << run.out << run.err;
   }
