@@ -288,8 +288,12 @@ double Broker::backoff_delay() {
 }
 
 void Broker::try_send() {
-  if (down_ || inflight_ || retry_timer_ != 0) return;
+  if (down_ || inflight_ || retry_timer_ != 0 || pace_timer_ != 0) return;
   const auto& f = config_.forwarder;
+  if (f.upload_cap_bytes_per_s > 0 && ports_.clock.now() < next_send_at_) {
+    pace_timer_ = ports_.timers.set_timer(next_send_at_ - ports_.clock.now());
+    return;
+  }
   Batch b;
   bool full = false;
   for (std::size_t idx : send_order_) {
@@ -334,8 +338,9 @@ void Broker::try_send() {
   b.id = next_batch_++;
   b.wire_bytes = std::max<std::uint64_t>(
       1, static_cast<std::uint64_t>(std::ceil(static_cast<double>(b.raw_bytes) * f.compression)));
-  b.rate_cap_bytes_per_s = f.upload_cap_bytes_per_s;
   b.sent_at = ports_.clock.now();
+  if (f.upload_cap_bytes_per_s > 0)
+    next_send_at_ = b.sent_at + static_cast<double>(b.wire_bytes) / f.upload_cap_bytes_per_s;
   inflight_ = std::move(b);
   ports_.uplink.send_batch(*inflight_);
 }
@@ -385,6 +390,9 @@ void Broker::on_timer(TimerId id) {
   } else if (id == retry_timer_) {
     retry_timer_ = 0;
     try_send();
+  } else if (id == pace_timer_) {
+    pace_timer_ = 0;
+    try_send();
   } else if (auto it = fsync_timers_.find(id); it != fsync_timers_.end()) {
     const std::size_t s = it->second;
     fsync_timers_.erase(it);
@@ -397,11 +405,11 @@ void Broker::on_crash() {
   if (down_) return;
   down_ = true;
   inflight_.reset();
-  for (TimerId t : {tick_timer_, retry_timer_})
+  for (TimerId t : {tick_timer_, retry_timer_, pace_timer_})
     if (t != 0) ports_.timers.cancel_timer(t);
   for (const auto& [t, s] : fsync_timers_) ports_.timers.cancel_timer(t);
   fsync_timers_.clear();
-  tick_timer_ = retry_timer_ = 0;
+  tick_timer_ = retry_timer_ = pace_timer_ = 0;
   for (auto& s : streams_) {
     s.inflight_runs = 0;
     // Memory loses everything; disk loses what was written after its last sync (always the newest messages).

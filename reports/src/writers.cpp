@@ -132,6 +132,47 @@ void write_report_json(const RunResult& r, const std::string& path) {
                       {"factor", f.factor},
                       {"free_bytes", f.free_bytes}});
   j["faults"] = faults;
+  if (!r.telemetry.empty()) {
+    auto opt = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
+    ordered_json groups = ordered_json::array();
+    for (const auto& g : r.telemetry) {
+      ordered_json dropped(g.dropped_by_reason);
+      groups.push_back({{"scope", g.scope},
+                        {"preset", g.preset},
+                        {"sites", g.sites},
+                        {"produced", g.produced},
+                        {"delivered", g.delivered},
+                        {"buffered_at_end", g.buffered_at_end},
+                        {"dropped", g.dropped},
+                        {"dropped_by_reason", dropped},
+                        {"duplicates", g.duplicates},
+                        {"peak_buffer_bytes", g.peak_buffer_bytes},
+                        {"peak_buffer_msgs", g.peak_buffer_msgs},
+                        {"max_backlog_age_s", g.max_backlog_age_s},
+                        {"drains", g.drains},
+                        {"undrained", g.undrained},
+                        {"drain_p50_s", opt(g.drain_p50_s)},
+                        {"drain_p99_s", opt(g.drain_p99_s)},
+                        {"drain_max_s", opt(g.drain_max_s)},
+                        {"delay_p50_s", opt(g.delay_p50_s)},
+                        {"delay_p99_s", opt(g.delay_p99_s)},
+                        {"delay_max_s", opt(g.delay_max_s)},
+                        {"sites_never_drain", g.sites_never_drain},
+                        {"gpu",
+                         {{"frames_arrived", g.frames_arrived},
+                          {"frames_processed", g.frames_processed},
+                          {"frames_dropped_queue_full", g.frames_dropped},
+                          {"frames_lost_in_failure", g.frames_lost_in_failure},
+                          {"peak_frame_queue", g.peak_frame_queue}}}});
+    }
+    ordered_json never = ordered_json::array();
+    for (const auto& site : r.telemetry_sites)
+      if (site.live_bytes_per_s >= site.capacity_bytes_per_s)
+        never.push_back({{"site", site.site},
+                         {"live_bytes_per_s", site.live_bytes_per_s},
+                         {"capacity_bytes_per_s", site.capacity_bytes_per_s}});
+    j["telemetry"] = {{"groups", groups}, {"never_drains", never}};
+  }
   ordered_json exps = ordered_json::array();
   for (const auto& e : r.expectations)
     exps.push_back({{"expect", e.text},
@@ -202,6 +243,47 @@ void write_events_jsonl(const RunResult& r, const std::string& path) {
   write_file(path, out);
 }
 
+void write_telemetry_csv(const RunResult& r, const std::string& path) {
+  std::string out =
+      "time_s,scope,buffered_bytes,buffered_msgs,max_site_bytes,max_backlog_age_s,sites_behind,delivered,dropped\n";
+  char buf[320];
+  for (const auto& smp : r.telemetry_series) {
+    std::snprintf(buf, sizeof buf, "%.3f,%s,%llu,%llu,%llu,%.3f,%zu,%llu,%llu\n", smp.at_s, smp.scope.c_str(),
+                  static_cast<unsigned long long>(smp.buffered_bytes),
+                  static_cast<unsigned long long>(smp.buffered_msgs),
+                  static_cast<unsigned long long>(smp.max_site_bytes), smp.max_backlog_age_s, smp.sites_behind,
+                  static_cast<unsigned long long>(smp.delivered), static_cast<unsigned long long>(smp.dropped));
+    out += buf;
+  }
+  write_file(path, out);
+}
+
+void write_telemetry_sites_csv(const RunResult& r, const std::string& path) {
+  std::vector<std::string> reasons;
+  if (!r.telemetry_sites.empty())
+    for (const auto& [reason, n] : r.telemetry_sites.front().dropped_by_reason) reasons.push_back(reason);
+  std::string out = "site,scope,produced,delivered,duplicates,dropped";
+  for (const auto& reason : reasons) out += ",dropped_" + reason;
+  out += ",peak_buffer_bytes,live_bytes_per_s,capacity_bytes_per_s,drains,undrained,drain_max_s\n";
+  for (const auto& site : r.telemetry_sites) {
+    out += site.site + "," + site.scope + "," + std::to_string(site.produced) + "," + std::to_string(site.delivered) +
+           "," + std::to_string(site.duplicates) + "," + std::to_string(site.dropped);
+    for (const auto& reason : reasons) out += "," + std::to_string(site.dropped_by_reason.at(reason));
+    std::size_t undrained = 0;
+    std::optional<double> worst;
+    for (const auto& d : site.drains) {
+      if (!d.drained_after_s)
+        ++undrained;
+      else
+        worst = std::max(worst.value_or(0.0), *d.drained_after_s);
+    }
+    out += "," + std::to_string(site.peak_buffer_bytes) + "," + csv_field(site.live_bytes_per_s) + "," +
+           csv_field(site.capacity_bytes_per_s) + "," + std::to_string(site.drains.size()) + "," +
+           std::to_string(undrained) + "," + csv_field(worst) + "\n";
+  }
+  write_file(path, out);
+}
+
 std::string summary_text(const RunResult& r) {
   std::ostringstream out;
   out << "fleetsim: " << r.sites << " sites, " << r.nodes << " nodes, simulated "
@@ -239,6 +321,33 @@ std::string summary_text(const RunResult& r) {
     const auto& [kind, windows, sites, down_s] = agg;
     out << "  fault " << name << " (" << kind << "): " << windows << " window(s) on " << sites.size() << " target(s), "
         << models::format_duration(down_s) << " of target downtime\n";
+  }
+  if (!r.telemetry.empty()) {
+    out << "  telemetry (delivered / dropped of produced; drain after outages; delay to the cloud):\n";
+    for (const auto& g : r.telemetry) {
+      const double produced = static_cast<double>(std::max<std::uint64_t>(g.produced, 1));
+      char buf[512];
+      std::snprintf(buf, sizeof buf, "    %-14s %-26s %4zu sites: %5.1f%% delivered, %5.1f%% dropped", g.scope.c_str(),
+                    g.preset.c_str(), g.sites, 100.0 * static_cast<double>(g.delivered) / produced,
+                    100.0 * static_cast<double>(g.dropped) / produced);
+      out << buf;
+      std::string reasons;
+      for (const auto& [reason, n] : g.dropped_by_reason)
+        if (n) reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+      if (!reasons.empty()) out << " (" << reasons << ")";
+      out << "; peak buffer " << models::format_bytes(static_cast<double>(g.peak_buffer_bytes));
+      if (g.drains)
+        out << "; drain p50 " << (g.drain_p50_s ? models::format_duration(*g.drain_p50_s) : "-") << ", max "
+            << (g.drain_max_s ? models::format_duration(*g.drain_max_s) : "-")
+            << (g.undrained ? ", " + std::to_string(g.undrained) + " not drained" : std::string());
+      if (g.delay_p99_s) out << "; delay p99 " << models::format_duration(*g.delay_p99_s);
+      if (g.duplicates) out << "; " << g.duplicates << " duplicates discarded";
+      if (g.sites_never_drain) out << "; " << g.sites_never_drain << " site(s) NEVER DRAIN (live rate >= capacity)";
+      if (g.frames_arrived)
+        out << "; GPU frames " << g.frames_processed << " processed, " << g.frames_dropped << " dropped (queue full), "
+            << g.frames_lost_in_failure << " lost in failures";
+      out << "\n";
+    }
   }
   for (const auto& e : r.expectations) {
     out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "

@@ -46,6 +46,10 @@ void EventLoop::stop() {
 }
 
 void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback, std::function<bool()> path_up) {
+  watch_activity(comm, std::move(callback), std::move(path_up));
+}
+
+void EventLoop::watch_activity(const sg4::ActivityPtr& comm, CommCallback callback, std::function<bool()> path_up) {
   activities_.push_back(comm);
   callbacks_.push_back(std::move(callback));
   path_up_.push_back(std::move(path_up));
@@ -110,6 +114,8 @@ void EventLoop::run() {
       continue;  // the doorbell: a delivery was posted
     } catch (const simgrid::NetworkFailureException&) {
       ok = false;
+    } catch (const simgrid::HostFailureException&) {
+      ok = false;
     } catch (const simgrid::TimeoutException&) {
       ok = false;
     }
@@ -119,6 +125,10 @@ void EventLoop::run() {
       // and SimGrid 3.32's s4u API tells a failed communication from a finished one by neither state nor
       // remaining bytes on that path.
       for (std::size_t i = 1; i < activities_.size(); ++i) {
+        if (activities_[i]->get_state() == sg4::Activity::State::FAILED) {  // an execution on a failed host
+          index = static_cast<ssize_t>(i);
+          break;
+        }
         try {
           if (activities_[i]->test()) {
             // test() reports a failed communication as ended too: ask the path whether it is still up.
@@ -127,6 +137,9 @@ void EventLoop::run() {
             break;
           }
         } catch (const simgrid::NetworkFailureException&) {
+          index = static_cast<ssize_t>(i);
+          break;
+        } catch (const simgrid::HostFailureException&) {
           index = static_cast<ssize_t>(i);
           break;
         } catch (const simgrid::TimeoutException&) {

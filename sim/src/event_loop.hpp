@@ -45,6 +45,8 @@ class EventLoop {
   // message in flight to its receiver): the loop then wakes to wait on it. path_up tells, when SimGrid reports a
   // network failure, whether this communication's path is still up (the failed one's is not).
   void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback, std::function<bool()> path_up = {});
+  // The same for any activity (an execution on a GPU host: up tells whether that host is still on).
+  void watch_activity(const simgrid::s4u::ActivityPtr& activity, CommCallback callback, std::function<bool()> up = {});
   void unwatch(const simgrid::s4u::CommPtr& comm);
   // Cancels every watched communication without calling its callback (the node lost power).
   void cancel_watched();

@@ -150,12 +150,16 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   bool write_failed = false;
-  for (auto [name, write] :
-       std::initializer_list<std::pair<const char*, void (*)(const fleetsim::reports::RunResult&, const std::string&)>>{
-           {"report.json", fleetsim::reports::write_report_json},
-           {"nodes.csv", fleetsim::reports::write_nodes_csv},
-           {"junit.xml", fleetsim::reports::write_junit_xml},
-           {"events.jsonl", fleetsim::reports::write_events_jsonl}}) {
+  using Writer = void (*)(const fleetsim::reports::RunResult&, const std::string&);
+  std::vector<std::pair<const char*, Writer>> writers{{"report.json", fleetsim::reports::write_report_json},
+                                                      {"nodes.csv", fleetsim::reports::write_nodes_csv},
+                                                      {"junit.xml", fleetsim::reports::write_junit_xml},
+                                                      {"events.jsonl", fleetsim::reports::write_events_jsonl}};
+  if (!result.telemetry.empty()) {
+    writers.emplace_back("telemetry.csv", fleetsim::reports::write_telemetry_csv);
+    writers.emplace_back("telemetry_sites.csv", fleetsim::reports::write_telemetry_sites_csv);
+  }
+  for (auto [name, write] : writers) {
     try {
       write(result, (std::filesystem::path(out_dir) / name).string());
     } catch (const std::exception& e) {
@@ -164,7 +168,11 @@ int main(int argc, char** argv) {
     }
   }
   std::cout << fleetsim::reports::summary_text(result);
-  if (!write_failed) std::cout << "  reports: " << out_dir << "/report.json, nodes.csv, junit.xml, events.jsonl\n";
+  if (!write_failed) {
+    std::cout << "  reports: " << out_dir << "/";
+    for (std::size_t i = 0; i < writers.size(); ++i) std::cout << (i ? ", " : "") << writers[i].first;
+    std::cout << "\n";
+  }
   std::printf("  cost: %.2f s wall for the simulation, peak RSS %.1f MiB\n", wall_s,
               static_cast<double>(usage.ru_maxrss) / 1024.0);
   if (status != 0) std::cout << "  replay: " << replay << "\n";

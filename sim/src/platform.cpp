@@ -22,6 +22,7 @@ Platform build_platform(const Scenario& scenario) {
   cloud->set_parent(root);  // before adding hosts and links: the zone takes its network model from the parent
   p.registry = cloud->create_host("registry", 1e10)->seal();
   p.orchestrator = cloud->create_host("orchestrator", 1e10)->seal();
+  p.ingest = cloud->create_host("ingest", 1e10)->seal();
   auto* cloud_gw = cloud->create_router("cloud-gw");
   auto* egress = cloud->create_split_duplex_link("registry-egress", scenario.cloud.registry_egress.bytes_per_s);
   egress->set_latency(scenario.cloud.registry_latency.seconds)->seal();
@@ -33,6 +34,10 @@ Platform build_platform(const Scenario& scenario) {
   cloud->add_route(p.registry->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(egress, Dir::UP)}, true);
   cloud->add_route(p.orchestrator->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(orch_nic, Dir::UP)},
                    true);
+  auto* ingest_nic = cloud->create_split_duplex_link("ingest-nic", scenario.cloud.ingest_bandwidth.bytes_per_s)
+                         ->set_latency(scenario.cloud.orchestrator_latency.seconds)
+                         ->seal();
+  cloud->add_route(p.ingest->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(ingest_nic, Dir::UP)}, true);
   p.registry_egress_up = egress->get_link_up();
   p.registry_egress_down = egress->get_link_down();
   cloud->seal();
@@ -83,6 +88,9 @@ Platform build_platform(const Scenario& scenario) {
             node.download_endpoints.push_back(h);
           }
         }
+        if (tpl.inference && tpl.hardware.gpu)
+          node.gpu = zone->create_host(node_name + "/gpu", tpl.hardware.gpu->throughput.per_s * tpl.hardware.gpu->count)
+                         ->seal();
         p.nodes.push_back(std::move(node));
       }
       zone->seal();

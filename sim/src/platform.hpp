@@ -20,6 +20,9 @@ struct PlatformNode {
   // cap, so that every transfer is capped on its own (docs/ENGINE.md, "Packet loss").
   std::vector<simgrid::s4u::Host*> download_endpoints;
   double tcp_cap_bytes_per_s = 0;  // 0: no loss
+  // With GPU inference: a host standing for the node's GPUs, its speed their combined frames per second (one flop
+  // is one frame). It has no links: nothing but executions runs on it.
+  simgrid::s4u::Host* gpu = nullptr;
 };
 
 struct PlatformSite {
@@ -33,6 +36,7 @@ struct PlatformSite {
 struct Platform {
   simgrid::s4u::Host* registry = nullptr;
   simgrid::s4u::Host* orchestrator = nullptr;
+  simgrid::s4u::Host* ingest = nullptr;              // the cloud endpoint of the sites' telemetry buses
   simgrid::s4u::Link* registry_egress_up = nullptr;  // registry -> everyone
   simgrid::s4u::Link* registry_egress_down = nullptr;
   std::vector<PlatformSite> sites;

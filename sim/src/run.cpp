@@ -18,7 +18,9 @@
 #include "event_loop.hpp"
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/agents/orchestrator.hpp"
+#include "fleetsim/agents/telemetry.hpp"
 #include "fleetsim/models/rng.hpp"
+#include "fleetsim/models/sensors.hpp"
 #include "logging.hpp"
 #include "platform.hpp"
 
@@ -71,6 +73,38 @@ class Receiver {
   virtual bool accepting() const { return true; }
   // A message this receiver sent (to `node`, or from it) could not be delivered.
   virtual void send_failed(std::size_t node, const agents::Message& message) = 0;
+};
+
+class SiteBus;
+
+// Delivery delays, in a histogram of 20 logarithmic bins per decade from 1 ms: percentiles without keeping a value
+// per message. A percentile reads as its bin's upper edge (at most 12 % above the true value).
+struct DelayHistogram {
+  static constexpr int kBins = 200;
+  std::vector<double> weight = std::vector<double>(kBins, 0.0);
+  double total = 0;
+  double max = 0;
+  void add(double delay_s, double count) {
+    const double d = std::max(delay_s, 1e-3);
+    const int bin = std::clamp(static_cast<int>(std::floor(20 * std::log10(d / 1e-3))), 0, kBins - 1);
+    weight[static_cast<std::size_t>(bin)] += count;
+    total += count;
+    max = std::max(max, delay_s);
+  }
+  void merge(const DelayHistogram& other) {
+    for (int i = 0; i < kBins; ++i) weight[static_cast<std::size_t>(i)] += other.weight[static_cast<std::size_t>(i)];
+    total += other.total;
+    max = std::max(max, other.max);
+  }
+  std::optional<double> percentile(double p) const {
+    if (!(total > 0)) return std::nullopt;
+    double seen = 0;
+    for (int i = 0; i < kBins; ++i) {
+      seen += weight[static_cast<std::size_t>(i)];
+      if (seen >= p / 100.0 * total - 1e-9) return std::min(max, 1e-3 * std::pow(10.0, (i + 1) / 20.0));
+    }
+    return max;
+  }
 };
 
 // Everything the actors share: the scenario, the platform, the measurements and the invariant checks.
@@ -163,6 +197,17 @@ struct World {
   sg4::Link* registry_egress_down = nullptr;
   std::set<std::pair<std::string, std::size_t>> violation_keys;       // (invariant, node): report each once
   std::vector<std::map<std::string, agents::Revision>> last_desired;  // per node, per app
+
+  // Telemetry: the cloud's receiver, the buses (per site index; null without one), the time series by sample.
+  agents::telemetry::CloudReceiver cloud;
+  std::vector<SiteBus*> buses;
+  std::vector<std::map<std::string, reports::TelemetrySample>> telemetry_series;
+  reports::TelemetrySample& sample(std::size_t k, const std::string& scope) {
+    if (telemetry_series.size() <= k) telemetry_series.resize(k + 1);
+    auto& smp = telemetry_series[k][scope];
+    smp.scope = scope;
+    return smp;
+  }
 
   // Progress line (terminal only); wall clock is used for redraw throttling, never in results.
   std::chrono::steady_clock::time_point last_draw{};
@@ -643,6 +688,474 @@ class SimOrchestrator final : public Receiver,
   std::vector<Envelope> held_commands_;
 };
 
+// ---- telemetry bus ---------------------------------------------------------------------------------------------
+
+// A site's telemetry: the broker (agents/telemetry.hpp) in its own actor on the site's first node, fed by the
+// site's sensors (one draw per sensor kind per batch interval) and GPU inference results, uploading batches to the
+// cloud's ingest host as SimGrid communications over the site uplink. It checks the bus invariants as it goes.
+class SiteBus final : public agents::Clock,
+                      public agents::Random,
+                      public agents::Timers,
+                      public agents::telemetry::UplinkPort {
+ public:
+  SiteBus(World& world, std::size_t site)
+      : world_(world),
+        site_index_(site),
+        site_(world.platform.sites[site]),
+        tpl_(*site_.site_template),
+        streams_(tpl_.streams()),
+        random_(world.options.seed, site_.name, "bus"),
+        broker_(tpl_.bus->config, streams_, tpl_.bus->streams,
+                agents::telemetry::BrokerPorts{*this, *this, *this, *this}) {
+    broker_node_ = world.site_nodes[site].front();
+    host_ = world.platform.nodes[broker_node_].host;
+    const std::size_t nodes = world.site_nodes[site].size();
+    for (const auto& sensor : tpl_.sensors)
+      sensors_.push_back(
+          Sensor{&sensor, stream_index(sensor.stream),
+                 models::SensorSource(sensor.model, nodes,
+                                      models::RandomStream(world.options.seed, site_.name, "sensor/" + sensor.name))});
+    if (tpl_.inference) {
+      inference_stream_ = stream_index(tpl_.inference->stream);
+      const double fps = tpl_.inference->fps.per_s * tpl_.inference->cameras;
+      for (std::size_t node : world.site_nodes[site])
+        if (world.platform.nodes[node].gpu != nullptr)
+          gpus_.push_back(Gpu{
+              node, world.platform.nodes[node].gpu, models::FrameQueue(tpl_.inference->queue_frames),
+              models::SensorSource(models::SensorModel{models::SensorProcess::periodic, fps, 0, 0}, 1,
+                                   models::RandomStream(world.options.seed, world.platform.nodes[node].name, "camera")),
+              false});
+    }
+    produced_.assign(streams_.size(), 0);
+    delivered_.assign(streams_.size(), 0);
+    history_.resize(streams_.size());
+    accepted_.resize(streams_.size());
+    const PlatformSite* s = &site_;
+    path_up_ = [s] { return s->uplink_up->is_on() && s->uplink_down->is_on(); };
+    ack_latency_ = control_path(world.platform.ingest, host_).latency_s;
+    // Capacity for telemetry: the uplink's up direction, or the upload cap if lower; the live rate on the wire.
+    const auto& fw = tpl_.bus->config.forwarder;
+    capacity_ = tpl_.uplink_up.bytes_per_s;
+    if (fw.upload_cap_bytes_per_s > 0) capacity_ = std::min(capacity_, fw.upload_cap_bytes_per_s);
+    for (const auto& sensor : tpl_.sensors)
+      live_rate_ += sensor.model.mean_rate() * static_cast<double>(nodes * sensor.size.count);
+    if (tpl_.inference && tpl_.hardware.gpu) {
+      const double frames = std::min(tpl_.inference->fps.per_s * tpl_.inference->cameras,
+                                     tpl_.hardware.gpu->throughput.per_s * tpl_.hardware.gpu->count);
+      live_rate_ += frames * static_cast<double>(gpus_.size() * tpl_.inference->result_size.count);
+    }
+    live_rate_ *= fw.compression;
+  }
+
+  EventLoop& loop() { return loop_; }
+  std::size_t broker_node() const { return broker_node_; }
+
+  void run() {
+    interval_ = tpl_.bus->config.forwarder.batch_interval_s;
+    // The production tick is armed before the broker's: at equal times the sensors hand over first.
+    loop_.add_timer(interval_, [this] { produce_tick(); });
+    broker_.start();
+    sample_period_ = world_.scenario.simulation.telemetry_sample.seconds;
+    loop_.add_timer(sample_period_, [this] { sample(); });
+    loop_.run();
+  }
+
+  // Clock, Random, Timers
+  agents::Time now() const override { return sg4::Engine::get_clock(); }
+  double uniform01() override { return random_.uniform01(); }
+  agents::TimerId set_timer(double delay_s) override {
+    auto id = std::make_shared<agents::TimerId>(0);
+    *id = loop_.add_timer(delay_s, [this, id] {
+      broker_.on_timer(*id);
+      after();
+    });
+    return *id;
+  }
+  void cancel_timer(agents::TimerId id) override { loop_.cancel_timer(id); }
+
+  // UplinkPort: the batch crosses the site uplink to the ingest host; the cloud's acknowledgement comes back after
+  // the route's latency, and is lost if the uplink is down by then.
+  void send_batch(const agents::telemetry::Batch& batch) override {
+    // The upload cap is the broker's own pacing (a token bucket), checked here: a batch of w bytes may start only
+    // w / cap after the previous one started.
+    const double cap = tpl_.bus->config.forwarder.upload_cap_bytes_per_s;
+    if (cap > 0 && last_send_ >= 0 && now() + 1e-9 < last_send_ + static_cast<double>(last_wire_) / cap)
+      violation("telemetry-upload-cap", "a batch started " + fmt(now() - last_send_) + " s after one of " +
+                                            std::to_string(last_wire_) + " bytes, faster than the cap");
+    last_send_ = now();
+    last_wire_ = batch.wire_bytes;
+    auto comm = sg4::Comm::sendto_async(host_, world_.platform.ingest, batch.wire_bytes);
+    auto b = std::make_shared<agents::telemetry::Batch>(batch);
+    loop_.watch(
+        comm, [this, b](bool ok) { transfer_done(*b, ok); }, path_up_);
+  }
+
+  // Called from the fault injector's actor; the work runs in this bus's actor.
+  void crash() {
+    loop_.post_at(now(), [this] {
+      std::vector<std::uint64_t> lost_before(streams_.size());
+      for (std::size_t s = 0; s < streams_.size(); ++s) lost_before[s] = lost(s);
+      std::vector<std::uint64_t> buffered(streams_.size());
+      for (std::size_t s = 0; s < streams_.size(); ++s) buffered[s] = broker_.buffered_msgs(s);
+      broker_.on_crash();
+      for (std::size_t s = 0; s < streams_.size(); ++s) check_crash_loss(s, lost(s) - lost_before[s], buffered[s]);
+      world_.events.push_back({now(), "bus.crash", "", "broker", site_.name});
+    });
+  }
+  void boot() {
+    loop_.post_at(now(), [this] {
+      broker_.on_boot();
+      world_.events.push_back({now(), "bus.boot", "", "broker", site_.name});
+      after();
+    });
+  }
+  void uplink_changed(bool up) {
+    loop_.post_at(now(), [this, up] {
+      if (up) {
+        if (!broker_.caught_up()) {
+          std::uint64_t backlog = 0;
+          for (std::size_t s = 0; s < streams_.size(); ++s) backlog += broker_.buffered_bytes(s);
+          drains_.push_back({now(), backlog, std::nullopt});
+          drain_open_ = true;
+        }
+      } else {
+        drain_open_ = false;  // a drain the next outage interrupts stays unfinished
+      }
+    });
+  }
+  void gpu_changed(std::size_t node, bool failed) {
+    for (std::size_t g = 0; g < gpus_.size(); ++g) {
+      if (gpus_[g].node != node) continue;
+      if (failed) {
+        gpus_[g].host->turn_off();  // the execution in progress fails; its frames are lost
+      } else {
+        gpus_[g].host->turn_on();
+        loop_.post_at(now(), [this, g] { start_exec(g); });
+      }
+    }
+  }
+
+  // Results, once the simulation ended.
+  reports::TelemetrySite site_result() const {
+    reports::TelemetrySite r;
+    r.site = site_.name;
+    r.scope = tpl_.name;
+    for (std::size_t s = 0; s < streams_.size(); ++s) {
+      const auto& st = broker_.stats(s);
+      r.produced += produced_[s];
+      r.delivered += delivered_[s];
+      r.dropped += st.dropped_total();
+      for (std::size_t reason = 0; reason < agents::telemetry::kDropReasons; ++reason)
+        r.dropped_by_reason[agents::telemetry::to_string(static_cast<agents::telemetry::DropReason>(reason))] +=
+            st.dropped[reason];
+    }
+    r.duplicates = duplicates_;
+    r.peak_buffer_bytes = peak_bytes_;
+    r.live_bytes_per_s = live_rate_;
+    r.capacity_bytes_per_s = capacity_;
+    r.drains = drains_;
+    return r;
+  }
+  std::uint64_t buffered_msgs() const {
+    std::uint64_t n = 0;
+    for (std::size_t s = 0; s < streams_.size(); ++s) n += broker_.buffered_msgs(s);
+    return n;
+  }
+  std::uint64_t peak_msgs() const { return peak_msgs_; }
+  double max_backlog_age() const { return max_backlog_age_; }
+  const DelayHistogram& delays() const { return delays_; }
+  const std::vector<models::FrameQueue*> frame_queues() {
+    std::vector<models::FrameQueue*> out;
+    for (auto& g : gpus_) out.push_back(&g.queue);
+    return out;
+  }
+
+  // End of run: produced = delivered + buffered + dropped for every stream (the buffer walked run by run), and
+  // every message the broker counts as delivered was accepted by the cloud.
+  void check_end() {
+    for (std::size_t s = 0; s < streams_.size(); ++s) {
+      const auto& st = broker_.stats(s);
+      std::uint64_t walked = 0;
+      for (const auto& r : broker_.runs(s)) walked += r.count;
+      if (produced_[s] != st.delivered + walked + st.dropped_total() || walked != broker_.buffered_msgs(s))
+        violation("telemetry-conservation", "stream " + streams_[s] + ": produced " + std::to_string(produced_[s]) +
+                                                " != delivered " + std::to_string(st.delivered) + " + buffered " +
+                                                std::to_string(walked) + " + dropped " +
+                                                std::to_string(st.dropped_total()));
+      if (delivered_[s] < st.delivered)
+        violation("telemetry-at-least-once", "stream " + streams_[s] + ": the broker counts " +
+                                                 std::to_string(st.delivered) + " delivered, the cloud accepted " +
+                                                 std::to_string(delivered_[s]));
+    }
+  }
+
+ private:
+  struct Sensor {
+    const SensorSpec* spec;
+    std::size_t stream;
+    models::SensorSource source;
+  };
+  struct Gpu {
+    std::size_t node;
+    sg4::Host* host;
+    models::FrameQueue queue;
+    models::SensorSource cameras;
+    bool busy;
+    sg4::ExecPtr exec = nullptr;
+  };
+
+  std::size_t stream_index(const std::string& name) const {
+    return static_cast<std::size_t>(std::find(streams_.begin(), streams_.end(), name) - streams_.begin());
+  }
+  std::uint64_t lost(std::size_t s) const {
+    return broker_.stats(s).dropped[static_cast<int>(agents::telemetry::DropReason::crash_lost)];
+  }
+
+  void violation(const std::string& invariant, const std::string& detail) {
+    world_.violation(invariant, broker_node_, site_.name + ": " + detail);
+  }
+
+  void produce(std::size_t stream, std::uint64_t count, std::uint32_t size, double t0, double t1, int priority,
+               int qos) {
+    produced_[stream] += count;
+    broker_.produce(stream, count, size, t0, t1, priority, qos);
+    const auto& c = broker_.stream_config(stream);
+    if ((c.max_bytes > 0 && broker_.buffered_bytes(stream) > c.max_bytes) ||
+        (c.max_msgs > 0 && broker_.buffered_msgs(stream) > c.max_msgs))
+      violation("telemetry-storage-limit", "stream " + streams_[stream] + " holds " +
+                                               std::to_string(broker_.buffered_bytes(stream)) + " bytes in " +
+                                               std::to_string(broker_.buffered_msgs(stream)) + " messages");
+    if (c.storage == agents::telemetry::Storage::disk && c.fsync_interval_s > 0) {
+      auto& h = history_[stream];
+      h.emplace_back(t1, produced_[stream]);
+      while (h.size() > 2 && h[1].first < t1 - c.fsync_interval_s - interval_) h.pop_front();
+    }
+  }
+
+  void produce_tick() {
+    const double t1 = now();
+    const double t0 = last_tick_;
+    last_tick_ = t1;
+    for (auto& sensor : sensors_)
+      produce(sensor.stream, sensor.source.count(t0, t1), static_cast<std::uint32_t>(sensor.spec->size.count), t0, t1,
+              sensor.spec->priority, sensor.spec->qos);
+    for (std::size_t g = 0; g < gpus_.size(); ++g) {
+      // What the GPU will process in the next interval beyond the work it already holds.
+      Gpu& gpu = gpus_[g];
+      double service = gpu.host->is_on() ? gpu.host->get_speed() * interval_ : 0.0;
+      if (gpu.exec) service -= gpu.exec->get_remaining();
+      gpu.queue.arrive(gpu.cameras.count(t0, t1), service > 0 ? static_cast<std::uint64_t>(service) : 0);
+      start_exec(g);
+    }
+    if (tpl_.inference) {
+      produce(inference_stream_, results_pending_, static_cast<std::uint32_t>(tpl_.inference->result_size.count), t0,
+              t1, tpl_.inference->priority, 1);
+      results_pending_ = 0;
+    }
+    loop_.add_timer(interval_, [this] { produce_tick(); });
+    after();
+  }
+
+  // The GPU works through every queued frame in one execution; frames arriving meanwhile wait for the next one.
+  void start_exec(std::size_t g) {
+    Gpu& gpu = gpus_[g];
+    if (gpu.busy || !gpu.host->is_on() || gpu.queue.queued() == 0) return;
+    const std::uint64_t frames = gpu.queue.take();
+    gpu.busy = true;
+    auto exec = sg4::this_actor::exec_init(static_cast<double>(frames));
+    exec->set_host(gpu.host);
+    exec->start();
+    gpu.exec = exec;
+    sg4::Host* host = gpu.host;
+    loop_.watch_activity(
+        exec,
+        [this, g, frames](bool ok) {
+          Gpu& done = gpus_[g];
+          done.busy = false;
+          done.exec = nullptr;
+          if (ok) {
+            done.queue.complete(frames);
+            results_pending_ += frames;
+          } else {
+            done.queue.fail(frames);
+          }
+          start_exec(g);
+        },
+        [host] { return host->is_on(); });
+  }
+
+  void transfer_done(const agents::telemetry::Batch& batch, bool ok) {
+    if (!ok) {
+      broker_.on_batch_result(batch.id, false);
+      after();
+      return;
+    }
+    world_.site_uplink_bytes[site_index_] += batch.wire_bytes;
+    // Parts of the batch at or below the cloud's mark are discarded as duplicates: they must have been accepted
+    // before, or a message arrived after a later one of its stream and was lost.
+    for (const auto& r : batch.runs) {
+      const std::uint64_t mark = world_.cloud.high_water_mark(static_cast<std::uint32_t>(site_index_), r.stream);
+      if (r.count == 0 || r.first_seq > mark) continue;
+      const std::uint64_t last = std::min(mark, r.first_seq + r.count - 1);
+      if (!contains(accepted_[r.stream], r.first_seq, last))
+        violation("telemetry-order", "stream " + streams_[r.stream] + ": messages " + std::to_string(r.first_seq) +
+                                         ".." + std::to_string(last) +
+                                         " arrived after later ones and were discarded as duplicates");
+    }
+    auto result = world_.cloud.receive(static_cast<std::uint32_t>(site_index_), batch);
+    duplicates_ += result.duplicates;
+    for (const auto& r : result.accepted) {
+      insert(accepted_[r.stream], r.first_seq, r.first_seq + r.count - 1);
+      delivered_[r.stream] += r.count;
+      const double stream_ttl = broker_.stream_config(r.stream).ttl_s;
+      if (stream_ttl > 0 && r.first_time() < batch.sent_at - stream_ttl - 1e-6)
+        violation("telemetry-ttl", "stream " + streams_[r.stream] + ": message " + std::to_string(r.first_seq) +
+                                       " was sent " + fmt(batch.sent_at - r.first_time()) +
+                                       " s after it was produced, TTL " + fmt(stream_ttl) + " s");
+      // Delays: the run in up to 8 slices, each at its middle message's age.
+      const std::uint64_t slices = std::min<std::uint64_t>(8, r.count);
+      for (std::uint64_t k = 0; k < slices; ++k) {
+        const std::uint64_t lo = r.count * k / slices;
+        const std::uint64_t hi = r.count * (k + 1) / slices;
+        if (hi > lo) delays_.add(now() - r.event_time((lo + hi - 1) / 2), static_cast<double>(hi - lo));
+      }
+    }
+    loop_.add_timer(ack_latency_, [this, b = batch] {
+      const bool up = path_up_();
+      if (up)
+        for (const auto& r : b.runs)
+          if (r.count > 0 && !contains(accepted_[r.stream], r.first_seq, r.first_seq + r.count - 1))
+            violation("telemetry-at-least-once", "stream " + streams_[r.stream] + ": acknowledged messages " +
+                                                     std::to_string(r.first_seq) + ".. are not at the cloud");
+      broker_.on_batch_result(b.id, up);
+      after();
+    });
+  }
+
+  // Bookkeeping after anything happened: drains, peaks, backlog age.
+  void after() {
+    std::uint64_t bytes = 0, msgs = 0;
+    for (std::size_t s = 0; s < streams_.size(); ++s) {
+      bytes += broker_.buffered_bytes(s);
+      msgs += broker_.buffered_msgs(s);
+      max_backlog_age_ = std::max(max_backlog_age_, broker_.backlog_age(s));
+    }
+    peak_bytes_ = std::max(peak_bytes_, bytes);
+    peak_msgs_ = std::max(peak_msgs_, msgs);
+    if (drain_open_ && broker_.caught_up()) {
+      drains_.back().drained_after_s = now() - drains_.back().up_at_s;
+      drain_open_ = false;
+    }
+  }
+
+  void sample() {
+    const auto k = static_cast<std::size_t>(std::llround(now() / sample_period_)) - 1;
+    std::uint64_t bytes = 0, msgs = 0, delivered = 0, dropped = 0;
+    double age = 0;
+    for (std::size_t s = 0; s < streams_.size(); ++s) {
+      bytes += broker_.buffered_bytes(s);
+      msgs += broker_.buffered_msgs(s);
+      delivered += delivered_[s];
+      dropped += broker_.stats(s).dropped_total();
+      age = std::max(age, broker_.backlog_age(s));
+    }
+    for (const std::string& scope : {tpl_.name, std::string("fleet")}) {
+      auto& smp = world_.sample(k, scope);
+      smp.at_s = now();
+      smp.buffered_bytes += bytes;
+      smp.buffered_msgs += msgs;
+      smp.max_site_bytes = std::max(smp.max_site_bytes, bytes);
+      smp.max_backlog_age_s = std::max(smp.max_backlog_age_s, age);
+      smp.sites_behind += broker_.caught_up() ? 0 : 1;
+      smp.delivered += delivered;
+      smp.dropped += dropped;
+    }
+    loop_.add_timer(sample_period_, [this] { sample(); });
+  }
+
+  // A disk stream loses at most what was produced within one sync interval before the crash; a memory stream at
+  // most its buffer.
+  void check_crash_loss(std::size_t s, std::uint64_t lost_now, std::uint64_t buffered_before) {
+    const auto& c = broker_.stream_config(s);
+    std::uint64_t bound = buffered_before;
+    if (c.storage == agents::telemetry::Storage::disk) {
+      bound = 0;
+      if (c.fsync_interval_s > 0) {
+        const auto& h = history_[s];
+        std::uint64_t before = 0;  // produced up to the last tick at or before now - interval
+        for (const auto& [t, cumulative] : h)
+          if (t <= now() - c.fsync_interval_s - interval_) before = cumulative;
+        bound = produced_[s] - before;
+      }
+    }
+    if (lost_now > bound)
+      violation("telemetry-crash-loss", "stream " + streams_[s] + " lost " + std::to_string(lost_now) +
+                                            " messages in a crash, more than the " + std::to_string(bound) +
+                                            " its storage allows");
+  }
+
+  static bool contains(const std::map<std::uint64_t, std::uint64_t>& set, std::uint64_t lo, std::uint64_t hi) {
+    auto it = set.upper_bound(lo);
+    if (it == set.begin()) return false;
+    --it;
+    return it->first <= lo && it->second >= hi;
+  }
+  static void insert(std::map<std::uint64_t, std::uint64_t>& set, std::uint64_t lo, std::uint64_t hi) {
+    auto it = set.upper_bound(lo);
+    if (it != set.begin()) {
+      auto prev = std::prev(it);
+      if (prev->second + 1 >= lo) {
+        lo = prev->first;
+        hi = std::max(hi, prev->second);
+        it = set.erase(prev);
+      }
+    }
+    while (it != set.end() && it->first <= hi + 1) {
+      hi = std::max(hi, it->second);
+      it = set.erase(it);
+    }
+    set.emplace(lo, hi);
+  }
+  static std::string fmt(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return buf;
+  }
+
+  World& world_;
+  std::size_t site_index_;
+  const PlatformSite& site_;
+  const SiteTemplate& tpl_;
+  std::vector<std::string> streams_;
+  models::RandomStream random_;
+  agents::telemetry::Broker broker_;
+  EventLoop loop_;
+  sg4::Host* host_ = nullptr;
+  std::size_t broker_node_ = 0;
+  std::vector<Sensor> sensors_;
+  std::vector<Gpu> gpus_;
+  std::size_t inference_stream_ = 0;
+  std::uint64_t results_pending_ = 0;
+  std::vector<std::uint64_t> produced_, delivered_;
+  std::vector<std::deque<std::pair<double, std::uint64_t>>> history_;  // disk streams with fsync: (t, produced)
+  std::vector<std::map<std::uint64_t, std::uint64_t>> accepted_;       // per stream: seqs the cloud accepted
+  std::function<bool()> path_up_;
+  double ack_latency_ = 0;
+  double interval_ = 10;
+  double sample_period_ = 60;
+  double last_tick_ = 0;
+  double capacity_ = 0;
+  double live_rate_ = 0;
+  std::uint64_t duplicates_ = 0;
+  std::uint64_t peak_bytes_ = 0, peak_msgs_ = 0;
+  double max_backlog_age_ = 0;
+  double last_send_ = -1;
+  std::uint64_t last_wire_ = 0;
+  DelayHistogram delays_;
+  std::vector<reports::TelemetryDrain> drains_;
+  bool drain_open_ = false;
+};
+
 agents::Release make_release(const Scenario& scenario, const std::string& app_name, const std::string& version) {
   agents::Release release;
   release.app = app_name;
@@ -710,6 +1223,8 @@ void run_admin(World& world, bool& hit_max_time) {
   // Stop every actor's loop so that the simulation ends with no actor blocked.
   world.orchestrator->loop().stop();
   for (auto* node : world.nodes) node->loop().stop();
+  for (auto* bus : world.buses)
+    if (bus != nullptr) bus->loop().stop();
 }
 
 // Faults: resolves each fault's sites from the scenario (and the seed, for fractions), then turns the sites'
@@ -736,9 +1251,17 @@ std::vector<reports::FaultWindow> resolve_faults(const World& world) {
         if (!match) continue;
         if (fault.kind == "node_crash" || fault.kind == "disk_full")
           for (std::size_t node : world.site_nodes[site.index]) candidates.push_back(world.platform.nodes[node].name);
+        else if (fault.kind == "gpu_failure")
+          for (std::size_t node : world.site_nodes[site.index]) {
+            if (world.platform.nodes[node].gpu != nullptr) candidates.push_back(world.platform.nodes[node].name);
+          }
         else
           candidates.push_back(site.name);
       }
+      if (candidates.empty())
+        throw ScenarioError(fault.where + ": fault." + fault.kind + ": no " +
+                            (fault.kind == "gpu_failure" ? "node with GPU inference" : "target") +
+                            " matches its selection");
       auto k = static_cast<std::size_t>(std::llround(fault.fraction * static_cast<double>(candidates.size())));
       k = std::clamp<std::size_t>(k, 1, candidates.size());
       // A partial Fisher-Yates shuffle drawn from (seed, fault name): the same seed selects the same sites.
@@ -830,7 +1353,12 @@ class FaultInjector {
       if (window.kind == "orchestrator_restart") {
         world_.orchestrator->crash();
       } else if (window.kind == "node_crash") {
-        world_.nodes[node_by_name_.at(name)]->crash();
+        const std::size_t node = node_by_name_.at(name);
+        world_.nodes[node]->crash();
+        if (SiteBus* bus = bus_on(node)) bus->crash();
+      } else if (window.kind == "gpu_failure") {
+        const std::size_t node = node_by_name_.at(name);
+        if (gpu_down_[node]++ == 0) world_.buses[world_.platform.nodes[node].site_index]->gpu_changed(node, true);
       } else if (window.kind == "disk_full") {
         world_.nodes[node_by_name_.at(name)]->fill_disk(window.free_bytes);
       } else if (window.kind == "registry_outage") {
@@ -849,6 +1377,7 @@ class FaultInjector {
           for (std::size_t node : world_.site_nodes[site->index]) world_.nodes[node]->before_uplink_down();
           site->uplink_down->turn_off();
           site->uplink_up->turn_off();
+          if (SiteBus* bus = world_.buses[site->index]) bus->uplink_changed(false);
         }
       }
       world_.events.push_back({sg4::Engine::get_clock(), "fault.start", window.name, window.kind, name});
@@ -864,7 +1393,12 @@ class FaultInjector {
       if (window.kind == "orchestrator_restart") {
         world_.orchestrator->boot();
       } else if (window.kind == "node_crash") {
-        world_.nodes[node_by_name_.at(name)]->boot();
+        const std::size_t node = node_by_name_.at(name);
+        world_.nodes[node]->boot();
+        if (SiteBus* bus = bus_on(node)) bus->boot();
+      } else if (window.kind == "gpu_failure") {
+        const std::size_t node = node_by_name_.at(name);
+        if (--gpu_down_[node] == 0) world_.buses[world_.platform.nodes[node].site_index]->gpu_changed(node, false);
       } else if (window.kind == "disk_full") {
         world_.nodes[node_by_name_.at(name)]->free_disk();
       } else if (window.kind == "registry_outage") {
@@ -881,11 +1415,18 @@ class FaultInjector {
         if (--down_count_[site->index] == 0) {
           site->uplink_down->turn_on();
           site->uplink_up->turn_on();
+          if (SiteBus* bus = world_.buses[site->index]) bus->uplink_changed(true);
         }
       }
       world_.events.push_back({sg4::Engine::get_clock(), "fault.end", window.name, window.kind, name});
     }
     logger("faults")->debug("{} ends on {} target(s)", windows_[w].name, windows_[w].sites.size());
+  }
+
+  // The bus whose broker runs on this node, if any.
+  SiteBus* bus_on(std::size_t node) const {
+    SiteBus* bus = world_.buses[world_.platform.nodes[node].site_index];
+    return bus != nullptr && bus->broker_node() == node ? bus : nullptr;
   }
 
   // Degradations multiply: two overlapping windows at 0.5 leave a quarter of the bandwidth.
@@ -902,6 +1443,7 @@ class FaultInjector {
   std::vector<int> down_count_;  // per site index
   std::vector<double> degrade_ = std::vector<double>(world_.platform.sites.size(), 1.0);
   int registry_down_ = 0;
+  std::vector<int> gpu_down_ = std::vector<int>(world_.platform.nodes.size(), 0);
   std::map<std::string, const PlatformSite*> site_by_name_;
   std::map<std::string, std::size_t> node_by_name_;
   std::map<std::size_t, models::RandomStream> streams_;  // per site index, for random outages
@@ -923,6 +1465,38 @@ std::optional<double> metric_value(const reports::RunResult& r, const std::strin
   auto dot = metric.rfind('.');
   std::string name = metric.substr(0, dot);
   std::string field = metric.substr(dot + 1);
+  for (std::string family : {"telemetry.", "gpu."}) {
+    if (name.rfind(family, 0) != 0) continue;
+    const std::string scope = name.substr(family.size());
+    for (const auto& g : r.telemetry) {
+      if (g.scope != scope) continue;
+      auto count = [](std::uint64_t v) { return std::optional<double>(static_cast<double>(v)); };
+      if (field == "produced") return count(g.produced);
+      if (field == "delivered") return count(g.delivered);
+      if (field == "dropped") return count(g.dropped);
+      if (field == "duplicates") return count(g.duplicates);
+      if (field.rfind("dropped_", 0) == 0) {
+        auto it = g.dropped_by_reason.find(field.substr(8));
+        return it == g.dropped_by_reason.end() ? std::nullopt : count(it->second);
+      }
+      if (field == "loss_ppm")
+        return g.produced
+                   ? std::optional<double>(1e6 * static_cast<double>(g.dropped) / static_cast<double>(g.produced))
+                   : std::optional<double>(0.0);
+      if (field == "peak_buffer_bytes") return count(g.peak_buffer_bytes);
+      if (field == "drain_p50") return g.drain_p50_s;
+      if (field == "drain_max") return g.drain_max_s;
+      if (field == "undrained") return count(g.undrained);
+      if (field == "delay_p50") return g.delay_p50_s;
+      if (field == "delay_p99") return g.delay_p99_s;
+      if (field == "max_backlog_age") return g.max_backlog_age_s;
+      if (field == "frames_arrived") return count(g.frames_arrived);
+      if (field == "frames_processed") return count(g.frames_processed);
+      if (field == "frames_dropped") return count(g.frames_dropped);
+      if (field == "frames_lost_in_failure") return count(g.frames_lost_in_failure);
+    }
+    return std::nullopt;
+  }
   for (std::size_t i = 0; i < r.operations.size(); ++i) {
     const auto& op = r.operations[i];
     if (op.name != name) continue;
@@ -1026,7 +1600,19 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.site_nodes.resize(world.platform.sites.size());
   for (std::size_t i = 0; i < n; ++i) world.site_nodes[world.platform.nodes[i].site_index].push_back(i);
 
+  std::vector<std::unique_ptr<SiteBus>> buses;
+  world.buses.assign(world.platform.sites.size(), nullptr);
+  for (const auto& site : world.platform.sites) {
+    if (!site.site_template->bus) continue;
+    buses.push_back(std::make_unique<SiteBus>(world, site.index));
+    world.buses[site.index] = buses.back().get();
+  }
+
   sg4::Actor::create("orchestrator", world.platform.orchestrator, [&] { orchestrator->run(); });
+  for (auto& bus : buses) {
+    SiteBus* b = bus.get();
+    sg4::Actor::create("bus", world.platform.nodes[b->broker_node()].host, [b] { b->run(); });
+  }
   for (std::size_t i = 0; i < n; ++i) {
     SimNode* node = nodes[i].get();
     sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); });
@@ -1167,6 +1753,77 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     r.operations.push_back(std::move(o));
   }
   r.nodes_failed = static_cast<std::size_t>(std::count(node_failed.begin(), node_failed.end(), true));
+
+  // ---- telemetry ----
+  if (!buses.empty()) {
+    std::map<std::string, reports::TelemetryGroup> groups;
+    std::map<std::string, DelayHistogram> delays;
+    std::map<std::string, std::vector<double>> drain_times;
+    std::vector<std::string> order;
+    for (const auto& tpl : scenario.sites)
+      if (tpl.bus) {
+        order.push_back(tpl.name);
+        groups[tpl.name].preset = tpl.bus->config.preset.empty() ? "custom" : tpl.bus->config.preset;
+      }
+    order.emplace_back("fleet");
+    for (auto& bus : buses) {
+      bus->check_end();
+      reports::TelemetrySite site = bus->site_result();
+      const std::uint64_t buffered = bus->buffered_msgs();
+      auto queues = bus->frame_queues();
+      for (const std::string& scope : {site.scope, std::string("fleet")}) {
+        auto& g = groups[scope];
+        g.scope = scope;
+        ++g.sites;
+        g.produced += site.produced;
+        g.delivered += site.delivered;
+        g.duplicates += site.duplicates;
+        g.dropped += site.dropped;
+        g.buffered_at_end += buffered;
+        for (const auto& [reason, count] : site.dropped_by_reason) g.dropped_by_reason[reason] += count;
+        g.peak_buffer_bytes = std::max(g.peak_buffer_bytes, site.peak_buffer_bytes);
+        g.peak_buffer_msgs = std::max(g.peak_buffer_msgs, bus->peak_msgs());
+        g.max_backlog_age_s = std::max(g.max_backlog_age_s, bus->max_backlog_age());
+        if (site.live_bytes_per_s >= site.capacity_bytes_per_s) ++g.sites_never_drain;
+        for (const auto& d : site.drains) {
+          ++g.drains;
+          if (d.drained_after_s)
+            drain_times[scope].push_back(*d.drained_after_s);
+          else
+            ++g.undrained;
+        }
+        delays[scope].merge(bus->delays());
+        for (const auto* q : queues) {
+          g.frames_arrived += q->arrived();
+          g.frames_processed += q->processed();
+          g.frames_dropped += q->dropped_full();
+          g.frames_lost_in_failure += q->lost_in_failure();
+          g.peak_frame_queue = std::max(g.peak_frame_queue, q->peak());
+        }
+      }
+      r.telemetry_sites.push_back(std::move(site));
+    }
+    for (const auto& scope : order) {
+      auto& g = groups[scope];
+      auto& times = drain_times[scope];
+      std::sort(times.begin(), times.end());
+      auto pct = [&](double p) -> std::optional<double> {
+        if (times.empty()) return std::nullopt;
+        auto need = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(times.size())));
+        return times[std::clamp<std::size_t>(need, 1, times.size()) - 1];
+      };
+      g.drain_p50_s = pct(50);
+      g.drain_p99_s = pct(99);
+      g.drain_max_s = pct(100);
+      g.delay_p50_s = delays[scope].percentile(50);
+      g.delay_p99_s = delays[scope].percentile(99);
+      if (delays[scope].total > 0) g.delay_max_s = delays[scope].max;
+      r.telemetry.push_back(g);
+    }
+    for (const auto& samples : world.telemetry_series)
+      for (const auto& scope : order)
+        if (auto it = samples.find(scope); it != samples.end()) r.telemetry_series.push_back(it->second);
+  }
   r.violations = world.violations;
 
   for (const auto& e : scenario.expectations) {

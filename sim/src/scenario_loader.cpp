@@ -155,6 +155,7 @@ int l_fault_trace(lua_State* L) { return make_action(L, "fault.trace"); }
 int l_fault_node_crash(lua_State* L) { return make_action(L, "fault.node_crash"); }
 int l_fault_disk_full(lua_State* L) { return make_action(L, "fault.disk_full"); }
 int l_fault_orchestrator_restart(lua_State* L) { return make_action(L, "fault.orchestrator_restart"); }
+int l_fault_gpu_failure(lua_State* L) { return make_action(L, "fault.gpu_failure"); }
 
 int l_at(lua_State* L) {
   std::string where = where_of(L, 1);
@@ -309,6 +310,14 @@ class Fields {
   Duration duration(const std::string& key, std::optional<Duration> fallback = std::nullopt) {
     return unit<Duration>(key, fallback, parse_duration, "60ms");
   }
+  Frequency frequency(const std::string& key, std::optional<Frequency> fallback = std::nullopt) {
+    Frequency f = unit<Frequency>(key, fallback, parse_frequency, "5/s");
+    if (!(f.per_s > 0)) fail_at(key, "must be a positive rate");
+    return f;
+  }
+  const std::string& where() const { return where_; }
+  const std::string& subject() const { return subject_; }
+  const std::set<std::string>* overridden() const { return overridden_; }
 
   std::map<std::string, std::string> string_map(const std::string& key) {
     std::map<std::string, std::string> out;
@@ -419,6 +428,7 @@ HardwareSpec read_hardware(Fields f) {
     gpu.model = g.string("model");
     gpu.count = static_cast<int>(g.integer("count", 1, 1, 64));
     gpu.memory = g.bytes("memory", Bytes{16ULL << 30});
+    gpu.throughput = g.frequency("throughput", Frequency{30});
     g.finish();
     h.gpu = gpu;
   } else {
@@ -428,7 +438,166 @@ HardwareSpec read_hardware(Fields f) {
   return h;
 }
 
+namespace telem = fleetsim::agents::telemetry;
+
+// The stream keys of a bus table (the bus itself, or one entry of bus.streams).
+void read_stream(Fields& f, telem::StreamConfig& c) {
+  if (f.has("storage")) {
+    std::string storage = f.string("storage");
+    if (storage != "memory" && storage != "disk")
+      f.fail_at("storage", "must be \"memory\" or \"disk\", got '" + storage + "'");
+    c.storage = storage == "memory" ? telem::Storage::memory : telem::Storage::disk;
+  } else {
+    f.raw("storage");
+  }
+  c.max_bytes = f.bytes("max_bytes", Bytes{c.max_bytes}).count;
+  c.max_msgs = static_cast<std::uint64_t>(f.integer("max_msgs", static_cast<std::int64_t>(c.max_msgs), 0, 1LL << 50));
+  if (c.max_bytes == 0 && c.max_msgs == 0)
+    f.fail_at(f.has("max_bytes") ? "max_bytes" : "max_msgs", "a stream needs a bound: max_bytes or max_msgs above 0");
+  c.segment_bytes = f.bytes("segment", Bytes{c.segment_bytes}).count;
+  c.ttl_s = f.duration("ttl", Duration{c.ttl_s}).seconds;
+  if (f.has("overflow")) {
+    std::string o = f.string("overflow");
+    if (o == "drop_oldest")
+      c.overflow = telem::Overflow::drop_oldest;
+    else if (o == "reject_new")
+      c.overflow = telem::Overflow::reject_new;
+    else if (o == "priority_evict")
+      c.overflow = telem::Overflow::priority_evict;
+    else
+      f.fail_at("overflow", "must be drop_oldest, reject_new or priority_evict, got '" + o + "'");
+  } else {
+    f.raw("overflow");
+  }
+  c.priority = static_cast<int>(f.integer("priority", c.priority, 0, 9));
+  c.fsync_interval_s = f.duration("fsync_interval", Duration{c.fsync_interval_s}).seconds;
+  c.keep_qos0_offline = f.boolean("keep_qos0_offline", c.keep_qos0_offline);
+}
+
+BusSpec read_bus(Fields f, const std::vector<std::string>& streams) {
+  BusSpec b;
+  b.config.preset = "";
+  std::string name = f.string("preset", std::string());
+  if (!name.empty()) {
+    auto p = telem::preset(name);
+    if (!p) {
+      std::string known;
+      for (const auto& n : telem::preset_names()) known += (known.empty() ? "" : ", ") + n;
+      f.fail_at("preset", "unknown preset '" + name + "' (known: " + known + ")");
+    }
+    b.config = *p;
+  }
+  read_stream(f, b.config.stream);
+  auto& fw = b.config.forwarder;
+  fw.batch_interval_s = f.duration("batch_interval", Duration{fw.batch_interval_s}).seconds;
+  if (!(fw.batch_interval_s >= 0.1)) f.fail_at("batch_interval", "must be at least 100ms");
+  fw.max_batch_bytes = f.bytes("max_batch", Bytes{fw.max_batch_bytes}).count;
+  fw.max_batch_msgs = static_cast<std::uint64_t>(
+      f.integer("max_batch_msgs", static_cast<std::int64_t>(fw.max_batch_msgs), 0, 1LL << 40));
+  if (fw.max_batch_bytes == 0 && fw.max_batch_msgs == 0)
+    f.fail_at("max_batch", "a batch needs a bound: max_batch or max_batch_msgs above 0");
+  fw.compression = f.number("compression", fw.compression, 1e-3, 1.0);
+  if (f.has("upload_cap"))
+    fw.upload_cap_bytes_per_s = f.rate("upload_cap").bytes_per_s;
+  else
+    f.raw("upload_cap");
+  fw.retry_initial_s = f.duration("retry_initial", Duration{fw.retry_initial_s}).seconds;
+  fw.retry_max_s = f.duration("retry_max", Duration{fw.retry_max_s}).seconds;
+  if (!(fw.retry_initial_s > 0)) f.fail_at("retry_initial", "must be positive");
+  if (fw.retry_max_s < fw.retry_initial_s) f.fail_at("retry_max", "must be at least retry_initial");
+  fw.retry_limit = static_cast<unsigned>(f.integer("retry_limit", fw.retry_limit, 0, 1000000));
+  const json* per = f.raw("streams");
+  if (per != nullptr) {
+    if (!per->is_object()) f.fail_at("streams", "must be a table of stream name = { ... }");
+    Fields sf = f.sub("streams");
+    for (const auto& [stream, body] : per->items()) {
+      if (std::find(streams.begin(), streams.end(), stream) == streams.end()) {
+        std::string known;
+        for (const auto& n : streams) known += (known.empty() ? "" : ", ") + n;
+        sf.fail_at(stream, "no sensor or inference app of this site writes to a stream '" + stream +
+                               "' (streams: " + known + ")");
+      }
+      Fields one = sf.sub(stream);
+      telem::StreamConfig c = b.config.stream;
+      read_stream(one, c);
+      one.finish();
+      b.streams[stream] = c;
+    }
+  }
+  f.finish();
+  return b;
+}
+
+std::vector<SensorSpec> read_sensors(Fields& f, const json& list) {
+  std::vector<SensorSpec> out;
+  if (!list.is_array() || list.empty())
+    f.fail_at("sensors", "must be a list of sensor tables, e.g. { { name = \"temp\", rate = \"1/s\" } }");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    Fields one(list[i], f.where(), f.subject(), "sensors." + std::to_string(i + 1), f.overridden());
+    SensorSpec sensor;
+    sensor.name = one.string("name");
+    if (!valid_name(sensor.name)) one.fail_at("name", "must be 1-64 letters, digits, '_', '-' or '.'");
+    for (const auto& other : out)
+      if (other.name == sensor.name) one.fail_at("name", "a sensor '" + sensor.name + "' is already in this list");
+    sensor.stream = one.string("stream", std::string("telemetry"));
+    if (!valid_name(sensor.stream)) one.fail_at("stream", "must be 1-64 letters, digits, '_', '-' or '.'");
+    std::string process = one.string("process", std::string("periodic"));
+    if (process == "periodic")
+      sensor.model.process = SensorProcess::periodic;
+    else if (process == "poisson")
+      sensor.model.process = SensorProcess::poisson;
+    else if (process == "bursty")
+      sensor.model.process = SensorProcess::bursty;
+    else
+      one.fail_at("process", "must be periodic, poisson or bursty, got '" + process + "'");
+    sensor.model.rate_per_s = one.frequency("rate").per_s;
+    if (sensor.model.process == SensorProcess::bursty) {
+      sensor.model.on_mean_s = one.duration("on").seconds;
+      sensor.model.off_mean_s = one.duration("off").seconds;
+      if (!(sensor.model.on_mean_s > 0)) one.fail_at("on", "must be positive");
+      if (!(sensor.model.off_mean_s > 0)) one.fail_at("off", "must be positive");
+    } else {
+      if (one.has("on") || one.has("off"))
+        one.fail_at(one.has("on") ? "on" : "off", "only applies to process = \"bursty\"");
+      one.raw("on");
+      one.raw("off");
+    }
+    sensor.size = one.bytes("size", Bytes{200});
+    if (sensor.size.count == 0 || sensor.size.count > (1ULL << 31)) one.fail_at("size", "must be between 1B and 2GiB");
+    sensor.priority = static_cast<int>(one.integer("priority", 5, 0, 9));
+    sensor.qos = static_cast<int>(one.integer("qos", 1, 0, 1));
+    one.finish();
+    out.push_back(std::move(sensor));
+  }
+  return out;
+}
+
+InferenceSpec read_inference(Fields f) {
+  InferenceSpec in;
+  in.cameras = static_cast<int>(f.integer("cameras", 1, 1, 1024));
+  in.fps = f.frequency("fps", Frequency{15});
+  in.queue_frames = static_cast<std::uint64_t>(f.integer("queue", 30, 0, 1LL << 40));
+  in.stream = f.string("stream", std::string("detections"));
+  if (!valid_name(in.stream)) f.fail_at("stream", "must be 1-64 letters, digits, '_', '-' or '.'");
+  in.result_size = f.bytes("result", Bytes{512});
+  if (in.result_size.count == 0 || in.result_size.count > (1ULL << 31))
+    f.fail_at("result", "must be between 1B and 2GiB");
+  in.priority = static_cast<int>(f.integer("priority", 3, 0, 9));
+  f.finish();
+  return in;
+}
+
 }  // namespace
+
+std::vector<std::string> SiteTemplate::streams() const {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& stream) {
+    if (std::find(out.begin(), out.end(), stream) == out.end()) out.push_back(stream);
+  };
+  for (const auto& sensor : sensors) add(sensor.stream);
+  if (inference) add(inference->stream);
+  return out;
+}
 
 const AppVersionSpec* AppSpec::find(const std::string& version) const {
   for (const auto& v : versions)
@@ -460,6 +629,40 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
       {"succeeded", MetricUnit::count},    {"failed", MetricUnit::count},
       {"timed_out", MetricUnit::count},    {"bytes_pulled", MetricUnit::bytes},
       {"canceled", MetricUnit::count},     {"time_to_abort", MetricUnit::seconds}};
+  // telemetry.<template|fleet>.<field> and gpu.<template|fleet>.<field>
+  static const std::map<std::string, MetricUnit> telemetry_metrics{{"produced", MetricUnit::count},
+                                                                   {"delivered", MetricUnit::count},
+                                                                   {"dropped", MetricUnit::count},
+                                                                   {"duplicates", MetricUnit::count},
+                                                                   {"dropped_evicted", MetricUnit::count},
+                                                                   {"dropped_rejected", MetricUnit::count},
+                                                                   {"dropped_ttl_expired", MetricUnit::count},
+                                                                   {"dropped_crash_lost", MetricUnit::count},
+                                                                   {"loss_ppm", MetricUnit::count},
+                                                                   {"peak_buffer_bytes", MetricUnit::bytes},
+                                                                   {"drain_p50", MetricUnit::seconds},
+                                                                   {"drain_max", MetricUnit::seconds},
+                                                                   {"undrained", MetricUnit::count},
+                                                                   {"delay_p50", MetricUnit::seconds},
+                                                                   {"delay_p99", MetricUnit::seconds},
+                                                                   {"max_backlog_age", MetricUnit::seconds}};
+  static const std::map<std::string, MetricUnit> gpu_metrics{{"frames_arrived", MetricUnit::count},
+                                                             {"frames_processed", MetricUnit::count},
+                                                             {"frames_dropped", MetricUnit::count},
+                                                             {"frames_lost_in_failure", MetricUnit::count}};
+  for (const auto* family : {"telemetry.", "gpu."}) {
+    if (metric.rfind(family, 0) != 0) continue;
+    const bool gpu = family[0] == 'g';
+    const auto& fields = gpu ? gpu_metrics : telemetry_metrics;
+    auto last = metric.rfind('.');
+    std::string scope = metric.substr(std::string(family).size(), last - std::string(family).size());
+    auto it = fields.find(metric.substr(last + 1));
+    if (it == fields.end()) return std::nullopt;
+    bool known = scope == "fleet";
+    for (const auto& tpl : scenario.sites)
+      known = known || (tpl.name == scope && (gpu ? tpl.inference.has_value() : tpl.bus.has_value()));
+    return known ? std::optional<MetricUnit>(it->second) : std::nullopt;
+  }
   auto dot = metric.rfind('.');
   if (dot == std::string::npos) return std::nullopt;
   std::string op = metric.substr(0, dot);
@@ -588,7 +791,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
              {"trace", l_fault_trace},
              {"node_crash", l_fault_node_crash},
              {"disk_full", l_fault_disk_full},
-             {"orchestrator_restart", l_fault_orchestrator_restart}}) {
+             {"orchestrator_restart", l_fault_orchestrator_restart},
+             {"gpu_failure", l_fault_gpu_failure}}) {
       lua_pushlightuserdata(L, &state);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, -2, name);
@@ -748,6 +952,22 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       } else {
         f.raw("outages");
       }
+      if (const json* sensors = f.raw("sensors")) s.sensors = read_sensors(f, *sensors);
+      if (f.has("inference")) {
+        if (!s.hardware.gpu)
+          f.fail_at("inference", "needs a GPU: give hardware.gpu = { model = ..., throughput = \"200/s\" }");
+        s.inference = read_inference(f.sub("inference"));
+      } else {
+        f.raw("inference");
+      }
+      if (f.has("bus")) {
+        if (s.sensors.empty() && !s.inference)
+          f.fail_at("bus", "a bus needs something to carry: add sensors = { ... } or inference = { ... }");
+        s.bus = read_bus(f.sub("bus"), s.streams());
+      } else {
+        f.raw("bus");
+        if (!s.sensors.empty() || s.inference) s.bus = BusSpec{};
+      }
       f.finish();
       scenario.sites.push_back(std::move(s));
     } else if (d.kind == "app") {
@@ -830,7 +1050,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       fault.duration_s = f.duration(length_key).seconds;
       if (!(fault.duration_s > 0)) f.fail_at(length_key, "must be positive");
       if (kind == "disk_full") fault.free_bytes = f.bytes("free", Bytes{0}).count;
-      if ((kind == "node_crash" || kind == "disk_full") && f.has("nodes")) {
+      if ((kind == "node_crash" || kind == "disk_full" || kind == "gpu_failure") && f.has("nodes")) {
         const json* nodes = f.raw("nodes");
         if (!nodes->is_array() || nodes->empty())
           f.fail_at("nodes", "must be a list of node names such as { \"store-1/n2\" }");
@@ -847,6 +1067,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
                  std::stoi(k) >= 1 && std::stoi(k) <= nodes_in_site;
           }
           if (!ok) f.fail_at("nodes", "no node named '" + name + "' (nodes are <site>/n<k>, e.g. store-1/n2)");
+          if (kind == "gpu_failure")
+            for (const auto& tpl : scenario.sites)
+              if (name.rfind(tpl.name + "-", 0) == 0 && !tpl.inference)
+                f.fail_at("nodes", "node '" + name + "' runs no GPU inference (site template '" + tpl.name +
+                                       "' has no inference = { ... })");
           fault.sites.push_back(name);
         }
         f.finish();
@@ -1019,6 +1244,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       if (s.control_messages != "network" && s.control_messages != "timed")
         f.fail_at("control_messages", "must be \"network\" or \"timed\", got '" + s.control_messages + "'");
       s.simgrid_cfg = f.string_map("simgrid");
+      s.telemetry_sample = f.duration("telemetry_sample", s.telemetry_sample);
+      if (!(s.telemetry_sample.seconds >= 1)) f.fail_at("telemetry_sample", "must be at least 1s");
       f.finish();
     }
   }
@@ -1049,7 +1276,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
           "succeeded, failed, timed_out, canceled, bytes_pulled, time_to_abort with operations " +
           ops_list + " (and <operation>_revert for a revert_all rollback)" +
           "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "
-          "fleet.nodes_failed, fleet.nodes, fleet.end_time)");
+          "fleet.nodes_failed, fleet.nodes, fleet.end_time; telemetry metrics: telemetry.<site "
+          "template|fleet>.produced, "
+          "delivered, dropped, dropped_<reason>, duplicates, loss_ppm, peak_buffer_bytes, drain_p50, drain_max, "
+          "undrained, delay_p50, delay_p99, max_backlog_age; gpu.<site template|fleet>.frames_arrived, "
+          "frames_processed, frames_dropped, frames_lost_in_failure)");
     }
     try {
       switch (*unit) {

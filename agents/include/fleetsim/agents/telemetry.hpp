@@ -61,7 +61,7 @@ struct ForwarderConfig {
   std::uint64_t max_batch_bytes = 1 << 20;  // per batch, before compression
   std::uint64_t max_batch_msgs = 0;         // 0: no count limit
   double compression = 1.0;                 // wire bytes / stored bytes
-  double upload_cap_bytes_per_s = 0;        // 0: no cap; else the batch transfer is rate-limited to this
+  double upload_cap_bytes_per_s = 0;        // 0: no cap; else batches are paced to this average (token bucket)
   double retry_initial_s = 5;               // back-off after a failed batch: doubles up to retry_max_s
   double retry_max_s = 300;
   unsigned retry_limit = 0;  // 0: retry forever; else a batch failing more times than this is discarded
@@ -100,7 +100,6 @@ struct Batch {
   std::uint64_t messages = 0;
   std::uint64_t raw_bytes = 0;
   std::uint64_t wire_bytes = 0;
-  double rate_cap_bytes_per_s = 0;  // the runtime limits the transfer to this rate (0: none)
   Time sent_at = 0;
 };
 
@@ -202,6 +201,8 @@ class Broker {
   unsigned consecutive_failures_ = 0;
   TimerId tick_timer_ = 0;
   TimerId retry_timer_ = 0;
+  TimerId pace_timer_ = 0;
+  double next_send_at_ = 0;  // upload cap: a batch of w bytes holds the next one back by w / cap
   std::map<TimerId, std::size_t> fsync_timers_;
   std::uint64_t next_batch_ = 1;
   bool offline_ = false;

@@ -30,6 +30,9 @@ class RandomStream {
   double exponential(double mean);
   // Weibull with shape k and scale lambda (inverse CDF).
   double weibull(double shape, double scale);
+  // Poisson with the given mean: multiplication of uniforms below mean 10, Hormann's PTRS (transformed rejection
+  // with squeeze, 1993) above; exact in distribution for any mean.
+  std::uint64_t poisson(double mean);
 
  private:
   std::array<std::uint64_t, 4> s_{};

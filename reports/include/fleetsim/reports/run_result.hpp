@@ -89,6 +89,59 @@ struct FaultWindow {
   std::uint64_t free_bytes = 0;    // disk_full: room left for layers
 };
 
+// Telemetry of one group of sites (a site template, or "fleet" for all of them), over the whole run.
+struct TelemetryGroup {
+  std::string scope;   // site template name, or "fleet"
+  std::string preset;  // the template's bus preset ("custom" without one; "" for the fleet)
+  std::size_t sites = 0;
+  std::uint64_t produced = 0;
+  std::uint64_t delivered = 0;   // unique messages the cloud accepted
+  std::uint64_t duplicates = 0;  // copies the cloud discarded by sequence number
+  std::uint64_t buffered_at_end = 0;
+  std::uint64_t dropped = 0;
+  std::map<std::string, std::uint64_t> dropped_by_reason;  // every reason, zeros included
+  std::uint64_t peak_buffer_bytes = 0;                     // the fullest site's peak
+  std::uint64_t peak_buffer_msgs = 0;
+  double max_backlog_age_s = 0;  // the oldest unsent message's age, at its worst
+  std::size_t drains = 0;        // uplink recoveries that found a backlog
+  std::size_t undrained = 0;     // of those, not caught up by the end of the run or the next outage
+  std::optional<double> drain_p50_s, drain_p99_s, drain_max_s;
+  std::optional<double> delay_p50_s, delay_p99_s, delay_max_s;  // production to arrival at the cloud
+  std::size_t sites_never_drain = 0;  // live rate at or above the uplink's capacity for telemetry
+  // GPU inference (sites with inference only)
+  std::uint64_t frames_arrived = 0, frames_processed = 0, frames_dropped = 0, frames_lost_in_failure = 0;
+  std::uint64_t peak_frame_queue = 0;
+};
+
+// One point of the telemetry time series of a group.
+struct TelemetrySample {
+  double at_s = 0;
+  std::string scope;
+  std::uint64_t buffered_bytes = 0;
+  std::uint64_t buffered_msgs = 0;
+  std::uint64_t max_site_bytes = 0;
+  double max_backlog_age_s = 0;
+  std::size_t sites_behind = 0;  // backlog older than two batch intervals
+  std::uint64_t delivered = 0;   // cumulative, unique at the cloud
+  std::uint64_t dropped = 0;     // cumulative
+};
+
+struct TelemetryDrain {
+  double up_at_s = 0;
+  std::uint64_t backlog_bytes = 0;
+  std::optional<double> drained_after_s;  // nullopt: not caught up before the run ended or the link failed again
+};
+
+struct TelemetrySite {
+  std::string site;
+  std::string scope;  // its template
+  std::uint64_t produced = 0, delivered = 0, duplicates = 0, dropped = 0, peak_buffer_bytes = 0;
+  std::map<std::string, std::uint64_t> dropped_by_reason;
+  double live_bytes_per_s = 0;      // mean live telemetry rate on the wire
+  double capacity_bytes_per_s = 0;  // the uplink's up direction, or the upload cap if lower
+  std::vector<TelemetryDrain> drains;
+};
+
 struct RunResult {
   std::string fleetsim_version;
   std::string scenario_file;
@@ -114,6 +167,10 @@ struct RunResult {
   std::vector<FaultWindow> faults;
   std::vector<Event> events;
 
+  std::vector<TelemetryGroup> telemetry;  // one per site template with a bus, then "fleet"; empty without buses
+  std::vector<TelemetrySample> telemetry_series;
+  std::vector<TelemetrySite> telemetry_sites;
+
   std::vector<ExpectationResult> expectations;
   std::vector<InvariantViolation> violations;
 
@@ -124,6 +181,9 @@ struct RunResult {
 void write_report_json(const RunResult& result, const std::string& path);
 void write_nodes_csv(const RunResult& result, const std::string& path);
 void write_junit_xml(const RunResult& result, const std::string& path);
+// The telemetry time series (one row per sample and scope) and one row per site with a bus.
+void write_telemetry_csv(const RunResult& result, const std::string& path);
+void write_telemetry_sites_csv(const RunResult& result, const std::string& path);
 // One JSON object per line, in time order.
 void write_events_jsonl(const RunResult& result, const std::string& path);
 // The human summary printed at the end of a run.

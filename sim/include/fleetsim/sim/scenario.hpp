@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fleetsim/agents/telemetry.hpp"
+#include "fleetsim/models/sensors.hpp"
 #include "fleetsim/models/units.hpp"
 
 namespace fleetsim::sim {
@@ -24,6 +26,7 @@ struct CloudSpec {
   models::Duration registry_latency{0.005};
   models::Rate orchestrator_bandwidth{125e6};
   models::Duration orchestrator_latency{0.005};
+  models::Rate ingest_bandwidth{1.25e9};  // the telemetry endpoint's NIC (10 Gbps)
   std::string where;
 };
 
@@ -31,6 +34,7 @@ struct GpuSpec {
   std::string model;
   int count = 0;
   models::Bytes memory{};
+  models::Frequency throughput{30};  // inference frames per second, per GPU
 };
 
 struct HardwareSpec {
@@ -59,6 +63,34 @@ struct OutageSpec {
   double shape = 1.0;                        // Weibull shape k (k < 1: many short, few very long)
 };
 
+// A sensor kind on every node of a site template (models/sensors.hpp): a rate, not an event per reading.
+struct SensorSpec {
+  std::string name;
+  std::string stream = "telemetry";
+  models::SensorModel model;
+  models::Bytes size{200};
+  int priority = 5;  // 0 most urgent
+  int qos = 1;
+};
+
+// A camera-fed inference app on every node of the template that has a GPU: frames queue in front of the GPU (one
+// SimGrid execution per batch of queued frames on a host standing for the GPU) and are dropped beyond `queue`;
+// each processed frame yields one result message on `stream`.
+struct InferenceSpec {
+  int cameras = 1;
+  models::Frequency fps{15};  // per camera
+  std::uint64_t queue_frames = 30;
+  std::string stream = "detections";
+  models::Bytes result_size{512};
+  int priority = 3;
+};
+
+// The site's telemetry bus: a preset (or fleetsim's defaults) with overrides, and per-stream overrides.
+struct BusSpec {
+  agents::telemetry::BusConfig config;
+  std::map<std::string, agents::telemetry::StreamConfig> streams;
+};
+
 struct SiteTemplate {
   std::string name;
   int count = 1;               // how many sites of this template
@@ -74,6 +106,10 @@ struct SiteTemplate {
   std::map<std::string, std::string> labels;
   AgentSpec agent;
   OutageSpec outages;
+  std::vector<SensorSpec> sensors;
+  std::optional<InferenceSpec> inference;
+  std::optional<BusSpec> bus;                // set when the template has sensors or inference
+  std::vector<std::string> streams() const;  // the bus's streams: sensors' and inference's, in first-use order
   std::string where;
 };
 
@@ -126,7 +162,7 @@ struct ActionSpec {
 // fault.degrade: the selected sites' uplinks run at `factor` of their bandwidth for a window.
 // fault.registry_outage: the registry's egress is down for a window (every pull in flight fails).
 struct FaultSpec {
-  std::string kind = "partition";  // partition | degrade | registry_outage
+  std::string kind = "partition";  // partition | degrade | registry_outage | node_crash | disk_full | gpu_failure | ...
   double at_s = 0;
   double duration_s = 0;
   double factor = 1.0;                          // degrade: bandwidth multiplier in (0, 1]
@@ -157,6 +193,7 @@ struct SimulationSpec {
   // bandwidth sharing) or "network" (SimGrid communications sharing the links with the pulls). docs/ENGINE.md.
   std::string control_messages = "timed";
   std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
+  models::Duration telemetry_sample{60};           // period of the telemetry time series
   std::string where;
 };
 
