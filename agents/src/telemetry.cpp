@@ -282,7 +282,8 @@ void Broker::produce(std::size_t stream, std::uint64_t count, std::uint32_t msg_
 
 double Broker::backoff_delay() {
   const auto& f = config_.forwarder;
-  const double exp = std::ldexp(f.retry_initial_s, static_cast<int>(std::min(consecutive_failures_, 40U)) - 1);
+  // Each batch has its own schedule (Fluent Bit retries each chunk on its own): the exponent counts its failures.
+  const double exp = std::ldexp(f.retry_initial_s, static_cast<int>(std::min(batch_failures_, 40U)) - 1);
   const double d = std::min(f.retry_max_s, exp);
   return d * (0.5 + 0.5 * ports_.random.uniform01());  // "equal jitter": between half and all of the back-off
 }
@@ -350,7 +351,6 @@ void Broker::on_batch_result(std::uint64_t batch_id, bool acked) {
   inflight_.reset();
   if (acked) {
     offline_ = false;
-    consecutive_failures_ = 0;
     batch_failures_ = 0;
     for (auto& s : streams_) {
       for (std::size_t i = 0; i < s.inflight_runs; ++i) {
@@ -368,7 +368,6 @@ void Broker::on_batch_result(std::uint64_t batch_id, bool acked) {
     return;
   }
   offline_ = true;
-  ++consecutive_failures_;
   ++batch_failures_;
   const bool discard = config_.forwarder.retry_limit > 0 && batch_failures_ > config_.forwarder.retry_limit;
   for (auto& s : streams_) {
@@ -378,7 +377,10 @@ void Broker::on_batch_result(std::uint64_t batch_id, bool acked) {
       for (std::size_t i = 0; i < n; ++i) trim_front(s, i, s.runs[i].count, DropReason::retries_exhausted);
     pop_empty_front(s);
   }
-  if (discard) batch_failures_ = 0;
+  if (discard) {
+    batch_failures_ = 0;  // the next batch goes at the next tick, as a new chunk would
+    return;
+  }
   retry_timer_ = ports_.timers.set_timer(backoff_delay());
 }
 
@@ -433,7 +435,6 @@ void Broker::on_crash() {
 void Broker::on_boot() {
   if (!down_) return;
   down_ = false;
-  consecutive_failures_ = 0;
   batch_failures_ = 0;
   if (started_) start();
 }

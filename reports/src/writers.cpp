@@ -63,7 +63,10 @@ std::string render(double value, const std::string& unit) {
   if (unit == "seconds") return models::format_duration(value);
   if (unit == "bytes") return models::format_bytes(value);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", value);
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    std::snprintf(buf, sizeof buf, "%.0f", value);
+  else
+    std::snprintf(buf, sizeof buf, "%g", value);
   return buf;
 }
 

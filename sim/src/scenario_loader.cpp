@@ -656,12 +656,17 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
     const auto& fields = gpu ? gpu_metrics : telemetry_metrics;
     auto last = metric.rfind('.');
     std::string scope = metric.substr(std::string(family).size(), last - std::string(family).size());
-    auto it = fields.find(metric.substr(last + 1));
-    if (it == fields.end()) return std::nullopt;
+    const std::string field = metric.substr(last + 1);
+    auto it = fields.find(field);
+    bool reason = false;
+    for (std::size_t k = 0; !gpu && k < telem::kDropReasons; ++k)
+      reason = reason || field == std::string("dropped_") + telem::to_string(static_cast<telem::DropReason>(k));
+    if (it == fields.end() && !reason) return std::nullopt;
     bool known = scope == "fleet";
     for (const auto& tpl : scenario.sites)
       known = known || (tpl.name == scope && (gpu ? tpl.inference.has_value() : tpl.bus.has_value()));
-    return known ? std::optional<MetricUnit>(it->second) : std::nullopt;
+    if (!known) return std::nullopt;
+    return reason ? MetricUnit::count : it->second;
   }
   auto dot = metric.rfind('.');
   if (dot == std::string::npos) return std::nullopt;

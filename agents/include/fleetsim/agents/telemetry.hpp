@@ -198,7 +198,6 @@ class Broker {
   std::vector<std::size_t> send_order_;  // stream indices by priority, then declaration
   std::optional<Batch> inflight_;
   unsigned batch_failures_ = 0;  // failures of the batch being retried (retry_limit)
-  unsigned consecutive_failures_ = 0;
   TimerId tick_timer_ = 0;
   TimerId retry_timer_ = 0;
   TimerId pace_timer_ = 0;
