@@ -1,7 +1,8 @@
--- A bad release caught by its canary: version 2 crashes on 30 % of starts. The rollout goes in batches, the first
--- ten stores (5 %) being the canary with 15 minutes of healthy time; the abort rule (AWS IoT Jobs style: 10 % of
--- failures once five nodes have an outcome) fires during the canary, no other store is told, and revert_all
--- takes the canary stores that did run version 2 back to version 1. The fleet ends on the stable version.
+-- A bad release caught by its canary: version 2 crashes on 30 % of starts. The rollout is a canary (Argo/Flagger
+-- style): 5 % of the stores (10, spread over the fleet) first, held 15 minutes, then the rest in batches of 25 %;
+-- the abort rule (AWS IoT Jobs style: 10 % of failures once five nodes have an outcome) is the canary's failure
+-- gate. It fires during the canary, no other store is told, and revert_all takes the canary stores that did run
+-- version 2 back to version 1. The fleet ends on the stable version.
 
 scenario { name = "canary_bad_release", description = "200 stores; a release crashing on 30 % of starts is stopped by its canary" }
 
@@ -23,7 +24,7 @@ app {
 at("0s", deploy { app = "pos", version = "1", name = "install" })
 at("1h", rollout {
   app = "pos", version = "2", name = "upgrade",
-  strategy = { kind = "batches", size = 10, healthy_time = "15m" },
+  strategy = { kind = "canary", canary = "5%", canary_time = "15m", size = "25%", healthy_time = "5m" },
   abort = { failure_threshold = "10%", min_executed = 5 },
   rollback = "revert_all",
   node_deadline = "30m",

@@ -689,3 +689,88 @@ TEST_F(NodeAgentTest, UndeliveredStatusReportIsSentAgainWithBackOffNewestOnly) {
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+// ---- verification window, crash loops, rollback policy --------------------------------------------------------------
+
+namespace fleetsim::agents {
+namespace {
+
+TEST_F(NodeAgentTest, ExitInsideTheVerificationWindowFailsAndRestoresThePreviousRelease) {
+  // Goal: a release must stay up for the verification window before it commits; method: window 60 s, ready 5 s;
+  // v2 exits 30 s after readiness: the node reports failed, stops v2 and starts v1 again (local rollback), and
+  // keeps v1 as its committed release.
+  config.verification_window_s = 60;
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 5);
+  const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 5);
+  desire(1, r1);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::started);
+  world.timers.advance_by(5 + 59.9);
+  EXPECT_NE(reports().back().state, NodeAppState::healthy) << "not committed before the window ends";
+  world.timers.advance_by(0.2);
+  ASSERT_EQ(reports().back().state, NodeAppState::healthy);
+  desire(2, r2);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::started);
+  world.timers.advance_by(35);  // ready at 5 s, then 30 s into the window
+  agent->on_container_event("web", ContainerEvent::exited);
+  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  EXPECT_EQ(reports().back().revision, 2u);
+  EXPECT_NE(reports().back().detail.find("verification window"), std::string::npos);
+  ASSERT_NE(agent->running("web"), nullptr);
+  EXPECT_EQ(agent->running("web")->revision, 1u);
+  EXPECT_EQ(world.runtime.starts.back().revision, 1u);
+}
+
+TEST_F(NodeAgentTest, CrashingCommittedReleaseRestartsWithDoublingBackOffThatResetsAfterTenMinutes) {
+  // Goal: Kubernetes CrashLoopBackOff: restarts after 10, 20, 40 s ... capped at 300 s, reset after 600 s up;
+  // method: exit the committed release right after each restart and read the restart times.
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
+  run_to_healthy(1, r1);
+  std::vector<double> delays;
+  for (int i = 0; i < 7; ++i) {
+    const double exited_at = world.clock.now();
+    const std::size_t starts = world.runtime.starts.size();
+    agent->on_container_event("web", ContainerEvent::exited);
+    EXPECT_EQ(reports().back().state, NodeAppState::unhealthy);
+    while (world.runtime.starts.size() == starts) world.timers.advance_by(1);
+    delays.push_back(world.clock.now() - exited_at);
+    agent->on_container_event("web", ContainerEvent::started);
+    EXPECT_EQ(reports().back().state, NodeAppState::healthy) << "up again";
+  }
+  EXPECT_EQ(delays, (std::vector<double>{10, 20, 40, 80, 160, 300, 300}));
+  world.timers.advance_by(600);  // ten minutes up: the back-off starts over
+  const double exited_at = world.clock.now();
+  const std::size_t starts = world.runtime.starts.size();
+  agent->on_container_event("web", ContainerEvent::exited);
+  while (world.runtime.starts.size() == starts) world.timers.advance_by(1);
+  EXPECT_EQ(world.clock.now() - exited_at, 10);
+  EXPECT_EQ(agent->crash_restarts(), 8u);
+}
+
+TEST_F(NodeAgentTest, WithoutLocalRollbackTheFailedReleaseStaysAndRestarts) {
+  // Goal: DO_NOTHING keeps the failed release installed; method: v2 crashes on start: failed is reported, v2 is the
+  // committed release, and it is started again after the first back-off (10 s).
+  config.local_rollback = false;
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
+  const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
+  run_to_healthy(1, r1);
+  desire(2, r2);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::exited);
+  const auto all = reports();
+  auto failed =
+      std::find_if(all.begin(), all.end(), [](const StatusReport& r) { return r.state == NodeAppState::failed; });
+  ASSERT_NE(failed, all.end());
+  EXPECT_EQ(failed->revision, 2u);
+  ASSERT_NE(agent->running("web"), nullptr);
+  EXPECT_EQ(agent->running("web")->revision, 2u);
+  world.timers.advance_by(10);
+  EXPECT_EQ(world.runtime.starts.back().revision, 2u);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

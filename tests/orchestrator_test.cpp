@@ -540,6 +540,85 @@ TEST_F(OrchestratorTest, BatchPercentagesRoundUpToWholeNodes) {
   }
 }
 
+TEST_F(OrchestratorTest, CanaryByLabelGoesFirstAndHoldsItsOwnTimeBeforeTheRest) {
+  // Goal: a canary chosen by label is notified first, alone, and the rest waits for the canary's time (not the
+  // batches' healthy time); method: canary = the gpu nodes (n1, n4), canary_time 600 s, rest (n2, n3) in one batch
+  // with a 60 s healthy time.
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::canary;
+  strategy.canary_selector = {{"gpu", "yes"}};
+  strategy.canary_time_s = 600;
+  strategy.healthy_time_s = 60;
+  orchestrator->submit(batched("web", {}, strategy));
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 4}));
+  report(1, "web", 1, NodeAppState::healthy);
+  report(4, "web", 1, NodeAppState::healthy);  // canary complete at t = 0
+  world.timers.advance_to(599.9);
+  EXPECT_EQ(world.channel.recipients().size(), 2u);
+  world.timers.advance_to(600.1);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 4, 2, 3}));
+  EXPECT_EQ(op(1).strategy.gate_after(0), 600);
+  EXPECT_EQ(op(1).strategy.gate_after(1), 60);
+}
+
+TEST_F(OrchestratorTest, CanaryFractionIsSpreadEvenlyAndRoundsUp) {
+  // Goal: a canary percentage rounds up to whole nodes and is spread over the targets, not the first k; method:
+  // 40 % of 4 targets is 1.6, so 2 canaries: targets 2 and 4 in placement order (floor((i + 1) k / n) grows at
+  // i = 1 and i = 3); the rest in batches of 1 (25 %).
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::canary;
+  strategy.canary_percent = 40;
+  strategy.batch_percent = 25;
+  orchestrator->submit(batched("web", {}, strategy));
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{2, 4}));
+  EXPECT_EQ(op(1).wave_begin, (std::vector<std::size_t>{0, 2, 3}));
+}
+
+TEST_F(OrchestratorTest, CanaryFailingTheAbortRuleStopsTheRest) {
+  // Goal: the failure-threshold gate: a canary failing at the threshold aborts, and no other node is ever told.
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::canary;
+  strategy.canary_size = 1;
+  Command command = batched("web", {}, strategy);
+  command.abort_threshold_percent = 50;
+  command.abort_min_executed = 1;
+  orchestrator->submit(command);
+  ASSERT_EQ(world.channel.recipients().size(), 1u);
+  report(world.channel.recipients()[0], "web", 1, NodeAppState::failed, "crashed");
+  world.timers.advance_by(3600);
+  EXPECT_EQ(world.channel.recipients().size(), 1u);
+  EXPECT_TRUE(op(1).aborted_at.has_value());
+  EXPECT_EQ(op(1).canceled, 3u);
+}
+
+TEST_F(OrchestratorTest, UnhealthyDuringTheGateTurnsSuccessIntoFailureAndCountsForTheAbort) {
+  // Goal: a node that stops being healthy while its batch holds its healthy time counts as failed (the gate is
+  // "healthy for T"); method: batch of 2 with 600 s healthy time and an abort at 50 %: n1 and n2 healthy, then n1
+  // unhealthy at 100 s: one failure of two executed is 50 %: abort, n4 is never told.
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::batches;
+  strategy.batch_size = 2;
+  strategy.healthy_time_s = 600;
+  Command command = batched("web", {{"tier", "edge"}}, strategy);
+  command.abort_threshold_percent = 50;
+  orchestrator->submit(command);
+  report(1, "web", 1, NodeAppState::healthy);
+  report(2, "web", 1, NodeAppState::healthy);
+  EXPECT_EQ(op(1).succeeded, 2u);
+  world.timers.advance_to(100);
+  report(1, "web", 1, NodeAppState::unhealthy);
+  EXPECT_EQ(op(1).succeeded, 1u);
+  EXPECT_EQ(op(1).failed, 1u);
+  ASSERT_TRUE(op(1).aborted_at.has_value());
+  EXPECT_EQ(*op(1).aborted_at, 100);
+  world.timers.advance_to(3600);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+}
+
 TEST_F(OrchestratorTest, SitesInParallelBatchesWholeSites) {
   // Goal: sites_in_parallel groups every node of k sites; method: 4 nodes on 2 sites, one site per batch: the
   // first batch is both site-a nodes, the second both site-b nodes.

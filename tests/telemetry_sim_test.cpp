@@ -153,7 +153,9 @@ simulation { duration = "1h" }
   auto report = read_report(run);
   const auto& gpu = group(report, "cam")["gpu"];
   const double arrived = gpu["frames_arrived"].get<double>();
-  EXPECT_EQ(arrived, 2 * 30.0 * 3600);
+  // Frames are handed over each batch interval, at a phase of its own: all but the last interval's arrived.
+  EXPECT_LE(arrived, 2 * 30.0 * 3600);
+  EXPECT_GE(arrived, 2 * 30.0 * (3600 - interval));
   // n1 is saturated all hour: 20/s processed. n2 processes 20/s except during the failure.
   const double processed = gpu["frames_processed"].get<double>();
   const double expected_processed = 20.0 * 3600 + 20.0 * (3600 - 600);

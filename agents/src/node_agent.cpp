@@ -223,17 +223,54 @@ void NodeAgent::on_container_event(const std::string& app, ContainerEvent event)
     double ready = slot.target->release.ready_s;
     if (ready > 0)
       slot.phase_timer = arm(ready, {TimerPurpose::ready, app, {}});
+    else if (config_.verification_window_s > 0)
+      slot.phase_timer = arm(config_.verification_window_s, {TimerPurpose::verified, app, {}});
     else
       commit(app);
   } else if (event == ContainerEvent::exited && (slot.phase == Phase::starting || slot.phase == Phase::verifying)) {
-    fail(app, "container exited before it became ready");
+    fail(app, slot.phase == Phase::starting ? "container exited before it became ready"
+                                            : "container exited during the verification window");
+  } else if (event == ContainerEvent::started && (slot.phase == Phase::idle || slot.phase == Phase::failed) &&
+             slot.running) {
+    // The committed release is up again: after a crash it says so (it reported unhealthy when it went down).
+    if (slot.up_since < 0) {
+      slot.up_since = ports_.clock.now();
+      if (slot.crash_streak > 0) report(app, *slot.running, slot.last_generation, NodeAppState::healthy);
+    }
+  } else if (event == ContainerEvent::exited && (slot.phase == Phase::idle || slot.phase == Phase::failed) &&
+             slot.running) {
+    crashed(app);
   }
+}
+
+bool NodeAgent::app_up(const std::string& app) const {
+  auto it = apps_.find(app);
+  return it != apps_.end() && it->second.running && it->second.up_since >= 0;
+}
+
+// The committed release's process exited: report it and restart it after the crash-loop back-off.
+void NodeAgent::crashed(const std::string& app) {
+  AppSlot& slot = apps_[app];
+  const Time now = ports_.clock.now();
+  if (slot.up_since >= 0 && now - slot.up_since >= config_.restart_reset_s) slot.crash_streak = 0;
+  slot.up_since = -1;
+  ++slot.crash_streak;
+  const double delay =
+      std::min(config_.restart_max_s, config_.restart_initial_s * std::pow(2.0, slot.crash_streak - 1));
+  if (slot.restart_timer != 0) {
+    ports_.timers.cancel_timer(slot.restart_timer);
+    timers_.erase(slot.restart_timer);
+  }
+  slot.restart_timer = arm(delay, {TimerPurpose::restart, app, {}});
+  report(app, *slot.running, slot.last_generation, NodeAppState::unhealthy, "process exited; restarting");
 }
 
 void NodeAgent::commit(const std::string& app) {
   AppSlot& slot = apps_[app];
   if (slot.running) slot.previous = std::move(slot.running);
   slot.running = slot.target->release;
+  slot.up_since = ports_.clock.now();
+  slot.crash_streak = 0;
   std::uint64_t generation = slot.target->generation;
   slot.target.reset();
   slot.phase = Phase::idle;
@@ -245,7 +282,22 @@ void NodeAgent::fail(const std::string& app, const std::string& reason) {
   AppSlot& slot = apps_[app];
   Release release = slot.target->release;
   std::uint64_t generation = slot.target->generation;
+  const bool started = slot.phase == Phase::starting || slot.phase == Phase::verifying;
+  if (!config_.local_rollback && started) {
+    // DO_NOTHING: the new release stays installed (and exited): it restarts with back-off like any crash.
+    slot.phase_timer = 0;
+    if (slot.running) slot.previous = std::move(slot.running);
+    slot.running = release;
+    slot.target.reset();
+    slot.phase = Phase::failed;
+    slot.up_since = -1;
+    report(app, release, generation, NodeAppState::failed, reason);
+    slot.up_since = ports_.clock.now();  // crashed() below measures uptime from here
+    crashed(app);
+    return;
+  }
   abandon_update(slot);
+  if (started && slot.running) slot.up_since = -1;  // the previous release is starting again
   slot.phase = Phase::failed;
   report(app, release, generation, NodeAppState::failed, reason);
 }
@@ -264,6 +316,8 @@ void NodeAgent::on_crash() {
     }
   for (auto& [name, slot] : apps_) {
     slot.phase_timer = 0;
+    slot.restart_timer = 0;
+    slot.up_since = -1;
     slot.attempts.clear();
     // A release that was starting never committed: after boot the committed one runs (A1: always bootable).
     if (slot.phase != Phase::failed) slot.phase = Phase::idle;
@@ -313,6 +367,14 @@ void NodeAgent::on_timer(TimerId id) {
     return;
   }
   auto slot_it = apps_.find(timer.app);
+  if (timer.purpose == TimerPurpose::restart) {
+    if (slot_it == apps_.end() || !slot_it->second.running) return;
+    slot_it->second.restart_timer = 0;
+    ++crash_restarts_;
+    ++container_starts_;
+    ports_.runtime.start_container(*slot_it->second.running);
+    return;
+  }
   if (slot_it == apps_.end() || !slot_it->second.target) return;
   switch (timer.purpose) {
     case TimerPurpose::jitter:
@@ -327,7 +389,15 @@ void NodeAgent::on_timer(TimerId id) {
       }
       break;
     case TimerPurpose::ready:
+      if (config_.verification_window_s > 0)
+        slot_it->second.phase_timer = arm(config_.verification_window_s, {TimerPurpose::verified, timer.app, {}});
+      else
+        commit(timer.app);
+      break;
+    case TimerPurpose::verified:
       commit(timer.app);
+      break;
+    case TimerPurpose::restart:  // handled above
       break;
     case TimerPurpose::report:  // handled above: a report outlives the update it was about
       break;

@@ -107,11 +107,42 @@ std::uint32_t Orchestrator::submit(Command command) {
   node_deadline_s_[current.id] = command.node_deadline_s;
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
-    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, {}});
+    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, -1, {}});
   }
   const std::size_t n = current.targets.size();
   const Strategy& strategy = current.strategy;
   current.wave_begin.push_back(0);
+  if (strategy.kind == Strategy::Kind::canary && n > 0) {
+    // The canary set goes first; the rest keeps its placement order.
+    std::vector<NodeProgress> canary, rest;
+    if (!strategy.canary_selector.empty()) {
+      for (const auto& target : current.targets) {
+        const auto& labels = inventory_[index_of_node_[target.node]].labels;
+        bool match = true;
+        for (const auto& [key, value] : strategy.canary_selector) {
+          auto it = labels.find(key);
+          match = match && it != labels.end() && it->second == value;
+        }
+        (match ? canary : rest).push_back(target);
+      }
+    } else {
+      std::size_t k = strategy.canary_size;
+      if (strategy.canary_percent > 0)
+        k = static_cast<std::size_t>(std::ceil(strategy.canary_percent / 100.0 * static_cast<double>(n) - 1e-9));
+      k = std::clamp<std::size_t>(k, 1, n);
+      // Spread evenly over the targets (and so over sites): target i is a canary when floor((i + 1) k / n) grows.
+      for (std::size_t i = 0; i < n; ++i) ((i + 1) * k / n > i * k / n ? canary : rest).push_back(current.targets[i]);
+    }
+    current.targets = canary;
+    current.targets.insert(current.targets.end(), rest.begin(), rest.end());
+    for (std::size_t i = 0; i < n; ++i) target_index_[{current.id, current.targets[i].node}] = i;
+    std::size_t size = strategy.batch_size;
+    if (strategy.batch_percent > 0)
+      size = static_cast<std::size_t>(std::ceil(strategy.batch_percent / 100.0 * static_cast<double>(n) - 1e-9));
+    if (size == 0) size = n;
+    if (!canary.empty() && !rest.empty()) current.wave_begin.push_back(canary.size());
+    for (std::size_t i = canary.size() + size; i < n; i += size) current.wave_begin.push_back(i);
+  }
   if (strategy.kind == Strategy::Kind::batches) {
     if (strategy.sites_in_parallel > 0) {
       // Batches of whole sites, in placement order: a new batch begins at the first node of the k-th new site.
@@ -219,14 +250,15 @@ void Orchestrator::on_wave_progress(Operation& op) {
     if (op.targets[i].outcome == NodeOutcome::pending) return;
   op.wave_completed_at.push_back(ports_.clock.now());
   const bool last = w + 1 >= op.wave_begin.size();
-  if (last && !(op.strategy.healthy_time_s > 0)) {
+  const double gate = op.strategy.gate_after(w);
+  if (last && !(gate > 0)) {
     op.last_gate_passed = true;
     return;
   }
   if (!last) op.current_wave = w + 1;
-  if (op.strategy.healthy_time_s > 0) {
-    op.gate_at = ports_.clock.now() + op.strategy.healthy_time_s;
-    gate_timers_[ports_.timers.set_timer(op.strategy.healthy_time_s)] = op.id;
+  if (gate > 0) {
+    op.gate_at = ports_.clock.now() + gate;
+    gate_timers_[ports_.timers.set_timer(gate)] = op.id;
   } else {
     start_wave(op);
   }
@@ -243,6 +275,16 @@ void Orchestrator::on_message(const Message& message) {
   if (idx == target_index_.end()) return;
   NodeProgress& target = op.targets[idx->second];
   target.last_report_at = ports_.clock.now();
+  // Health is watched until the operation ends (the batches' healthy time): a node that stops being healthy
+  // before then counts as failed.
+  if (status->state == NodeAppState::unhealthy && target.outcome == NodeOutcome::succeeded && !op.finished()) {
+    --op.succeeded;
+    target.outcome = NodeOutcome::pending;
+    finish_target(op, target, NodeOutcome::failed, "unhealthy after it was healthy: " + status->detail);
+    run_pending_reverts();
+    notify_finished();
+    return;
+  }
   if (target.outcome != NodeOutcome::pending) return;  // duplicates after a terminal outcome change nothing
   if (status->state == NodeAppState::healthy)
     finish_target(op, target, NodeOutcome::succeeded, {});
@@ -254,6 +296,7 @@ void Orchestrator::on_message(const Message& message) {
 
 void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail) {
   target.outcome = outcome;
+  target.finished_at = ports_.clock.now();
   target.detail = std::move(detail);
   switch (outcome) {
     case NodeOutcome::succeeded:

@@ -18,6 +18,8 @@ const char* to_string(NodeAppState state) {
       return "healthy";
     case NodeAppState::failed:
       return "failed";
+    case NodeAppState::unhealthy:
+      return "unhealthy";
   }
   return "?";
 }

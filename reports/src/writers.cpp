@@ -150,6 +150,8 @@ void write_report_json(const RunResult& r, const std::string& path) {
                         {"dropped_by_reason", dropped},
                         {"duplicates", g.duplicates},
                         {"peak_buffer_bytes", g.peak_buffer_bytes},
+                        {"peak_buffer_p50_bytes", g.peak_buffer_p50_bytes},
+                        {"peak_buffer_p99_bytes", g.peak_buffer_p99_bytes},
                         {"peak_buffer_msgs", g.peak_buffer_msgs},
                         {"max_backlog_age_s", g.max_backlog_age_s},
                         {"drains", g.drains},

@@ -34,7 +34,10 @@ Platform build_platform(const Scenario& scenario) {
   cloud->add_route(p.registry->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(egress, Dir::UP)}, true);
   cloud->add_route(p.orchestrator->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(orch_nic, Dir::UP)},
                    true);
+  // The telemetry ingest is a load-balanced service: it limits each upload to its bandwidth but never makes the
+  // sites' uploads share it (FATPIPE), so thousands of sites' batches stay independent bandwidth problems.
   auto* ingest_nic = cloud->create_split_duplex_link("ingest-nic", scenario.cloud.ingest_bandwidth.bytes_per_s)
+                         ->set_sharing_policy(sg4::Link::SharingPolicy::FATPIPE)
                          ->set_latency(scenario.cloud.orchestrator_latency.seconds)
                          ->seal();
   cloud->add_route(p.ingest->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(ingest_nic, Dir::UP)}, true);

@@ -189,6 +189,7 @@ struct World {
   std::vector<std::uint64_t> site_uplink_bytes;
   std::uint64_t registry_egress_bytes = 0;
   std::uint64_t control_bytes = 0;
+  std::uint64_t crash_reports = 0;  // "unhealthy" reports: a committed release's process exited
   std::vector<reports::InvariantViolation> violations;
   std::vector<reports::Event> events;
   std::vector<std::vector<std::size_t>> site_nodes;  // node indices per site
@@ -412,17 +413,31 @@ class SimNode final : public Receiver,
   void start_container(const agents::Release& release) override {
     const std::string app = release.app;
     stop_container(app);  // a start replaces any start still in progress
-    // Release behaviour: a bad version crashes on start with its probability, drawn from (seed, node, release).
+    // Release behaviour (on the hardware it applies to): a start crashes with its probability, drawn from
+    // (seed, node, release, start); a process that started exits fail_after later.
     bool crashes = false;
+    double fail_after = 0;
     for (const auto& spec : world_.scenario.apps)
       if (spec.name == app)
-        if (const AppVersionSpec* v = spec.find(release.version); v != nullptr && v->crash_on_start > 0)
-          crashes = models::RandomStream(world_.options.seed, node_.name,
-                                         "crash/" + app + "/" + release.version + "/" +
-                                             std::to_string(++starts_[app + "/" + release.version]))
-                        .bernoulli(v->crash_on_start);
-    containers_[app] = loop_.add_timer(release.start_s, [this, app, crashes] {
+        if (const AppVersionSpec* v = spec.find(release.version);
+            v != nullptr && v->bad_on(node_.site_template->hardware)) {
+          const double p =
+              !v->fails_on.empty() && v->crash_on_start == 0 && v->fail_after.seconds == 0 ? 1.0 : v->crash_on_start;
+          if (p > 0)
+            crashes = models::RandomStream(world_.options.seed, node_.name,
+                                           "crash/" + app + "/" + release.version + "/" +
+                                               std::to_string(++starts_[app + "/" + release.version]))
+                          .bernoulli(p);
+          fail_after = v->fail_after.seconds;
+        }
+    containers_[app] = loop_.add_timer(release.start_s, [this, app, crashes, fail_after] {
       containers_.erase(app);
+      if (!crashes && fail_after > 0)
+        containers_[app] = loop_.add_timer(fail_after, [this, app] {
+          containers_.erase(app);
+          agent_.on_container_event(app, agents::ContainerEvent::exited);
+          check_disk();
+        });
       agent_.on_container_event(app, crashes ? agents::ContainerEvent::exited : agents::ContainerEvent::started);
       check_disk();
     });
@@ -472,6 +487,11 @@ class SimNode final : public Receiver,
     c.max_fetch_attempts = static_cast<unsigned>(a.max_fetch_attempts);
     c.retry_initial_s = a.retry_initial.seconds;
     c.retry_max_s = a.retry_max.seconds;
+    c.verification_window_s = a.verification_window.seconds;
+    c.local_rollback = a.rollback == "local";
+    c.restart_initial_s = a.restart_initial.seconds;
+    c.restart_max_s = a.restart_max.seconds;
+    c.restart_reset_s = a.restart_reset.seconds;
     return c;
   }
 
@@ -540,6 +560,9 @@ class SimNode final : public Receiver,
                                " healthy but does not run it");
         break;
       }
+      case NodeAppState::unhealthy:
+        ++world_.crash_reports;
+        break;
       case NodeAppState::failed:
         ++world_.progress_done;
         logger("node")->warn("{} failed {} revision {}: {}", node_.name, status.app, status.revision, status.detail);
@@ -752,9 +775,15 @@ class SiteBus final : public agents::Clock,
 
   void run() {
     interval_ = tpl_.bus->config.forwarder.batch_interval_s;
-    // The production tick is armed before the broker's: at equal times the sensors hand over first.
-    loop_.add_timer(interval_, [this] { produce_tick(); });
-    broker_.start();
+    // Sites do not tick in step: each bus starts at its own phase in [0, interval), drawn from the seed. (In step,
+    // every site's batch would leave at the same instant and all of them would share one bandwidth-sharing
+    // problem, as no real fleet does.) The production tick is armed before the broker starts: at equal times the
+    // sensors hand over first.
+    const double phase = models::RandomStream(world_.options.seed, site_.name, "bus-phase").uniform01() * interval_;
+    loop_.add_timer(phase, [this] {
+      produce_tick();
+      broker_.start();
+    });
     sample_period_ = world_.scenario.simulation.telemetry_sample.seconds;
     loop_.add_timer(sample_period_, [this] { sample(); });
     loop_.run();
@@ -1195,8 +1224,12 @@ void run_admin(World& world, bool& hit_max_time) {
       c.strategy.count_succeeded = action.count_succeeded;
       c.strategy.maximum_per_minute = action.maximum_per_minute;
     }
-    if (action.strategy == "batches") {
-      c.strategy.kind = agents::Strategy::Kind::batches;
+    if (action.strategy == "batches" || action.strategy == "canary") {
+      c.strategy.kind = action.strategy == "canary" ? agents::Strategy::Kind::canary : agents::Strategy::Kind::batches;
+      c.strategy.canary_size = action.canary_size;
+      c.strategy.canary_percent = action.canary_percent;
+      c.strategy.canary_selector = action.canary_selector;
+      c.strategy.canary_time_s = action.canary_time.seconds;
       c.strategy.batch_size = action.batch_size;
       c.strategy.batch_percent = action.batch_percent;
       c.strategy.sites_in_parallel = action.sites_in_parallel;
@@ -1706,7 +1739,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
       reports::OperationResult::Wave wave{end - begin, op.wave_started_at[w], std::nullopt};
       if (w < op.wave_completed_at.size()) wave.completed_s = op.wave_completed_at[w];
       o.waves.push_back(wave);
-      if (w > 0 && op.wave_started_at[w] + 1e-9 < op.wave_completed_at[w - 1] + op.strategy.healthy_time_s)
+      if (w > 0 && op.wave_started_at[w] + 1e-9 < op.wave_completed_at[w - 1] + op.strategy.gate_after(w - 1))
         world.violations.push_back({"batch-starts-after-previous-gate",
                                     "operation " + o.name + ": batch " + std::to_string(w + 1) + " started at " +
                                         fmt_double(op.wave_started_at[w]) + " s, before the gate of batch " +
@@ -1759,6 +1792,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     std::map<std::string, reports::TelemetryGroup> groups;
     std::map<std::string, DelayHistogram> delays;
     std::map<std::string, std::vector<double>> drain_times;
+    std::map<std::string, std::vector<std::uint64_t>> peaks;
     std::vector<std::string> order;
     for (const auto& tpl : scenario.sites)
       if (tpl.bus) {
@@ -1782,6 +1816,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
         g.buffered_at_end += buffered;
         for (const auto& [reason, count] : site.dropped_by_reason) g.dropped_by_reason[reason] += count;
         g.peak_buffer_bytes = std::max(g.peak_buffer_bytes, site.peak_buffer_bytes);
+        peaks[scope].push_back(site.peak_buffer_bytes);
         g.peak_buffer_msgs = std::max(g.peak_buffer_msgs, bus->peak_msgs());
         g.max_backlog_age_s = std::max(g.max_backlog_age_s, bus->max_backlog_age());
         if (site.live_bytes_per_s >= site.capacity_bytes_per_s) ++g.sites_never_drain;
@@ -1812,6 +1847,16 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
         auto need = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(times.size())));
         return times[std::clamp<std::size_t>(need, 1, times.size()) - 1];
       };
+      auto& p = peaks[scope];
+      std::sort(p.begin(), p.end());
+      if (!p.empty()) {
+        auto at = [&](double q) {
+          auto need = static_cast<std::size_t>(std::ceil(q / 100.0 * static_cast<double>(p.size())));
+          return p[std::clamp<std::size_t>(need, 1, p.size()) - 1];
+        };
+        g.peak_buffer_p50_bytes = at(50);
+        g.peak_buffer_p99_bytes = at(99);
+      }
       g.drain_p50_s = pct(50);
       g.drain_p99_s = pct(99);
       g.drain_max_s = pct(100);

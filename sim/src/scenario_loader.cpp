@@ -413,6 +413,18 @@ AgentSpec read_agent(Fields f) {
   a.max_fetch_attempts = static_cast<int>(f.integer("max_fetch_attempts", 5, 1, 1000));
   a.retry_initial = f.duration("retry_initial", Duration{10});
   a.retry_max = f.duration("retry_max", Duration{300});
+  a.verification_window = f.duration("verification_window", Duration{0});
+  a.rollback = f.string("rollback", std::string("local"));
+  if (a.rollback != "local" && a.rollback != "none")
+    f.fail_at("rollback",
+              "must be \"local\" (restore the previous release, Greengrass ROLLBACK) or \"none\" (keep the "
+              "failed release, DO_NOTHING), got '" +
+                  a.rollback + "'");
+  a.restart_initial = f.duration("restart_initial", Duration{10});
+  a.restart_max = f.duration("restart_max", Duration{300});
+  a.restart_reset = f.duration("restart_reset", Duration{600});
+  if (!(a.restart_initial.seconds > 0)) f.fail_at("restart_initial", "must be positive");
+  if (a.restart_max.seconds < a.restart_initial.seconds) f.fail_at("restart_max", "must be at least restart_initial");
   f.finish();
   return a;
 }
@@ -422,6 +434,7 @@ HardwareSpec read_hardware(Fields f) {
   h.cpu_cores = static_cast<int>(f.integer("cpu", 4, 1, 1024));
   h.memory = f.bytes("memory", Bytes{8ULL << 30});
   h.disk = f.bytes("disk", Bytes{64ULL << 30});
+  h.arch = f.string("arch", std::string("x86_64"));
   if (f.has("gpu")) {
     Fields g = f.sub("gpu");
     GpuSpec gpu;
@@ -429,6 +442,7 @@ HardwareSpec read_hardware(Fields f) {
     gpu.count = static_cast<int>(g.integer("count", 1, 1, 64));
     gpu.memory = g.bytes("memory", Bytes{16ULL << 30});
     gpu.throughput = g.frequency("throughput", Frequency{30});
+    gpu.driver = g.string("driver", std::string());
     g.finish();
     h.gpu = gpu;
   } else {
@@ -597,6 +611,15 @@ std::vector<std::string> SiteTemplate::streams() const {
   for (const auto& sensor : sensors) add(sensor.stream);
   if (inference) add(inference->stream);
   return out;
+}
+
+bool AppVersionSpec::bad_on(const HardwareSpec& hardware) const {
+  for (const auto& [key, value] : fails_on) {
+    if (key == "arch" && hardware.arch != value) return false;
+    if (key == "gpu_model" && (!hardware.gpu || hardware.gpu->model != value)) return false;
+    if (key == "gpu_driver" && (!hardware.gpu || hardware.gpu->driver != value)) return false;
+  }
+  return true;
 }
 
 const AppVersionSpec* AppSpec::find(const std::string& version) const {
@@ -1030,6 +1053,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         spec.start_time = v.duration("start_time", Duration{1});
         spec.ready_time = v.duration("ready_time", Duration{0});
         spec.crash_on_start = v.number("crash_on_start", 0.0, 0.0, 1.0);
+        spec.fail_after = v.duration("fail_after", Duration{0});
+        spec.fails_on = v.string_map("fails_on");
+        for (const auto& [key, value] : spec.fails_on)
+          if (key != "gpu_model" && key != "gpu_driver" && key != "arch")
+            v.fail_at("fails_on." + key, "unknown hardware key (known: gpu_model, gpu_driver, arch)");
         v.finish();
         a.versions.push_back(std::move(spec));
       }
@@ -1168,8 +1196,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       if (strategy != nullptr && strategy->is_object()) {
         Fields st = f.sub("strategy");
         a.strategy = st.string("kind");
-        if (a.strategy != "batches" && a.strategy != "exponential")
-          st.fail_at("kind", "unknown strategy kind '" + a.strategy + "' (available: batches, exponential)");
+        if (a.strategy != "batches" && a.strategy != "exponential" && a.strategy != "canary")
+          st.fail_at("kind", "unknown strategy kind '" + a.strategy + "' (available: batches, exponential, canary)");
       }
       if (strategy != nullptr && strategy->is_object() && a.strategy == "exponential") {
         // AWS IoT Jobs exponentialRate, with its documented ranges.
@@ -1201,9 +1229,47 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
           a.batch_size = static_cast<std::uint64_t>(st.integer("size", std::nullopt, 1, 10000000));
         }
         a.sites_in_parallel = static_cast<std::uint64_t>(st.integer("sites_in_parallel", 0, 0, 1000000));
-        if ((size != nullptr) == (a.sites_in_parallel > 0))
-          st.fail_at("size", "give either size (nodes or \"<n>%\") or sites_in_parallel");
-        a.healthy_time = st.duration("healthy_time", Duration{0});
+        if (a.strategy == "canary") {
+          // canary = 10 | "5%" | { where = { ring = "canary" } }; then the rest in batches of `size` (or at once)
+          if (a.sites_in_parallel > 0) st.fail_at("sites_in_parallel", "applies to kind = \"batches\" only");
+          const json* canary = st.raw("canary");
+          if (canary == nullptr)
+            st.fail_at("canary",
+                       "is required: a node count, a percentage such as \"5%\", or "
+                       "{ where = { label = \"value\" } }");
+          if (canary->is_string()) {
+            std::string text = canary->get<std::string>();
+            char* end = nullptr;
+            a.canary_percent = std::strtod(text.c_str(), &end);
+            if (text.empty() || end == nullptr || std::string(end) != "%" || !(a.canary_percent > 0) ||
+                a.canary_percent > 100)
+              st.fail_at("canary",
+                         "must be a node count, a percentage such as \"5%\" or { where = {...} }, got '" + text + "'");
+          } else if (canary->is_object()) {
+            Fields cf = st.sub("canary");
+            a.canary_selector = cf.string_map("where");
+            if (a.canary_selector.empty()) cf.fail_at("where", "is required: { label = \"value\", ... }");
+            bool any = false;
+            for (const auto& tpl : scenario.sites) {
+              bool match = true;
+              for (const auto& [k, v] : a.canary_selector) {
+                auto it = tpl.labels.find(k);
+                match = match && it != tpl.labels.end() && it->second == v;
+              }
+              any = any || match;
+            }
+            if (!any) cf.fail_at("where", "no site template declared before this line has these labels");
+            cf.finish();
+          } else {
+            a.canary_size = static_cast<std::uint64_t>(st.integer("canary", std::nullopt, 1, 10000000));
+          }
+          a.healthy_time = st.duration("healthy_time", Duration{0});
+          a.canary_time = st.duration("canary_time", a.healthy_time);
+        } else {
+          if ((size != nullptr) == (a.sites_in_parallel > 0))
+            st.fail_at("size", "give either size (nodes or \"<n>%\") or sites_in_parallel");
+          a.healthy_time = st.duration("healthy_time", Duration{0});
+        }
         st.finish();
       } else {
         a.strategy = f.string("strategy", std::string("all_at_once"));

@@ -28,6 +28,17 @@ struct NodeAgentConfig {
   unsigned max_fetch_attempts = 5;  // per layer and update, as dockerd --max-download-attempts
   double retry_initial_s = 10;      // back-off before the first retry; doubles up to retry_max_s
   double retry_max_s = 300;
+  // A new release must stay up this long after it is ready before the update commits (0: commits when ready).
+  // Exiting within the window fails the update.
+  double verification_window_s = 0;
+  // A failed update restores the previous release on the node (Greengrass failureHandlingPolicy ROLLBACK); false:
+  // the new release stays installed and restarts with back-off (DO_NOTHING).
+  bool local_rollback = true;
+  // A committed release whose process exits restarts after a back-off doubling from restart_initial_s to
+  // restart_max_s, reset once it has run restart_reset_s (Kubernetes CrashLoopBackOff: 10 s, 5 min, 10 min).
+  double restart_initial_s = 10;
+  double restart_max_s = 300;
+  double restart_reset_s = 600;
 };
 
 struct NodeAgentPorts {
@@ -68,6 +79,10 @@ class NodeAgent {
   // Bytes received and then thrown away because a pull was interrupted and restarted from zero.
   std::uint64_t bytes_wasted() const { return bytes_wasted_; }
   unsigned container_starts() const { return container_starts_; }
+  // Times a committed release's process exited and was restarted (crash loops).
+  unsigned crash_restarts() const { return crash_restarts_; }
+  // Whether the app's committed release is up now (not between an exit and its restart).
+  bool app_up(const std::string& app) const;
   NodeId id() const { return config_.id; }
 
  private:
@@ -85,12 +100,15 @@ class NodeAgent {
     std::uint64_t last_generation = 0;
     TimerId phase_timer = 0;
     std::map<std::string, unsigned> attempts;  // failed fetches per layer digest, this update
+    Time up_since = -1;                        // when the committed release's process last started (-1: down)
+    unsigned crash_streak = 0;                 // exits without restart_reset_s of uptime between them
+    TimerId restart_timer = 0;
   };
   struct ActiveFetch {
     std::string app;
     std::string digest;
   };
-  enum class TimerPurpose : std::uint8_t { jitter, retry, ready, report };
+  enum class TimerPurpose : std::uint8_t { jitter, retry, ready, report, verified, restart };
   struct PendingTimer {
     TimerPurpose purpose;
     std::string app;
@@ -123,6 +141,8 @@ class NodeAgent {
   std::uint64_t bytes_fetched_ = 0;
   std::uint64_t bytes_wasted_ = 0;
   unsigned container_starts_ = 0;
+  unsigned crash_restarts_ = 0;
+  void crashed(const std::string& app);
   std::map<std::string, StatusReport> last_report_;  // per app, the newest report sent
   std::map<std::string, unsigned> report_attempts_;  // per app, failed deliveries of that report
   std::map<std::string, TimerId> report_timer_;      // per app, a pending re-send

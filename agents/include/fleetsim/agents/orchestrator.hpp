@@ -27,8 +27,12 @@ struct NodeInfo {
 // How an operation reaches its targets. all_at_once: every target is notified when the operation starts.
 // batches: the targets are notified one batch at a time (Avassa deploy-to-sites, Mender phases); a batch starts
 // when every node of the previous one is terminal and the batch has then held for healthy_time_s.
+// canary (Argo Rollouts / Flagger style): a canary set first (canary_size nodes, or canary_percent of the targets
+// rounded up, spread evenly over them, or the nodes whose labels match canary_selector), held for canary_time_s;
+// then the rest in batches of batch_size / batch_percent (one batch if neither) with healthy_time_s between them.
+// The abort rule is the failure-threshold gate.
 struct Strategy {
-  enum class Kind : std::uint8_t { all_at_once, batches, exponential } kind = Kind::all_at_once;
+  enum class Kind : std::uint8_t { all_at_once, batches, exponential, canary } kind = Kind::all_at_once;
   std::size_t batch_size = 0;         // nodes per batch, or
   double batch_percent = 0;           // a share of the targets per batch, rounded up, at least one node, or
   std::size_t sites_in_parallel = 0;  // every node of this many sites per batch
@@ -41,6 +45,12 @@ struct Strategy {
   std::size_t increase_after = 0;
   bool count_succeeded = false;   // the criterion: succeeded nodes instead of notified ones
   double maximum_per_minute = 0;  // 0: no maximum
+  std::size_t canary_size = 0;
+  double canary_percent = 0;
+  std::map<std::string, std::string> canary_selector;
+  double canary_time_s = 0;
+  // How long batch w must hold, once complete, before the next one starts (or the operation ends after the last).
+  double gate_after(std::size_t w) const { return kind == Kind::canary && w == 0 ? canary_time_s : healthy_time_s; }
 };
 
 // Deploy (first placement) or roll out (new revision to where the app runs). A deploy targets the nodes whose
@@ -70,6 +80,7 @@ struct NodeProgress {
   NodeOutcome outcome = NodeOutcome::pending;
   Time notified_at = -1;
   Time last_report_at = -1;
+  Time finished_at = -1;  // when it reached its (latest) terminal outcome
   std::string detail;
 };
 

@@ -44,6 +44,7 @@ enum class NodeAppState : std::uint8_t {
   downloaded,  // every layer of the release is present locally
   healthy,     // the release runs and passed readiness
   failed,      // the node gave up on this revision (detail says why)
+  unhealthy,   // a release that was healthy stopped (its process exited); it is restarted with back-off
 };
 const char* to_string(NodeAppState state);
 

@@ -101,6 +101,8 @@ struct TelemetryGroup {
   std::uint64_t dropped = 0;
   std::map<std::string, std::uint64_t> dropped_by_reason;  // every reason, zeros included
   std::uint64_t peak_buffer_bytes = 0;                     // the fullest site's peak
+  std::uint64_t peak_buffer_p50_bytes = 0;                 // the median site's peak
+  std::uint64_t peak_buffer_p99_bytes = 0;
   std::uint64_t peak_buffer_msgs = 0;
   double max_backlog_age_s = 0;  // the oldest unsent message's age, at its worst
   std::size_t drains = 0;        // uplink recoveries that found a backlog

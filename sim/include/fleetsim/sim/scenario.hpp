@@ -35,6 +35,7 @@ struct GpuSpec {
   int count = 0;
   models::Bytes memory{};
   models::Frequency throughput{30};  // inference frames per second, per GPU
+  std::string driver;                // driver version, for releases that fail on some hardware
 };
 
 struct HardwareSpec {
@@ -42,6 +43,7 @@ struct HardwareSpec {
   double cpu_speed_flops = 1e9;
   models::Bytes memory{8ULL << 30};
   models::Bytes disk{64ULL << 30};
+  std::string arch = "x86_64";
   std::optional<GpuSpec> gpu;
 };
 
@@ -52,6 +54,11 @@ struct AgentSpec {
   int max_fetch_attempts = 5;
   models::Duration retry_initial{10};
   models::Duration retry_max{300};
+  models::Duration verification_window{0};
+  std::string rollback = "local";  // a failed update: "local" restores the previous release, "none" keeps the new one
+  models::Duration restart_initial{10};
+  models::Duration restart_max{300};
+  models::Duration restart_reset{600};
 };
 
 // A random on/off outage process of each site's uplink: up for a draw of mean mtbf, down for a draw of mean
@@ -123,7 +130,13 @@ struct AppVersionSpec {
   std::vector<LayerSpec> layers;
   models::Duration start_time{1};
   models::Duration ready_time{0};
-  double crash_on_start = 0;  // release behaviour: probability that a start of this version crashes
+  double crash_on_start = 0;       // release behaviour: probability that a start of this version crashes
+  models::Duration fail_after{0};  // release behaviour: the process exits this long after every start (0: never)
+  // Release behaviour on some hardware only: keys gpu_model, gpu_driver, arch. With it, crash_on_start and
+  // fail_after apply only to matching nodes (and a start there always crashes if neither is given).
+  std::map<std::string, std::string> fails_on;
+  // Whether this version misbehaves on a node of this hardware (fails_on matches, or there is no fails_on).
+  bool bad_on(const HardwareSpec& hardware) const;
 };
 
 struct AppSpec {
@@ -140,7 +153,11 @@ struct ActionSpec {
   std::string app;
   std::string version;
   std::map<std::string, std::string> selector;
-  std::string strategy = "all_at_once";  // all_at_once | batches
+  std::string strategy = "all_at_once";                // all_at_once | batches | exponential | canary
+  std::uint64_t canary_size = 0;                       // canary: a node count, or
+  double canary_percent = 0;                           // a share of the targets, or
+  std::map<std::string, std::string> canary_selector;  // the nodes with these labels
+  models::Duration canary_time{0};                     // how long the canary must hold
   std::uint64_t batch_size = 0;
   double batch_percent = 0;
   std::uint64_t sites_in_parallel = 0;
