@@ -35,3 +35,8 @@ expect "upgrade.targeted == 200"
 expect "upgrade.canceled >= 190"
 expect "upgrade_revert.succeeded >= 1"
 expect "upgrade_revert.failed == 0"
+-- The fleet ends on the stable version, and version 2 ran only on the 10 canary stores, at most for the canary's
+-- 15 minutes each: 10 x 15 min = 2h30m of node time.
+expect "pos@2.nodes_at_end == 0"
+expect "pos@1.nodes_at_end == 200"
+expect "pos@2.node_time <= 2h30m"

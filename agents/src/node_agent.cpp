@@ -243,6 +243,20 @@ void NodeAgent::on_container_event(const std::string& app, ContainerEvent event)
   }
 }
 
+const Release* NodeAgent::active_release(const std::string& app) const {
+  auto it = apps_.find(app);
+  if (it == apps_.end()) return nullptr;
+  const AppSlot& slot = it->second;
+  if ((slot.phase == Phase::starting || slot.phase == Phase::verifying) && slot.target) return &slot.target->release;
+  return slot.running ? &*slot.running : nullptr;
+}
+
+bool NodeAgent::updating(const std::string& app) const {
+  auto it = apps_.find(app);
+  return it != apps_.end() && it->second.target.has_value() && it->second.phase != Phase::idle &&
+         it->second.phase != Phase::failed;
+}
+
 bool NodeAgent::app_up(const std::string& app) const {
   auto it = apps_.find(app);
   return it != apps_.end() && it->second.running && it->second.up_since >= 0;

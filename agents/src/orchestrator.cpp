@@ -107,7 +107,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   node_deadline_s_[current.id] = command.node_deadline_s;
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
-    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, -1, {}});
+    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, -1, -1, {}});
   }
   const std::size_t n = current.targets.size();
   const Strategy& strategy = current.strategy;
@@ -297,6 +297,7 @@ void Orchestrator::on_message(const Message& message) {
 void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail) {
   target.outcome = outcome;
   target.finished_at = ports_.clock.now();
+  if (outcome == NodeOutcome::succeeded) target.succeeded_at = target.finished_at;
   target.detail = std::move(detail);
   switch (outcome) {
     case NodeOutcome::succeeded:

@@ -135,6 +135,13 @@ void write_report_json(const RunResult& r, const std::string& path) {
                       {"factor", f.factor},
                       {"free_bytes", f.free_bytes}});
   j["faults"] = faults;
+  ordered_json versions = ordered_json::object();
+  for (const auto& [app, by_version] : r.node_time_s)
+    for (const auto& [version, seconds] : by_version) versions[app][version]["node_time_s"] = seconds;
+  for (const auto& [app, by_version] : r.nodes_at_end)
+    for (const auto& [version, n] : by_version) versions[app][version]["nodes_at_end"] = n;
+  j["versions"] = versions;
+  j["crash_reports"] = r.crash_reports;
   if (!r.telemetry.empty()) {
     auto opt = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
     ordered_json groups = ordered_json::array();
@@ -248,6 +255,16 @@ void write_events_jsonl(const RunResult& r, const std::string& path) {
   write_file(path, out);
 }
 
+void write_states_csv(const RunResult& r, const std::string& path) {
+  std::string out = "time_s,app,version,state,nodes\n";
+  char buf[64];
+  for (const auto& smp : r.states) {
+    std::snprintf(buf, sizeof buf, "%.3f,", smp.at_s);
+    out += buf + smp.app + "," + smp.version + "," + smp.state + "," + std::to_string(smp.nodes) + "\n";
+  }
+  write_file(path, out);
+}
+
 void write_telemetry_csv(const RunResult& r, const std::string& path) {
   std::string out =
       "time_s,scope,buffered_bytes,buffered_msgs,max_site_bytes,max_backlog_age_s,sites_behind,delivered,dropped\n";
@@ -312,7 +329,18 @@ std::string summary_text(const RunResult& r) {
       << "; control messages: " << models::format_bytes(static_cast<double>(r.control_bytes));
   if (r.bytes_wasted)
     out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
-  out << "\n  nodes failed: " << r.nodes_failed << "\n";
+  out << "\n  nodes failed: " << r.nodes_failed;
+  if (r.crash_reports) out << "; committed releases that crashed and restarted: " << r.crash_reports;
+  out << "\n";
+  for (const auto& [app, by_version] : r.nodes_at_end) {
+    out << "  " << app << " at the end:";
+    for (const auto& [version, n] : by_version) out << "  " << version << " on " << n << " node(s)";
+    out << "; node time:";
+    if (auto it = r.node_time_s.find(app); it != r.node_time_s.end())
+      for (const auto& [version, seconds] : it->second)
+        out << "  " << version << " " << models::format_duration(seconds);
+    out << "\n";
+  }
   // Faults, one line per name: how many windows, on how many distinct sites, and the site-time spent down.
   std::map<std::string, std::tuple<std::string, std::size_t, std::set<std::string>, double>> by_name;
   for (const auto& f : r.faults) {

@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
                                                       {"nodes.csv", fleetsim::reports::write_nodes_csv},
                                                       {"junit.xml", fleetsim::reports::write_junit_xml},
                                                       {"events.jsonl", fleetsim::reports::write_events_jsonl}};
+  if (!result.states.empty()) writers.emplace_back("states.csv", fleetsim::reports::write_states_csv);
   if (!result.telemetry.empty()) {
     writers.emplace_back("telemetry.csv", fleetsim::reports::write_telemetry_csv);
     writers.emplace_back("telemetry_sites.csv", fleetsim::reports::write_telemetry_sites_csv);

@@ -192,6 +192,10 @@ struct World {
   std::uint64_t crash_reports = 0;  // "unhealthy" reports: a committed release's process exited
   std::vector<reports::InvariantViolation> violations;
   std::vector<reports::Event> events;
+  // Node time per (app, version): how long nodes ran (or were starting) each version, from exact state changes.
+  std::map<std::pair<std::string, std::string>, double> node_time;
+  std::vector<reports::StateSample> states;
+  EventLoop* states_loop = nullptr;
   std::vector<std::vector<std::size_t>> site_nodes;  // node indices per site
   std::function<void()> close_faults;                // ends every open fault window and stops the injector
   sg4::Link* registry_egress_up = nullptr;           // registry -> everyone
@@ -276,9 +280,23 @@ class SimNode final : public Receiver,
                          node_.name + " was told to go from revision " + std::to_string(last) + " to " +
                              std::to_string(release.revision) + " of " + release.app + " outside a rollback");
       last = std::max(last, release.revision);
+      const agents::Release* committed = agent_.running(release.app);
+      committed_at_handover_.emplace(std::make_pair(release.app, desired->generation),
+                                     committed ? committed->revision : 0);
+      // Re-sending an update the node has applied restarts nothing.
+      const bool applied =
+          committed != nullptr && committed->revision == release.revision && !agent_.updating(release.app);
+      const unsigned starts = agent_.container_starts();
+      agent_.on_message(envelope.message);
+      if (applied && agent_.container_starts() != starts)
+        world_.violation("resend-restarts-nothing", index_,
+                         node_.name + " restarted " + release.app + " when told again to run revision " +
+                             std::to_string(release.revision) + ", which it ran");
+      after_agent();
+      return;
     }
     agent_.on_message(envelope.message);
-    check_disk();
+    after_agent();
   }
 
   // Clock, Random
@@ -291,7 +309,7 @@ class SimNode final : public Receiver,
     *id = loop_.add_timer(delay_s, [this, id] {
       agent_timers_.erase(*id);
       agent_.on_timer(*id);
-      check_disk();
+      after_agent();
     });
     agent_timers_.insert(*id);
     return *id;
@@ -313,7 +331,7 @@ class SimNode final : public Receiver,
   void send_failed(std::size_t /*node*/, const agents::Message& message) override {
     if (down_) return;
     agent_.on_send_failed(message);
-    check_disk();
+    after_agent();
   }
 
   // Crash and boot run in the node's own actor (the fault injector posts them), so that the transfers the agent
@@ -350,6 +368,7 @@ class SimNode final : public Receiver,
     std::uint64_t wasted_before = agent_.bytes_wasted();
     agent_.on_crash();
     world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
+    observe();
   }
   void power_on() {
     if (!down_) return;
@@ -358,7 +377,7 @@ class SimNode final : public Receiver,
     if (bootable_before_crash_ && !agent_.has_committed_release())
       world_.violation("always-bootable", index_,
                        node_.name + " had a committed release before a crash and none after");
-    check_disk();
+    after_agent();
   }
 
  public:
@@ -376,7 +395,7 @@ class SimNode final : public Receiver,
     if (bytes == 0) {  // nothing left to move: answer at once, without a transfer
       loop_.add_timer(0, [this, id] {
         agent_.on_fetch_done(id, agents::FetchResult{true, 0, {}});
-        check_disk();
+        after_agent();
       });
       return id;
     }
@@ -436,10 +455,10 @@ class SimNode final : public Receiver,
         containers_[app] = loop_.add_timer(fail_after, [this, app] {
           containers_.erase(app);
           agent_.on_container_event(app, agents::ContainerEvent::exited);
-          check_disk();
+          after_agent();
         });
       agent_.on_container_event(app, crashes ? agents::ContainerEvent::exited : agents::ContainerEvent::started);
-      check_disk();
+      after_agent();
     });
   }
   void stop_container(const std::string& app) override {
@@ -536,7 +555,7 @@ class SimNode final : public Receiver,
     std::uint64_t wasted_before = agent_.bytes_wasted();
     agent_.on_fetch_done(id, result);
     world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
-    check_disk();
+    after_agent();
   }
 
   void record(const agents::StatusReport& status) {
@@ -563,13 +582,64 @@ class SimNode final : public Receiver,
       case NodeAppState::unhealthy:
         ++world_.crash_reports;
         break;
-      case NodeAppState::failed:
+      case NodeAppState::failed: {
+        // A local rollback restores exactly the release the node had committed when this update arrived.
+        auto before = committed_at_handover_.find({status.app, status.generation});
+        const agents::Release* now_running = agent_.running(status.app);
+        if (node_.site_template->agent.rollback == "local" && before != committed_at_handover_.end() &&
+            before->second != 0 && (now_running == nullptr || now_running->revision != before->second))
+          world_.violation("local-rollback-restores-previous", index_,
+                           node_.name + " failed revision " + std::to_string(status.revision) + " of " + status.app +
+                               " and runs revision " +
+                               (now_running ? std::to_string(now_running->revision) : std::string("none")) +
+                               ", not the revision " + std::to_string(before->second) + " it ran before");
+      }
         ++world_.progress_done;
         logger("node")->warn("{} failed {} revision {}: {}", node_.name, status.app, status.revision, status.detail);
         break;
     }
   }
 
+  // After every agent handler: the disk budget, and the node-time accounting of each app's active version.
+  void after_agent() {
+    check_disk();
+    observe();
+  }
+
+ public:
+  // The version whose process runs (or is starting) for each app; node time accrues to it while powered.
+  void observe() {
+    const double now_s = sg4::Engine::get_clock();
+    for (const auto& app : world_.scenario.apps) {
+      std::string version;
+      if (!down_)
+        if (const agents::Release* r = agent_.active_release(app.name)) version = r->version;
+      auto& [current, since] = active_[app.name];
+      if (current == version) continue;
+      if (!current.empty()) world_.node_time[{app.name, current}] += now_s - since;
+      current = version;
+      since = now_s;
+    }
+  }
+  void flush_node_time() {
+    const double now_s = sg4::Engine::get_clock();
+    for (auto& [app, entry] : active_) {
+      if (!entry.first.empty()) world_.node_time[{app, entry.first}] += now_s - entry.second;
+      entry.second = now_s;
+    }
+  }
+  // The node's state for an app, for the states time series: (version, state).
+  std::pair<std::string, std::string> state_of(const std::string& app) const {
+    const agents::Release* r = agent_.active_release(app);
+    std::string version = r ? r->version : "-";
+    if (down_) return {version, "down"};
+    if (agent_.updating(app)) return {version, "updating"};
+    if (r == nullptr) return {version, "none"};
+    return {version, agent_.app_up(app) ? "running" : "crashlooping"};
+  }
+  const agents::NodeAgent& agent() const { return agent_; }
+
+ private:
   void check_disk() {
     if (agent_.bytes_stored() > node_.site_template->hardware.disk.count)
       world_.violation("disk-budget", index_,
@@ -591,6 +661,9 @@ class SimNode final : public Receiver,
   std::map<agents::TransferId, std::size_t> slot_of_;
   bool down_ = false;
   bool bootable_before_crash_ = false;
+  std::map<std::string, std::pair<std::string, double>> active_;  // per app: (active version, since)
+  // Per (app, generation): the revision the node had committed when that desired state arrived (local rollback).
+  std::map<std::pair<std::string, std::uint64_t>, agents::Revision> committed_at_handover_;
   agents::TransferId next_transfer_ = 1;
 };
 
@@ -709,6 +782,35 @@ class SimOrchestrator final : public Receiver,
   bool down_ = false;
   std::set<agents::TimerId> timers_;
   std::vector<Envelope> held_commands_;
+};
+
+// ---- nodes in each state over time ----------------------------------------------------------------------------------
+
+class StateSampler {
+ public:
+  StateSampler(World& world, std::vector<SimNode*> nodes) : world_(world), nodes_(std::move(nodes)) {}
+  EventLoop& loop() { return loop_; }
+  void run() {
+    loop_.add_timer(0, [this] { sample(); });
+    loop_.run();
+  }
+
+ private:
+  void sample() {
+    std::map<std::tuple<std::string, std::string, std::string>, std::size_t> counts;
+    for (const auto& app : world_.scenario.apps)
+      for (const SimNode* node : nodes_) {
+        auto [version, state] = node->state_of(app.name);
+        ++counts[{app.name, version, state}];
+      }
+    const double now = sg4::Engine::get_clock();
+    for (const auto& [key, n] : counts)
+      world_.states.push_back({now, std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
+    loop_.add_timer(world_.scenario.simulation.states_sample.seconds, [this] { sample(); });
+  }
+  World& world_;
+  std::vector<SimNode*> nodes_;
+  EventLoop loop_;
 };
 
 // ---- telemetry bus ---------------------------------------------------------------------------------------------
@@ -1258,6 +1360,7 @@ void run_admin(World& world, bool& hit_max_time) {
   for (auto* node : world.nodes) node->loop().stop();
   for (auto* bus : world.buses)
     if (bus != nullptr) bus->loop().stop();
+  if (world.states_loop != nullptr) world.states_loop->stop();
 }
 
 // Faults: resolves each fault's sites from the scenario (and the seed, for fractions), then turns the sites'
@@ -1495,9 +1598,26 @@ std::optional<double> metric_value(const reports::RunResult& r, const std::strin
   if (metric == "fleet.nodes_failed") return static_cast<double>(r.nodes_failed);
   if (metric == "fleet.nodes") return static_cast<double>(r.nodes);
   if (metric == "fleet.end_time") return r.end_time_s;
+  if (metric == "fleet.crash_reports") return static_cast<double>(r.crash_reports);
   auto dot = metric.rfind('.');
   std::string name = metric.substr(0, dot);
   std::string field = metric.substr(dot + 1);
+  if (const auto at = name.find('@'); at != std::string::npos) {  // <app>@<version>.node_time | nodes_at_end
+    const std::string app = name.substr(0, at), version = name.substr(at + 1);
+    if (field == "node_time") {
+      auto a = r.node_time_s.find(app);
+      if (a == r.node_time_s.end()) return 0.0;
+      auto v = a->second.find(version);
+      return v == a->second.end() ? 0.0 : v->second;
+    }
+    if (field == "nodes_at_end") {
+      auto a = r.nodes_at_end.find(app);
+      if (a == r.nodes_at_end.end()) return 0.0;
+      auto v = a->second.find(version);
+      return v == a->second.end() ? 0.0 : static_cast<double>(v->second);
+    }
+    return std::nullopt;
+  }
   for (std::string family : {"telemetry.", "gpu."}) {
     if (name.rfind(family, 0) != 0) continue;
     const std::string scope = name.substr(family.size());
@@ -1551,6 +1671,60 @@ std::optional<double> metric_value(const reports::RunResult& r, const std::strin
     }
   }
   return std::nullopt;
+}
+
+// The abort rule fires within one check of its threshold being crossed, recomputed from the targets' own times:
+// executed targets (succeeded, failed, timed out) in time order, a node that turned unhealthy counting first as a
+// success and then as a failure. Simultaneous outcomes may be taken in any order: the abort must fall between the
+// earliest and the latest crossing those orders allow.
+void check_abort_timing(const Scenario& scenario, const reports::OperationResult& o, const agents::Operation& op,
+                        std::vector<reports::InvariantViolation>& violations) {
+  const ActionSpec* action = nullptr;
+  for (const auto& a : scenario.timeline)
+    if (a.name == o.name) action = &a;
+  if (action == nullptr || !(action->abort_threshold_percent > 0)) return;
+  struct Step {
+    double t;
+    int executed;
+    int bad;
+  };
+  std::vector<Step> steps;
+  for (const auto& target : op.targets) {
+    const bool bad = target.outcome == agents::NodeOutcome::failed || target.outcome == agents::NodeOutcome::timed_out;
+    if (target.succeeded_at >= 0) steps.push_back({target.succeeded_at, 1, 0});
+    if (bad) steps.push_back({target.finished_at, target.succeeded_at >= 0 ? 0 : 1, 1});
+  }
+  auto crossing = [&](bool failures_first) -> std::optional<double> {
+    auto sorted = steps;
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const Step& a, const Step& b) {
+      if (a.t != b.t) return a.t < b.t;
+      return failures_first ? a.bad > b.bad : a.bad < b.bad;
+    });
+    double executed = 0, bad = 0;
+    const double min_executed = static_cast<double>(std::max<std::uint64_t>(action->abort_min_executed, 1));
+    for (const auto& step : sorted) {
+      executed += step.executed;
+      bad += step.bad;
+      if (executed >= min_executed && 100.0 * bad >= action->abort_threshold_percent * executed) return step.t;
+    }
+    return std::nullopt;
+  };
+  auto early = crossing(true), late = crossing(false);
+  if (early && op.finished_at && *early > *op.finished_at) early.reset();
+  if (late && op.finished_at && *late > *op.finished_at) late.reset();
+  if (!early && !o.aborted_at_s) return;
+  const double latest = late ? *late : early ? *early : 0.0;
+  if (early && (!o.aborted_at_s || *o.aborted_at_s + 1e-6 < *early || *o.aborted_at_s > latest + 1e-6))
+    violations.push_back(
+        {"abort-within-one-check",
+         "operation " + o.name + ": the abort threshold was crossed at " + fmt_double(*early) + " s, the abort " +
+             (o.aborted_at_s ? "fired at " + fmt_double(*o.aborted_at_s) + " s" : std::string("never fired")),
+         *early});
+  if (!early && o.aborted_at_s)
+    violations.push_back({"abort-within-one-check",
+                          "operation " + o.name + " aborted at " + fmt_double(*o.aborted_at_s) +
+                              " s though its threshold was never crossed",
+                          *o.aborted_at_s});
 }
 
 bool compare(double measured, const std::string& op, double expected) {
@@ -1649,6 +1823,13 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   for (std::size_t i = 0; i < n; ++i) {
     SimNode* node = nodes[i].get();
     sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); });
+  }
+  std::vector<SimNode*> node_ptrs;
+  for (auto& node : nodes) node_ptrs.push_back(node.get());
+  StateSampler sampler(world, node_ptrs);
+  if (!scenario.apps.empty()) {
+    world.states_loop = &sampler.loop();
+    sg4::Actor::create("states", world.platform.orchestrator, [&] { sampler.run(); });
   }
   bool hit_max_time = false;
   FaultInjector faults(world, resolve_faults(world));
@@ -1783,9 +1964,29 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
                                       " of " + std::to_string(op.targets.size()) +
                                       " targeted nodes never reached a terminal state",
                                   r.end_time_s});
+    // revert_all converges: every node the rollback targeted is back on the stable revision within its deadline.
+    if (op.is_rollback && !hit_max_time)
+      for (const auto& target : op.targets)
+        if (target.outcome == agents::NodeOutcome::failed || target.outcome == agents::NodeOutcome::timed_out)
+          world.violations.push_back({"revert-all-converges",
+                                      world.platform.nodes[target.node].name + " did not return to revision " +
+                                          std::to_string(op.to_revision) + " of " + op.app + " (" +
+                                          agents::to_string(target.outcome) + ": " + target.detail + ")",
+                                      target.finished_at});
+    check_abort_timing(scenario, o, op, world.violations);
     r.operations.push_back(std::move(o));
   }
   r.nodes_failed = static_cast<std::size_t>(std::count(node_failed.begin(), node_failed.end(), true));
+
+  // Versions: node time per version (exact, from state changes) and where every node ended.
+  for (auto& node : nodes) node->flush_node_time();
+  for (const auto& [key, seconds] : world.node_time) r.node_time_s[key.first][key.second] = seconds;
+  for (const auto& app : scenario.apps)
+    for (auto& node : nodes)
+      if (const agents::Release* active = node->agent().active_release(app.name))
+        ++r.nodes_at_end[app.name][active->version];
+  r.crash_reports = world.crash_reports;
+  r.states = std::move(world.states);
 
   // ---- telemetry ----
   if (!buses.empty()) {

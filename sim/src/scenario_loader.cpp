@@ -643,7 +643,8 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
   static const std::map<std::string, MetricUnit> fleet_metrics{
       {"fleet.registry_egress_bytes", MetricUnit::bytes}, {"fleet.busiest_uplink_bytes", MetricUnit::bytes},
       {"fleet.nodes_failed", MetricUnit::count},          {"fleet.nodes", MetricUnit::count},
-      {"fleet.bytes_wasted", MetricUnit::bytes},          {"fleet.end_time", MetricUnit::seconds}};
+      {"fleet.bytes_wasted", MetricUnit::bytes},          {"fleet.end_time", MetricUnit::seconds},
+      {"fleet.crash_reports", MetricUnit::count}};
   if (auto it = fleet_metrics.find(metric); it != fleet_metrics.end()) return it->second;
   static const std::map<std::string, MetricUnit> op_metrics{
       {"time_to_50", MetricUnit::seconds}, {"time_to_90", MetricUnit::seconds},
@@ -652,6 +653,18 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
       {"succeeded", MetricUnit::count},    {"failed", MetricUnit::count},
       {"timed_out", MetricUnit::count},    {"bytes_pulled", MetricUnit::bytes},
       {"canceled", MetricUnit::count},     {"time_to_abort", MetricUnit::seconds}};
+  // <app>@<version>.node_time | nodes_at_end
+  if (const auto at = metric.find('@'); at != std::string::npos && metric.rfind('.') > at) {
+    const auto last = metric.rfind('.');
+    const std::string app = metric.substr(0, at), version = metric.substr(at + 1, last - at - 1);
+    const std::string field = metric.substr(last + 1);
+    for (const auto& a : scenario.apps)
+      if (a.name == app && a.find(version) != nullptr) {
+        if (field == "node_time") return MetricUnit::seconds;
+        if (field == "nodes_at_end") return MetricUnit::count;
+      }
+    return std::nullopt;
+  }
   // telemetry.<template|fleet>.<field> and gpu.<template|fleet>.<field>
   static const std::map<std::string, MetricUnit> telemetry_metrics{{"produced", MetricUnit::count},
                                                                    {"delivered", MetricUnit::count},
@@ -1316,6 +1329,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         f.fail_at("control_messages", "must be \"network\" or \"timed\", got '" + s.control_messages + "'");
       s.simgrid_cfg = f.string_map("simgrid");
       s.telemetry_sample = f.duration("telemetry_sample", s.telemetry_sample);
+      s.states_sample = f.duration("states_sample", s.states_sample);
+      if (!(s.states_sample.seconds >= 1)) f.fail_at("states_sample", "must be at least 1s");
       if (!(s.telemetry_sample.seconds >= 1)) f.fail_at("telemetry_sample", "must be at least 1s");
       f.finish();
     }
@@ -1347,7 +1362,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
           "succeeded, failed, timed_out, canceled, bytes_pulled, time_to_abort with operations " +
           ops_list + " (and <operation>_revert for a revert_all rollback)" +
           "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "
-          "fleet.nodes_failed, fleet.nodes, fleet.end_time; telemetry metrics: telemetry.<site "
+          "fleet.nodes_failed, fleet.nodes, fleet.end_time, fleet.crash_reports; version metrics: "
+          "<app>@<version>.node_time, nodes_at_end; telemetry metrics: telemetry.<site "
           "template|fleet>.produced, "
           "delivered, dropped, dropped_<reason>, duplicates, loss_ppm, peak_buffer_bytes, drain_p50, drain_max, "
           "undrained, delay_p50, delay_p99, max_backlog_age; gpu.<site template|fleet>.frames_arrived, "

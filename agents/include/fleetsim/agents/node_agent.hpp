@@ -83,6 +83,11 @@ class NodeAgent {
   unsigned crash_restarts() const { return crash_restarts_; }
   // Whether the app's committed release is up now (not between an exit and its restart).
   bool app_up(const std::string& app) const;
+  // The release whose process the node runs or is starting for the app: the new one while it starts and is
+  // verified, else the committed one (nullptr: none).
+  const Release* active_release(const std::string& app) const;
+  // Whether an update of the app is in progress (waiting, downloading, starting or being verified).
+  bool updating(const std::string& app) const;
   NodeId id() const { return config_.id; }
 
  private:

@@ -80,7 +80,8 @@ struct NodeProgress {
   NodeOutcome outcome = NodeOutcome::pending;
   Time notified_at = -1;
   Time last_report_at = -1;
-  Time finished_at = -1;  // when it reached its (latest) terminal outcome
+  Time finished_at = -1;   // when it reached its (latest) terminal outcome
+  Time succeeded_at = -1;  // when it reported healthy (it may turn failed later, if it stops being healthy)
   std::string detail;
 };
 

@@ -89,6 +89,17 @@ struct FaultWindow {
   std::uint64_t free_bytes = 0;    // disk_full: room left for layers
 };
 
+// How many nodes were in a state for an app at a time: state is running, crashlooping (the committed release's
+// process exited and waits for its restart), updating, down (powered off) or none; version is the release the node
+// runs (or starts).
+struct StateSample {
+  double at_s = 0;
+  std::string app;
+  std::string version;
+  std::string state;
+  std::size_t nodes = 0;
+};
+
 // Telemetry of one group of sites (a site template, or "fleet" for all of them), over the whole run.
 struct TelemetryGroup {
   std::string scope;   // site template name, or "fleet"
@@ -169,6 +180,12 @@ struct RunResult {
   std::vector<FaultWindow> faults;
   std::vector<Event> events;
 
+  // Per app and version: node time (seconds nodes ran or started it, while powered) and nodes on it at the end.
+  std::map<std::string, std::map<std::string, double>> node_time_s;
+  std::map<std::string, std::map<std::string, std::size_t>> nodes_at_end;
+  std::uint64_t crash_reports = 0;  // times a committed release's process exited (crash loops)
+  std::vector<StateSample> states;  // every simulation.states_sample
+
   std::vector<TelemetryGroup> telemetry;  // one per site template with a bus, then "fleet"; empty without buses
   std::vector<TelemetrySample> telemetry_series;
   std::vector<TelemetrySite> telemetry_sites;
@@ -183,6 +200,8 @@ struct RunResult {
 void write_report_json(const RunResult& result, const std::string& path);
 void write_nodes_csv(const RunResult& result, const std::string& path);
 void write_junit_xml(const RunResult& result, const std::string& path);
+// Nodes in each state over time: one row per sample, app, version and state.
+void write_states_csv(const RunResult& result, const std::string& path);
 // The telemetry time series (one row per sample and scope) and one row per site with a bus.
 void write_telemetry_csv(const RunResult& result, const std::string& path);
 void write_telemetry_sites_csv(const RunResult& result, const std::string& path);

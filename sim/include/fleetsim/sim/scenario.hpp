@@ -211,6 +211,7 @@ struct SimulationSpec {
   std::string control_messages = "timed";
   std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
   models::Duration telemetry_sample{60};           // period of the telemetry time series
+  models::Duration states_sample{60};              // period of the nodes-in-state time series
   std::string where;
 };
 
