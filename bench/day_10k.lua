@@ -27,7 +27,8 @@ app { name = "pos", versions = { ["1"] = { image = "200MiB", start_time = "5s" }
 at("0s", deploy { app = "pos", version = "1", name = "install", node_deadline = "12h" })
 at("6h", rollout {
   app = "pos", version = "2", name = "upgrade", node_deadline = "12h",
-  strategy = { kind = "batches", size = "1%", healthy_time = "15m" },  -- canary batch of 100 nodes first
+  -- a canary of 1 % (100 nodes spread over the stores) held 30 minutes, then batches of 25 % held 10 minutes
+  strategy = { kind = "canary", canary = "1%", canary_time = "30m", size = "25%", healthy_time = "10m" },
   abort = { failure_threshold = "10%", min_executed = 20 },
 })
 

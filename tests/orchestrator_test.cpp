@@ -47,11 +47,12 @@ class OrchestratorTest : public ::testing::Test {
  protected:
   OrchestratorTest() {
     // Four nodes; "edge" and "gpu" labels chosen so that selectors pick known subsets.
+    // Capacities: every node 8 GB of memory; the gpu nodes one GPU with 16 GB.
     inventory = {
-        {1, "n1", "site-a", {{"tier", "edge"}, {"gpu", "yes"}}},
-        {2, "n2", "site-a", {{"tier", "edge"}}},
-        {3, "n3", "site-b", {{"tier", "core"}}},
-        {4, "n4", "site-b", {{"tier", "edge"}, {"gpu", "yes"}}},
+        {1, "n1", "site-a", {{"tier", "edge"}, {"gpu", "yes"}}, {{"memory", 8e9}, {"gpu", 1}, {"gpu_memory", 16e9}}},
+        {2, "n2", "site-a", {{"tier", "edge"}}, {{"memory", 8e9}}},
+        {3, "n3", "site-b", {{"tier", "core"}}, {{"memory", 8e9}}},
+        {4, "n4", "site-b", {{"tier", "edge"}, {"gpu", "yes"}}, {{"memory", 8e9}, {"gpu", 1}, {"gpu_memory", 16e9}}},
     };
   }
 
@@ -617,6 +618,41 @@ TEST_F(OrchestratorTest, UnhealthyDuringTheGateTurnsSuccessIntoFailureAndCountsF
   EXPECT_EQ(*op(1).aborted_at, 100);
   world.timers.advance_to(3600);
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+}
+
+TEST_F(OrchestratorTest, AppNeedingAGpuIsPlacedOnlyOnNodesWithOneAndTheRestIsReported) {
+  // Goal: placement by resources; method: a deploy to every node of an app needing one GPU targets n1 and n4 and
+  // reports n2 and n3 as unplaced, naming the missing resource.
+  make();
+  Command command = deploy("vision", {});
+  command.release.requires = {{"gpu", 1}, {"memory", 2e9}};
+  orchestrator->submit(command);
+  EXPECT_EQ(target_nodes(op(1)), (std::vector<NodeId>{1, 4}));
+  ASSERT_EQ(op(1).unplaced.size(), 2u);
+  EXPECT_EQ(op(1).unplaced[0].first, 2u);
+  EXPECT_NE(op(1).unplaced[0].second.find("gpu"), std::string::npos);
+}
+
+TEST_F(OrchestratorTest, NodeWithoutRoomIsNotOverfilled) {
+  // Goal: resources add up across apps; method: app a takes 6 GB of the 8 GB on every node; app b needing 4 GB
+  // fits nowhere; a rollout of a to a release needing 9 GB fails every node at once and notifies none.
+  make();
+  Command a = deploy("a", {});
+  a.release.requires = {{"memory", 6e9}};
+  orchestrator->submit(a);
+  Command b = deploy("b", {});
+  b.release.requires = {{"memory", 4e9}};
+  orchestrator->submit(b);
+  EXPECT_TRUE(op(2).targets.empty());
+  EXPECT_EQ(op(2).unplaced.size(), 4u);
+  for (NodeId n : {1, 2, 3, 4}) report(n, "a", 1, NodeAppState::healthy);
+  world.channel.sent.clear();
+  Command bigger = rollout("a", "2.0");
+  bigger.release.requires = {{"memory", 9e9}};
+  orchestrator->submit(bigger);
+  EXPECT_EQ(op(3).failed, 4u);
+  EXPECT_TRUE(world.channel.recipients().empty());
+  EXPECT_NE(op(3).targets[0].detail.find("does not fit"), std::string::npos);
 }
 
 TEST_F(OrchestratorTest, SitesInParallelBatchesWholeSites) {

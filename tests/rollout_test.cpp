@@ -136,3 +136,38 @@ expect "up.succeeded == 5"
 
 }  // namespace
 }  // namespace fleetsim::testing
+
+namespace fleetsim::testing {
+namespace {
+
+TEST(Rollout, PlacementByResourcesReportsNodesWithoutRoomAndNeverOverfills) {
+  // GPU app: only the 4 GPU nodes. A 6 GiB app fits on every 8 GiB node; its 10 GiB release fits nowhere: the
+  // rollout fails all 8 at once, and they keep version 1.
+  std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "p.lua", R"(
+site { name = "gpu", count = 2, nodes = 2, uplink = { down = "50Mbps", latency = "20ms" },
+       hardware = { memory = "8GiB", gpu = { model = "T4", memory = "16GiB" } } }
+site { name = "plain", count = 2, nodes = 2, uplink = { down = "50Mbps", latency = "20ms" }, hardware = { memory = "8GiB" } }
+app { name = "vision", versions = { ["1"] = { image = "20MiB", requires = { gpu = 1, gpu_memory = "8GiB" } } } }
+app { name = "pos", versions = { ["1"] = { image = "20MiB", requires = { memory = "6GiB" } },
+                                 ["2"] = { image = "20MiB", requires = { memory = "10GiB" } } } }
+at("0s", deploy { app = "vision", version = "1", name = "v" })
+at("0s", deploy { app = "pos", version = "1", name = "p" })
+at("1h", rollout { app = "pos", version = "2", name = "p2" })
+expect "v.targeted == 4"
+expect "p.targeted == 8"
+expect "p2.failed == 8"
+expect "pos@1.nodes_at_end == 8"
+)"),
+                          {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto report = read_report(run);
+  const auto& v = operation(report, "v");
+  ASSERT_EQ(v["unplaced"].size(), 4u);
+  EXPECT_NE(v["unplaced"][0].get<std::string>().find("plain-1/n1: gpu: needs 1"), std::string::npos);
+  EXPECT_NE(operation(report, "p2")["unplaced"][0].get<std::string>().find("memory: needs 10.00 GiB, 8.00 GiB free"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace fleetsim::testing

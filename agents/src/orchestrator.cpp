@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <utility>
 
 namespace fleetsim::agents {
@@ -58,6 +60,7 @@ std::uint32_t Orchestrator::submit(Command command) {
     }
   }
   AppState& app = apps_[command.release.app];
+  std::vector<std::pair<NodeId, std::string>> unplaced;
   Operation op;
   op.id = static_cast<std::uint32_t>(operations_.size()) + 1;
   op.kind = command.kind;
@@ -76,7 +79,11 @@ std::uint32_t Orchestrator::submit(Command command) {
           break;
         }
       }
-      if (match) app.placement.push_back(node.id);
+      if (!match) continue;
+      if (auto why = misfit(node.id, command.release))
+        unplaced.emplace_back(node.id, *why);
+      else
+        app.placement.push_back(node.id);
     }
   }
   // A newer operation on the same app supersedes the one in progress: its pending nodes are re-targeted now.
@@ -105,6 +112,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   current.is_rollback = command.is_rollback;
   commands_[current.id] = command;
   node_deadline_s_[current.id] = command.node_deadline_s;
+  current.unplaced = std::move(unplaced);
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
     current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, -1, -1, {}});
@@ -163,6 +171,14 @@ std::uint32_t Orchestrator::submit(Command command) {
       for (std::size_t i = size; i < n; i += size) current.wave_begin.push_back(i);
     }
   }
+  // A rollout to a release that needs more than a node has room for fails that node at once (it keeps running
+  // the release it has).
+  if (command.kind == Command::Kind::rollout)
+    for (auto& target : current.targets)
+      if (auto why = misfit(target.node, command.release)) {
+        current.unplaced.emplace_back(target.node, *why);
+        finish_target(current, target, NodeOutcome::failed, "does not fit: " + *why);
+      }
   if (strategy.kind == Strategy::Kind::exponential) {
     current.rate_per_minute = strategy.base_per_minute;
     if (strategy.maximum_per_minute > 0)
@@ -176,6 +192,34 @@ std::uint32_t Orchestrator::submit(Command command) {
   run_pending_reverts();
   notify_finished();
   return id;
+}
+
+std::optional<std::string> Orchestrator::misfit(NodeId node, const Release& release) const {
+  if (release.requires.empty()) return std::nullopt;
+  const NodeInfo& info = inventory_[index_of_node_.at(node)];
+  for (const auto& [key, need] : release.requires) {
+    double used = 0;
+    for (const auto& [name, other] : apps_) {
+      if (name == release.app || !other.desired) continue;
+      if (std::find(other.placement.begin(), other.placement.end(), node) == other.placement.end()) continue;
+      if (auto it = other.desired->requires.find(key); it != other.desired->requires.end()) used += it->second;
+    }
+    auto cap = info.capacity.find(key);
+    const double have = cap == info.capacity.end() ? 0 : cap->second;
+    if (used + need > have + 1e-9) {
+      const bool bytes = key.size() >= 6 && key.compare(key.size() - 6, 6, "memory") == 0;
+      auto amount = [&](double v) {
+        std::ostringstream out;
+        if (bytes)
+          out << std::fixed << std::setprecision(2) << v / 1073741824.0 << " GiB";
+        else
+          out << v;
+        return out.str();
+      };
+      return key + ": needs " + amount(need) + ", " + amount(have - used) + " free of " + amount(have);
+    }
+  }
+  return std::nullopt;
 }
 
 void Orchestrator::notify_target(Operation& op, std::size_t index) {

@@ -110,6 +110,7 @@ void write_report_json(const RunResult& r, const std::string& path) {
                    {"aborted_at_s", optional_number(op.aborted_at_s)},
                    {"is_rollback", op.is_rollback},
                    {"rolled_back_by", op.rolled_back_by},
+                   {"unplaced", op.unplaced},
                    {"batches", [&] {
                       ordered_json waves = ordered_json::array();
                       for (const auto& w : op.waves)
@@ -319,6 +320,8 @@ std::string summary_text(const RunResult& r) {
     if (op.canceled) out << ", " << op.canceled << " canceled";
     if (op.aborted_at_s) out << "; ABORTED at " << models::format_duration(*op.aborted_at_s);
     if (!op.rolled_back_by.empty()) out << ", rolled back by " << op.rolled_back_by;
+    if (!op.unplaced.empty())
+      out << "; " << op.unplaced.size() << " node(s) without room for it (first: " << op.unplaced.front() << ")";
     out << "\n    time to";
     for (const auto& [p, t] : op.time_to_pct) out << "  " << p << "%: " << (t ? models::format_duration(*t) : "-");
     out << "\n";

@@ -1297,6 +1297,7 @@ agents::Release make_release(const Scenario& scenario, const std::string& app_na
     for (const auto& layer : v->layers) release.layers.push_back({layer.digest, layer.size.count});
     release.start_s = v->start_time.seconds;
     release.ready_s = v->ready_time.seconds;
+    release.requires = v->requires;
   }
   return release;
 }
@@ -1787,10 +1788,18 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   inventory.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto& node = world.platform.nodes[i];
-    agents::NodeInfo info{static_cast<agents::NodeId>(i), node.name, world.platform.sites[node.site_index].name,
-                          node.site_template->labels};
+    agents::NodeInfo info{static_cast<agents::NodeId>(i),
+                          node.name,
+                          world.platform.sites[node.site_index].name,
+                          node.site_template->labels,
+                          {}};
     info.labels["site"] = info.site;
     info.labels["site_template"] = node.site_template->name;
+    const HardwareSpec& hw = node.site_template->hardware;
+    info.capacity["cpu"] = hw.cpu_cores;
+    info.capacity["memory"] = static_cast<double>(hw.memory.count);
+    info.capacity["gpu"] = hw.gpu ? hw.gpu->count : 0;
+    info.capacity["gpu_memory"] = hw.gpu ? static_cast<double>(hw.gpu->memory.count) * hw.gpu->count : 0;
     inventory.push_back(std::move(info));
   }
 
@@ -1912,6 +1921,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     o.failed = op.failed;
     o.timed_out = op.timed_out;
     o.canceled = op.canceled;
+    for (const auto& [node, why] : op.unplaced) o.unplaced.push_back(world.platform.nodes[node].name + ": " + why);
     // Batches: record them, and check the gates on two paths: the orchestrator's own records, and the times
     // the nodes (not the orchestrator) saw their notification.
     for (std::size_t w = 0; w < op.wave_started_at.size(); ++w) {

@@ -1068,6 +1068,17 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
         spec.crash_on_start = v.number("crash_on_start", 0.0, 0.0, 1.0);
         spec.fail_after = v.duration("fail_after", Duration{0});
         spec.fails_on = v.string_map("fails_on");
+        if (v.has("requires")) {
+          Fields rq = v.sub("requires");
+          if (rq.has("cpu")) spec.requires["cpu"] = rq.number("cpu", std::nullopt, 0, 1e6);
+          if (rq.has("gpu")) spec.requires["gpu"] = static_cast<double>(rq.integer("gpu", std::nullopt, 0, 1024));
+          if (rq.has("memory")) spec.requires["memory"] = static_cast<double>(rq.bytes("memory").count);
+          if (rq.has("gpu_memory")) spec.requires["gpu_memory"] = static_cast<double>(rq.bytes("gpu_memory").count);
+          for (const char* key : {"cpu", "gpu", "memory", "gpu_memory"}) rq.raw(key);
+          rq.finish();
+        } else {
+          v.raw("requires");
+        }
         for (const auto& [key, value] : spec.fails_on)
           if (key != "gpu_model" && key != "gpu_driver" && key != "arch")
             v.fail_at("fails_on." + key, "unknown hardware key (known: gpu_model, gpu_driver, arch)");

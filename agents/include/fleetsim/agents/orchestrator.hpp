@@ -22,6 +22,8 @@ struct NodeInfo {
   std::string name;
   std::string site;
   std::map<std::string, std::string> labels;
+  // What the node offers apps: same keys as Release::requires ("cpu", "memory", "gpu", "gpu_memory").
+  std::map<std::string, double> capacity;
 };
 
 // How an operation reaches its targets. all_at_once: every target is notified when the operation starts.
@@ -114,6 +116,9 @@ struct Operation {
   std::optional<Time> aborted_at;  // when the abort rule fired
   bool is_rollback = false;
   std::optional<std::uint32_t> rolled_back_by;  // the rollback operation started by this one's abort
+  // Nodes the selector matched but that lack the resources the release needs (deploy: not placed; rollout: the
+  // target fails at once), with the reason: reported, never overfilled.
+  std::vector<std::pair<NodeId, std::string>> unplaced;
 };
 
 struct OrchestratorPorts {
@@ -173,6 +178,8 @@ class Orchestrator {
   void run_pending_reverts();
   void revert_all(std::uint32_t aborted_id);
 
+  // Whether `release` fits on the node beside the other apps placed there; else why not.
+  std::optional<std::string> misfit(NodeId node, const Release& release) const;
   std::vector<NodeInfo> inventory_;
   std::map<NodeId, std::size_t> index_of_node_;
   OrchestratorPorts ports_;

@@ -28,6 +28,9 @@ struct Release {
   std::vector<Layer> layers;
   double start_s = 0;  // time from "start" to the process running
   double ready_s = 0;  // time from running to the first passing readiness probe
+  // What one instance needs of a node: "cpu" (cores), "memory" and "gpu_memory" (bytes), "gpu" (devices).
+  std::map<std::string, double>
+  requires;
   std::uint64_t total_bytes() const;
 };
 

@@ -49,7 +49,8 @@ struct OperationResult {
     double started_s = 0;
     std::optional<double> completed_s;  // every node of the batch terminal
   };
-  std::vector<Wave> waves;  // batches strategy: one per batch
+  std::vector<Wave> waves;            // batches strategy: one per batch
+  std::vector<std::string> unplaced;  // "<node>: <resource>: needs x, y free of z": matched but without room
 };
 
 struct ExpectationResult {

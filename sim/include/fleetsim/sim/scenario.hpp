@@ -135,6 +135,9 @@ struct AppVersionSpec {
   // Release behaviour on some hardware only: keys gpu_model, gpu_driver, arch. With it, crash_on_start and
   // fail_after apply only to matching nodes (and a start there always crashes if neither is given).
   std::map<std::string, std::string> fails_on;
+  // What an instance needs of a node (placement): "cpu" (cores), "memory", "gpu_memory" (bytes), "gpu" (devices).
+  std::map<std::string, double>
+  requires;
   // Whether this version misbehaves on a node of this hardware (fails_on matches, or there is no fails_on).
   bool bad_on(const HardwareSpec& hardware) const;
 };
