@@ -740,3 +740,55 @@ TEST_F(OrchestratorTest, AbortStopsNotifyingAndRevertAllSendsTheStableRevisionTo
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST(OrchestratorPoll, AnswersOnlyWhatTheNodeWasToldAndHasNotAccepted) {
+  // Goal: polling recovers lost notifications without telling anyone early; method: batches of 1; node 1 is told
+  // generation 1 (the message is "lost"): its poll with generation 0 gets it again, its poll with generation 1 gets
+  // nothing, and node 2 (batch 2, not started) gets nothing.
+  std::vector<NodeInfo> inventory{{1, "n1", "a", {}, {}}, {2, "n2", "a", {}, {}}};
+  fakes::FakeOrchestratorWorld world;
+  Orchestrator orchestrator(inventory, world.ports());
+  world.attach(orchestrator);
+  Command command;
+  command.release.app = "web";
+  command.release.version = "1";
+  command.strategy.kind = Strategy::Kind::batches;
+  command.strategy.batch_size = 1;
+  orchestrator.submit(command);
+  ASSERT_EQ(world.channel.recipients(), (std::vector<NodeId>{1}));
+  orchestrator.on_message(Poll{1, {{"web", 0}}});
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 1}));
+  orchestrator.on_message(Poll{1, {{"web", 1}}});
+  orchestrator.on_message(Poll{2, {}});
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 1}));
+}
+
+TEST(NodeAgentPoll, PollsAtJitteredIntervalsWithItsGenerations) {
+  // Goal: the poll schedule; method: interval 100 s, jitter 0.2, scripted draws 0.5 (first poll at 50 s), then 0
+  // (80 s later) and 1 (120 s later).
+  fakes::FakeNodeWorld world;
+  world.random.script = {0.5, 0.0, 1.0};
+  NodeAgentConfig config;
+  config.id = 3;
+  config.poll_interval_s = 100;
+  config.poll_jitter = 0.2;
+  NodeAgent agent(config, world.ports());
+  world.attach(agent);
+  agent.start();
+  std::vector<double> polls;
+  for (double t = 0; t <= 300; t += 1) {
+    const auto before = world.channel.sent.size();
+    world.timers.advance_to(t);
+    if (world.channel.sent.size() > before) polls.push_back(t);
+  }
+  EXPECT_EQ(polls, (std::vector<double>{50, 130, 250}));
+  ASSERT_FALSE(world.channel.sent.empty());
+  EXPECT_TRUE(std::holds_alternative<Poll>(world.channel.sent.front()));
+  EXPECT_EQ(std::get<Poll>(world.channel.sent.front()).node, 3u);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

@@ -257,6 +257,17 @@ bool NodeAgent::updating(const std::string& app) const {
          it->second.phase != Phase::failed;
 }
 
+void NodeAgent::start() { arm_poll(true); }
+
+// The first poll comes at a uniform point of the first interval (nodes booted together do not poll together).
+void NodeAgent::arm_poll(bool first) {
+  if (!(config_.poll_interval_s > 0)) return;
+  const double u = ports_.random.uniform01();
+  const double delay =
+      first ? config_.poll_interval_s * u : config_.poll_interval_s * (1 + config_.poll_jitter * (2 * u - 1));
+  arm(delay, {TimerPurpose::poll, {}, {}});
+}
+
 bool NodeAgent::app_up(const std::string& app) const {
   auto it = apps_.find(app);
   return it != apps_.end() && it->second.running && it->second.up_since >= 0;
@@ -339,6 +350,7 @@ void NodeAgent::on_crash() {
 }
 
 void NodeAgent::on_boot() {
+  arm_poll(true);
   for (auto& [name, slot] : apps_) {
     if (slot.running) {
       ports_.runtime.start_container(*slot.running);
@@ -374,6 +386,13 @@ void NodeAgent::on_timer(TimerId id) {
   if (it == timers_.end()) return;  // cancelled
   PendingTimer timer = std::move(it->second);
   timers_.erase(it);
+  if (timer.purpose == TimerPurpose::poll) {
+    Poll poll{config_.id, {}};
+    for (const auto& [name, slot] : apps_) poll.generations[name] = slot.last_generation;
+    ports_.channel.send_to_orchestrator(poll);
+    arm_poll(false);
+    return;
+  }
   if (timer.purpose == TimerPurpose::report) {
     report_timer_.erase(timer.app);
     auto last = last_report_.find(timer.app);
@@ -411,6 +430,7 @@ void NodeAgent::on_timer(TimerId id) {
     case TimerPurpose::verified:
       commit(timer.app);
       break;
+    case TimerPurpose::poll:
     case TimerPurpose::restart:  // handled above
       break;
     case TimerPurpose::report:  // handled above: a report outlives the update it was about

@@ -235,7 +235,7 @@ void Orchestrator::notify_target(Operation& op, std::size_t index) {
                                        [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
                       deadline);
   }
-  ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired, op.is_rollback});
+  tell(target.node, DesiredState{app.generation, *app.desired, op.is_rollback});
 }
 
 // Exponential rate: notify the next target now, raise the rate when the criterion count grew by increase_after,
@@ -265,7 +265,6 @@ void Orchestrator::start_wave(Operation& op) {
   op.wave_started_at.push_back(now);
   op.gate_at = -1;
   DesiredState desired{app.generation, *app.desired, op.is_rollback};
-  Message message{desired};
   const double deadline_s = node_deadline_s_[op.id];
   for (std::size_t i = begin; i < end; ++i) {
     NodeProgress& target = op.targets[i];
@@ -277,7 +276,7 @@ void Orchestrator::start_wave(Operation& op) {
                                          [](const Deadline& a, const Deadline& b) { return a.at < b.at; }),
                         deadline);
     }
-    ports_.channel.send_to_node(target.node, message);
+    tell(target.node, desired);
   }
   arm_deadline_timer();
   on_wave_progress(op);
@@ -308,7 +307,25 @@ void Orchestrator::on_wave_progress(Operation& op) {
   }
 }
 
+void Orchestrator::tell(NodeId node, const DesiredState& desired) {
+  told_[{node, desired.release.app}] = desired;
+  ports_.channel.send_to_node(node, desired);
+}
+
+// A poll is answered, per app, with the newest desired state this node was already told and has not confirmed
+// knowing: polling recovers lost notifications, but never tells a node early (a batch not started yet, the targets
+// an abort canceled).
+void Orchestrator::on_poll(const Poll& poll) {
+  for (const auto& [key, desired] : told_) {
+    if (key.first != poll.node) continue;
+    auto known = poll.generations.find(key.second);
+    if (known != poll.generations.end() && known->second >= desired.generation) continue;
+    ports_.channel.send_to_node(poll.node, desired);
+  }
+}
+
 void Orchestrator::on_message(const Message& message) {
+  if (const auto* poll = std::get_if<Poll>(&message)) return on_poll(*poll);
   const auto* status = std::get_if<StatusReport>(&message);
   if (status == nullptr) return;
   auto app_it = apps_.find(status->app);
@@ -477,7 +494,7 @@ void Orchestrator::on_restart() {
     const Operation& op = operations_[*app.operation - 1];
     for (const auto& target : op.targets)
       if (target.outcome == NodeOutcome::pending && target.notified_at >= 0)
-        ports_.channel.send_to_node(target.node, DesiredState{app.generation, *app.desired, op.is_rollback});
+        tell(target.node, DesiredState{app.generation, *app.desired, op.is_rollback});
   }
   // A healthy-time gate that was running comes back with what is left of it; a paced rollout goes on.
   pace_timers_.clear();
@@ -523,7 +540,7 @@ void Orchestrator::on_timer(TimerId id) {
     const Operation& op = operations_[*app.operation - 1];
     auto idx = target_index_.find({op.id, r.node});
     if (idx != target_index_.end() && op.targets[idx->second].outcome == NodeOutcome::pending)
-      ports_.channel.send_to_node(r.node, DesiredState{app.generation, *app.desired, op.is_rollback});
+      tell(r.node, DesiredState{app.generation, *app.desired, op.is_rollback});
     return;
   }
   if (id != deadline_timer_) return;

@@ -38,6 +38,7 @@ struct WireSize {
   std::uint64_t operator()(const StatusReport& status) const {
     return kEnvelopeBytes + 120 + status.app.size() + status.detail.size();
   }
+  std::uint64_t operator()(const Poll& poll) const { return kEnvelopeBytes + 40 + 40 * poll.generations.size(); }
 };
 }  // namespace
 

@@ -263,7 +263,10 @@ class SimNode final : public Receiver,
         random_(world.options.seed, node_.name, "agent"),
         agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}) {}
 
-  void run() { loop_.run(); }
+  void run() {
+    agent_.start();
+    loop_.run();
+  }
   EventLoop& loop() override { return loop_; }
 
   void receive(const Envelope& envelope) override {
@@ -511,6 +514,8 @@ class SimNode final : public Receiver,
     c.restart_initial_s = a.restart_initial.seconds;
     c.restart_max_s = a.restart_max.seconds;
     c.restart_reset_s = a.restart_reset.seconds;
+    c.poll_interval_s = a.poll_interval.seconds;
+    c.poll_jitter = a.poll_jitter;
     return c;
   }
 
@@ -738,6 +743,10 @@ class SimOrchestrator final : public Receiver,
         std::uint64_t size = agents::wire_size(envelope.message);
         world_.control_bytes += size;
         world_.site_uplink_bytes[world_.platform.nodes[status->node].site_index] += size;
+      } else if (const auto* poll = std::get_if<agents::Poll>(&envelope.message)) {
+        std::uint64_t size = agents::wire_size(envelope.message);
+        world_.control_bytes += size;
+        world_.site_uplink_bytes[world_.platform.nodes[poll->node].site_index] += size;
       }
       orchestrator_.on_message(envelope.message);
     }

@@ -423,6 +423,9 @@ AgentSpec read_agent(Fields f) {
   a.restart_initial = f.duration("restart_initial", Duration{10});
   a.restart_max = f.duration("restart_max", Duration{300});
   a.restart_reset = f.duration("restart_reset", Duration{600});
+  a.poll_interval = f.duration("poll_interval", Duration{0});
+  if (a.poll_interval.seconds > 0 && a.poll_interval.seconds < 1) f.fail_at("poll_interval", "must be at least 1s");
+  a.poll_jitter = f.number("poll_jitter", 0.2, 0.0, 1.0);
   if (!(a.restart_initial.seconds > 0)) f.fail_at("restart_initial", "must be positive");
   if (a.restart_max.seconds < a.restart_initial.seconds) f.fail_at("restart_max", "must be at least restart_initial");
   f.finish();

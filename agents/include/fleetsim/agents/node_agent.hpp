@@ -39,6 +39,10 @@ struct NodeAgentConfig {
   double restart_initial_s = 10;
   double restart_max_s = 300;
   double restart_reset_s = 600;
+  // Polling for the desired state beside push notifications (Greengrass 15 s, balena 15 min, Mender 30 min):
+  // every poll_interval_s, each interval drawn uniformly within +-poll_jitter of it (0: no polling).
+  double poll_interval_s = 0;
+  double poll_jitter = 0.2;
 };
 
 struct NodeAgentPorts {
@@ -54,6 +58,8 @@ class NodeAgent {
  public:
   NodeAgent(const NodeAgentConfig& config, NodeAgentPorts ports);
 
+  // Starts the agent's own clockwork (polling). The runtime calls it once, when the node comes up.
+  void start();
   void on_message(const Message& message);
   void on_fetch_done(TransferId id, const FetchResult& result);
   void on_timer(TimerId id);
@@ -113,7 +119,8 @@ class NodeAgent {
     std::string app;
     std::string digest;
   };
-  enum class TimerPurpose : std::uint8_t { jitter, retry, ready, report, verified, restart };
+  enum class TimerPurpose : std::uint8_t { jitter, retry, ready, report, verified, restart, poll };
+  void arm_poll(bool first);
   struct PendingTimer {
     TimerPurpose purpose;
     std::string app;

@@ -178,6 +178,9 @@ class Orchestrator {
   void run_pending_reverts();
   void revert_all(std::uint32_t aborted_id);
 
+  void tell(NodeId node, const DesiredState& desired);
+  void on_poll(const Poll& poll);
+  std::map<std::pair<NodeId, std::string>, DesiredState> told_;  // the newest desired state sent to each node
   // Whether `release` fits on the node beside the other apps placed there; else why not.
   std::optional<std::string> misfit(NodeId node, const Release& release) const;
   std::vector<NodeInfo> inventory_;

@@ -61,7 +61,14 @@ struct StatusReport {
   std::string detail;
 };
 
-using Message = std::variant<DesiredState, StatusReport>;
+// Node -> orchestrator: "what should I run?" (jittered polling, beside the push notifications). The orchestrator
+// answers with the desired state of every app placed on the node that the node may hear of now.
+struct Poll {
+  NodeId node = 0;
+  std::map<std::string, std::uint64_t> generations;  // per app, the newest generation the node has accepted
+};
+
+using Message = std::variant<DesiredState, StatusReport, Poll>;
 
 // Bytes a message occupies on the wire (headers, TLS framing and a JSON-ish body); used by every transport.
 std::uint64_t wire_size(const Message& message);

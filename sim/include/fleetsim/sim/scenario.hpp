@@ -59,6 +59,8 @@ struct AgentSpec {
   models::Duration restart_initial{10};
   models::Duration restart_max{300};
   models::Duration restart_reset{600};
+  models::Duration poll_interval{0};  // 0: push notifications only
+  double poll_jitter = 0.2;
 };
 
 // A random on/off outage process of each site's uplink: up for a draw of mean mtbf, down for a draw of mean
