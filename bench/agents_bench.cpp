@@ -7,6 +7,7 @@
 
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/agents/orchestrator.hpp"
+#include "fleetsim/agents/telemetry.hpp"
 
 namespace {
 
@@ -69,7 +70,7 @@ BENCHMARK(BM_NodeAgent_UpdateCycle);
 void BM_Orchestrator_RolloutDispatch(benchmark::State& state) {
   const auto n = static_cast<NodeId>(state.range(0));
   std::vector<NodeInfo> inventory;
-  for (NodeId i = 0; i < n; ++i) inventory.push_back({i, "n" + std::to_string(i), "s", {{"role", "pos"}}});
+  for (NodeId i = 0; i < n; ++i) inventory.push_back({i, "n" + std::to_string(i), "s", {{"role", "pos"}}, {}});
   for (auto _ : state) {
     NullPorts ports;
     Orchestrator orchestrator(inventory, {ports, ports, ports});
@@ -90,5 +91,40 @@ void BM_Protocol_WireSize(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(wire_size(m));
 }
 BENCHMARK(BM_Protocol_WireSize);
+
+// One batch interval of a site's telemetry bus: 10 sensor kinds hand over their readings, the broker builds a
+// batch, the cloud de-duplicates it, and the acknowledgement frees the buffer.
+struct BusPorts final : Clock, Random, Timers, telemetry::UplinkPort {
+  Time t = 0;
+  TimerId next_timer = 1;
+  std::vector<telemetry::Batch> sent;
+  Time now() const override { return t; }
+  double uniform01() override { return 0.5; }
+  TimerId set_timer(double) override { return next_timer++; }
+  void cancel_timer(TimerId) override {}
+  void send_batch(const telemetry::Batch& batch) override { sent.push_back(batch); }
+};
+
+void BM_Broker_BatchInterval(benchmark::State& state) {
+  BusPorts ports;
+  telemetry::BusConfig config = *telemetry::preset("greengrass_stream_manager");
+  telemetry::Broker broker(config, {"telemetry", "events"}, {}, {ports, ports, ports, ports});
+  telemetry::CloudReceiver cloud;
+  broker.start();
+  const TimerId tick = 1;  // the broker's first timer is its tick
+  for (auto _ : state) {
+    const double t0 = ports.t;
+    ports.t += 10;
+    for (int k = 0; k < 10; ++k)
+      broker.produce(k < 8 ? 0 : 1, 50, static_cast<std::uint32_t>(100 + 20 * k), t0, ports.t, 5, 1);
+    broker.on_timer(ports.next_timer - 1 >= tick ? ports.next_timer - 1 : tick);
+    for (auto& batch : ports.sent) {
+      benchmark::DoNotOptimize(cloud.receive(0, batch));
+      broker.on_batch_result(batch.id, true);
+    }
+    ports.sent.clear();
+  }
+}
+BENCHMARK(BM_Broker_BatchInterval);
 
 }  // namespace

@@ -289,8 +289,11 @@ void Orchestrator::on_wave_progress(Operation& op) {
   const std::size_t w = op.current_wave;
   const std::size_t begin = op.wave_begin[w];
   const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
-  for (std::size_t i = begin; i < end; ++i)
-    if (op.targets[i].outcome == NodeOutcome::pending) return;
+  // Targets only ever leave pending, so the scan resumes where it stopped: O(1) amortised per report.
+  std::size_t& i = op.wave_scan;
+  if (i < begin) i = begin;
+  while (i < end && op.targets[i].outcome != NodeOutcome::pending) ++i;
+  if (i < end) return;
   op.wave_completed_at.push_back(ports_.clock.now());
   const bool last = w + 1 >= op.wave_begin.size();
   const double gate = op.strategy.gate_after(w);
@@ -308,7 +311,7 @@ void Orchestrator::on_wave_progress(Operation& op) {
 }
 
 void Orchestrator::tell(NodeId node, const DesiredState& desired) {
-  told_[{node, desired.release.app}] = desired;
+  told_[{node, desired.release.app}] = Told{desired.generation, desired.release.revision, desired.rollback};
   ports_.channel.send_to_node(node, desired);
 }
 
@@ -316,11 +319,13 @@ void Orchestrator::tell(NodeId node, const DesiredState& desired) {
 // knowing: polling recovers lost notifications, but never tells a node early (a batch not started yet, the targets
 // an abort canceled).
 void Orchestrator::on_poll(const Poll& poll) {
-  for (const auto& [key, desired] : told_) {
-    if (key.first != poll.node) continue;
-    auto known = poll.generations.find(key.second);
-    if (known != poll.generations.end() && known->second >= desired.generation) continue;
-    ports_.channel.send_to_node(poll.node, desired);
+  for (auto it = told_.lower_bound({poll.node, std::string()}); it != told_.end() && it->first.first == poll.node;
+       ++it) {
+    const Told& told = it->second;
+    auto known = poll.generations.find(it->first.second);
+    if (known != poll.generations.end() && known->second >= told.generation) continue;
+    ports_.channel.send_to_node(
+        poll.node, DesiredState{told.generation, history_[it->first.second][told.revision], told.rollback});
   }
 }
 

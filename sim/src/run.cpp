@@ -1993,6 +1993,23 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
                                           agents::to_string(target.outcome) + ": " + target.detail + ")",
                                       target.finished_at});
     check_abort_timing(scenario, o, op, world.violations);
+    // Exponential rate: never faster than its maximum (notifications at least 60 / maximum_per_minute apart).
+    if (op.strategy.kind == agents::Strategy::Kind::exponential && op.strategy.maximum_per_minute > 0) {
+      std::vector<double> sent;
+      for (const auto& target : op.targets)
+        if (target.notified_at >= 0) sent.push_back(target.notified_at);
+      std::sort(sent.begin(), sent.end());
+      const double gap = 60.0 / op.strategy.maximum_per_minute;
+      for (std::size_t i = 1; i < sent.size(); ++i)
+        if (sent[i] - sent[i - 1] < gap - 1e-6) {
+          world.violations.push_back({"rate-limit-holds",
+                                      "operation " + o.name + ": two nodes notified " +
+                                          fmt_double(sent[i] - sent[i - 1]) + " s apart, the maximum rate allows " +
+                                          fmt_double(gap) + " s",
+                                      sent[i]});
+          break;
+        }
+    }
     r.operations.push_back(std::move(o));
   }
   r.nodes_failed = static_cast<std::size_t>(std::count(node_failed.begin(), node_failed.end(), true));

@@ -104,6 +104,7 @@ struct Operation {
   std::vector<Time> wave_started_at;    // when each batch was notified
   std::vector<Time> wave_completed_at;  // when its last node reached a terminal outcome
   std::size_t current_wave = 0;
+  std::size_t wave_scan = 0;      // first target of the current batch not yet seen terminal
   Time gate_at = -1;              // when the current completed batch's healthy time ends
   bool last_gate_passed = false;  // batches: the last batch held its healthy time too
   // exponential: the next target to notify, the current rate, and the criterion count at the last increase
@@ -180,7 +181,12 @@ class Orchestrator {
 
   void tell(NodeId node, const DesiredState& desired);
   void on_poll(const Poll& poll);
-  std::map<std::pair<NodeId, std::string>, DesiredState> told_;  // the newest desired state sent to each node
+  struct Told {
+    std::uint64_t generation = 0;
+    Revision revision = 0;
+    bool rollback = false;
+  };
+  std::map<std::pair<NodeId, std::string>, Told> told_;  // the newest desired state sent to each node, per app
   // Whether `release` fits on the node beside the other apps placed there; else why not.
   std::optional<std::string> misfit(NodeId node, const Release& release) const;
   std::vector<NodeInfo> inventory_;
