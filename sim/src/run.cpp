@@ -206,6 +206,7 @@ struct World {
   // Telemetry: the cloud's receiver, the buses (per site index; null without one), the time series by sample.
   agents::telemetry::CloudReceiver cloud;
   std::vector<SiteBus*> buses;
+  std::size_t bus_sites = 0;  // sites with a telemetry bus
   std::vector<std::map<std::string, reports::TelemetrySample>> telemetry_series;
   reports::TelemetrySample& sample(std::size_t k, const std::string& scope) {
     if (telemetry_series.size() <= k) telemetry_series.resize(k + 1);
@@ -890,7 +891,13 @@ class SiteBus final : public agents::Clock,
     // every site's batch would leave at the same instant and all of them would share one bandwidth-sharing
     // problem, as no real fleet does.) The production tick is armed before the broker starts: at equal times the
     // sensors hand over first.
-    const double phase = models::RandomStream(world_.options.seed, site_.name, "bus-phase").uniform01() * interval_;
+    // Phases come in slots of the interval, one slot per 32 sites with a bus (at most 256): sites of a slot tick
+    // together (one engine step for all of them) and about 32 uploads start together (docs/ENGINE.md,
+    // "Telemetry transfers").
+    const double slots = std::clamp(std::ceil(static_cast<double>(world_.bus_sites) / 32.0), 1.0, 256.0);
+    const double slot =
+        std::floor(models::RandomStream(world_.options.seed, site_.name, "bus-phase").uniform01() * slots);
+    const double phase = (slot + 1) / slots * interval_;
     loop_.add_timer(phase, [this] {
       produce_tick();
       broker_.start();
@@ -1827,6 +1834,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
 
   std::vector<std::unique_ptr<SiteBus>> buses;
   world.buses.assign(world.platform.sites.size(), nullptr);
+  for (const auto& site : world.platform.sites) world.bus_sites += site.site_template->bus ? 1 : 0;
   for (const auto& site : world.platform.sites) {
     if (!site.site_template->bus) continue;
     buses.push_back(std::make_unique<SiteBus>(world, site.index));
