@@ -8,6 +8,18 @@
 
 namespace fleetsim::agents {
 
+namespace {
+// Whether the labels have every key = value of the selector.
+bool labels_match(const std::map<std::string, std::string>& labels,
+                  const std::map<std::string, std::string>& selector) {
+  for (const auto& [key, value] : selector) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+}  // namespace
+
 const char* to_string(NodeOutcome outcome) {
   switch (outcome) {
     case NodeOutcome::pending:
@@ -71,15 +83,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   if (command.kind == Command::Kind::deploy) {
     app.placement.clear();
     for (const auto& node : inventory_) {
-      bool match = true;
-      for (const auto& [key, value] : command.selector) {
-        auto it = node.labels.find(key);
-        if (it == node.labels.end() || it->second != value) {
-          match = false;
-          break;
-        }
-      }
-      if (!match) continue;
+      if (!labels_match(node.labels, command.selector)) continue;
       if (auto why = misfit(node.id, command.release))
         unplaced.emplace_back(node.id, *why);
       else
@@ -124,15 +128,9 @@ std::uint32_t Orchestrator::submit(Command command) {
     // The canary set goes first; the rest keeps its placement order.
     std::vector<NodeProgress> canary, rest;
     if (!strategy.canary_selector.empty()) {
-      for (const auto& target : current.targets) {
-        const auto& labels = inventory_[index_of_node_[target.node]].labels;
-        bool match = true;
-        for (const auto& [key, value] : strategy.canary_selector) {
-          auto it = labels.find(key);
-          match = match && it != labels.end() && it->second == value;
-        }
-        (match ? canary : rest).push_back(target);
-      }
+      for (const auto& target : current.targets)
+        (labels_match(inventory_[index_of_node_[target.node]].labels, strategy.canary_selector) ? canary : rest)
+            .push_back(target);
     } else {
       std::size_t k = strategy.canary_size;
       if (strategy.canary_percent > 0)

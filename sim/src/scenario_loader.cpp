@@ -719,6 +719,19 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
 
 namespace {
 
+// Whether some site template declared so far has every one of these labels.
+bool any_template_has(const Scenario& scenario, const std::map<std::string, std::string>& labels) {
+  for (const auto& tpl : scenario.sites) {
+    bool match = true;
+    for (const auto& [k, v] : labels) {
+      auto it = tpl.labels.find(k);
+      match = match && it != tpl.labels.end() && it->second == v;
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
 // Whether "name" is a declared site: <template>-<k> with 1 <= k <= the template's count.
 bool is_site(const Scenario& scenario, const std::string& name) {
   for (const auto& tpl : scenario.sites) {
@@ -1148,16 +1161,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       }
       fault.selector = f.string_map("where");
       if (!fault.selector.empty()) {
-        bool any = false;
-        for (const auto& tpl : scenario.sites) {
-          bool match = true;
-          for (const auto& [k, v] : fault.selector) {
-            auto it = tpl.labels.find(k);
-            match = match && it != tpl.labels.end() && it->second == v;
-          }
-          any = any || match;
-        }
-        if (!any) f.fail_at("where", "no site template declared before this line has these labels");
+        if (!any_template_has(scenario, fault.selector))
+          f.fail_at("where", "no site template declared before this line has these labels");
       }
       const json* sites = f.raw("sites");
       fault.site_template = f.string("template", std::string());
@@ -1276,16 +1281,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
             Fields cf = st.sub("canary");
             a.canary_selector = cf.string_map("where");
             if (a.canary_selector.empty()) cf.fail_at("where", "is required: { label = \"value\", ... }");
-            bool any = false;
-            for (const auto& tpl : scenario.sites) {
-              bool match = true;
-              for (const auto& [k, v] : a.canary_selector) {
-                auto it = tpl.labels.find(k);
-                match = match && it != tpl.labels.end() && it->second == v;
-              }
-              any = any || match;
-            }
-            if (!any) cf.fail_at("where", "no site template declared before this line has these labels");
+            if (!any_template_has(scenario, a.canary_selector))
+              cf.fail_at("where", "no site template declared before this line has these labels");
             cf.finish();
           } else {
             a.canary_size = static_cast<std::uint64_t>(st.integer("canary", std::nullopt, 1, 10000000));
