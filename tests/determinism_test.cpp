@@ -1,4 +1,9 @@
 // The same scenario and seed give byte-identical reports; another seed moves the random start jitter.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "sim_test_support.hpp"
@@ -52,9 +57,14 @@ TEST(Report, HasVersionedSchemaAndNoWallClockValues) {
 TEST(Scenarios, EveryExampleMeetsItsExpectations) {
   // Each scenario in scenarios/ is run with a fixed seed and must exit 0: its expectations and every invariant
   // hold. A change that breaks an example shows up here, with the example's own summary.
-  for (const char* name : {"rollout_basic.lua", "rollout_flaky_lte.lua", "exponential_rollout.lua",
-                           "canary_bad_release.lua", "revert_with_offline_sites.lua", "rollout_10k.lua"}) {
-    auto run = run_fleetsim(source_path(std::string("scenarios/") + name), {"--seed", "7"}, fresh_dir(name));
+  // Every .lua file there, so that a new example is a test from the day it lands.
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(source_path("scenarios")))
+    if (entry.path().extension() == ".lua") names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_GE(names.size(), 7u);
+  for (const auto& name : names) {
+    auto run = run_fleetsim(source_path("scenarios/" + name), {"--seed", "7"}, fresh_dir(name));
     EXPECT_EQ(run.exit_code, 0) << name << "\n" << run.out << run.err;
   }
 }
