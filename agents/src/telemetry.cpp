@@ -118,9 +118,10 @@ Broker::Broker(BusConfig config, std::vector<std::string> streams, std::map<std:
   });
 }
 
-void Broker::start() {
+void Broker::start(bool external_tick) {
   started_ = true;
-  arm_tick();
+  external_tick_ = external_tick;
+  if (!external_tick_) arm_tick();
   for (std::size_t s = 0; s < streams_.size(); ++s) arm_fsync(s);
 }
 
@@ -386,7 +387,7 @@ void Broker::on_batch_result(std::uint64_t batch_id, bool acked) {
 
 void Broker::on_timer(TimerId id) {
   if (down_) return;
-  if (id == tick_timer_) {
+  if (id == tick_timer_ && !external_tick_) {
     arm_tick();
     try_send();
   } else if (id == retry_timer_) {
@@ -432,11 +433,15 @@ void Broker::on_crash() {
   }
 }
 
+void Broker::tick() {
+  if (!down_) try_send();
+}
+
 void Broker::on_boot() {
   if (!down_) return;
   down_ = false;
   batch_failures_ = 0;
-  if (started_) start();
+  if (started_) start(external_tick_);
 }
 
 std::optional<double> Broker::oldest_unacked(std::size_t s) const {

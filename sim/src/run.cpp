@@ -898,9 +898,11 @@ class SiteBus final : public agents::Clock,
     const double slot =
         std::floor(models::RandomStream(world_.options.seed, site_.name, "bus-phase").uniform01() * slots);
     const double phase = (slot + 1) / slots * interval_;
+    // The broker's batch interval is driven from here: one timer per site and interval hands the readings over
+    // and then lets the broker send.
     loop_.add_timer(phase, [this] {
+      broker_.start(/*external_tick=*/true);
       produce_tick();
-      broker_.start();
     });
     sample_period_ = world_.scenario.simulation.telemetry_sample.seconds;
     loop_.add_timer(sample_period_, [this] { sample(); });
@@ -1099,6 +1101,7 @@ class SiteBus final : public agents::Clock,
               t1, tpl_.inference->priority, 1);
       results_pending_ = 0;
     }
+    broker_.tick();
     loop_.add_timer(interval_, [this] { produce_tick(); });
     after();
   }

@@ -134,7 +134,11 @@ class Broker {
   Broker(BusConfig config, std::vector<std::string> streams, std::map<std::string, StreamConfig> per_stream,
          BrokerPorts ports);
 
-  void start();
+  // external_tick: the runtime calls tick() every batch interval itself (when it hands over the sensors' data at
+  // the same instants), instead of the broker arming a timer of its own.
+  void start(bool external_tick = false);
+  // The batch interval elapsed: look for data to send.
+  void tick();
   // `count` messages of `msg_bytes` each, produced evenly in (t0, t1], arrive at the broker.
   void produce(std::size_t stream, std::uint64_t count, std::uint32_t msg_bytes, double t0, double t1, int priority,
                int qos);
@@ -207,6 +211,7 @@ class Broker {
   bool offline_ = false;
   bool down_ = false;
   bool started_ = false;
+  bool external_tick_ = false;
 };
 
 // The cloud side: accepts each (site, stream, seq) once, by a high-water mark per (site, stream). A message at or
