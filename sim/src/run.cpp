@@ -1013,9 +1013,9 @@ class SiteBus final : public agents::Clock,
   std::uint64_t peak_msgs() const { return peak_msgs_; }
   double max_backlog_age() const { return max_backlog_age_; }
   const DelayHistogram& delays() const { return delays_; }
-  const std::vector<models::FrameQueue*> frame_queues() {
-    std::vector<models::FrameQueue*> out;
-    for (auto& g : gpus_) out.push_back(&g.queue);
+  std::vector<const models::FrameQueue*> frame_queues() const {
+    std::vector<const models::FrameQueue*> out;
+    for (const auto& g : gpus_) out.push_back(&g.queue);
     return out;
   }
 

@@ -149,7 +149,6 @@ class Broker {
   void on_boot();
 
   std::size_t stream_count() const { return streams_.size(); }
-  const std::string& stream_name(std::size_t s) const { return streams_[s].name; }
   const StreamConfig& stream_config(std::size_t s) const { return streams_[s].config; }
   const StreamStats& stats(std::size_t s) const { return streams_[s].stats; }
   std::uint64_t buffered_msgs(std::size_t s) const { return streams_[s].msgs; }
@@ -165,9 +164,6 @@ class Broker {
   // The sequence number the next stored message will get; and that of the oldest stored one (= next if empty).
   std::uint64_t next_seq(std::size_t s) const { return streams_[s].next_seq; }
   std::uint64_t first_unacked_seq(std::size_t s) const;
-  bool offline() const { return offline_; }
-  bool down() const { return down_; }
-  const BusConfig& config() const { return config_; }
 
  private:
   struct Stream {
