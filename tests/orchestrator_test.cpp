@@ -792,3 +792,49 @@ TEST(NodeAgentPoll, PollsAtJitteredIntervalsWithItsGenerations) {
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST(RollingStrategy, WindowRoundsAsKubernetesDoes) {
+  // maxUnavailable rounds down, maxSurge rounds up; both 0 means maxUnavailable 1.
+  Strategy s;
+  s.kind = Strategy::Kind::rolling;
+  s.max_unavailable_percent = 25;
+  s.max_surge_percent = 25;
+  EXPECT_EQ(s.rolling_window(10), 2u + 3u);  // floor(2.5) + ceil(2.5)
+  EXPECT_EQ(s.rolling_window(3), 0u + 1u);   // floor(0.75) + ceil(0.75)
+  Strategy none;
+  none.kind = Strategy::Kind::rolling;
+  EXPECT_EQ(none.rolling_window(10), 1u);
+  Strategy fixed;
+  fixed.kind = Strategy::Kind::rolling;
+  fixed.max_unavailable = 2;
+  fixed.max_surge = 1;
+  EXPECT_EQ(fixed.rolling_window(10), 3u);
+}
+
+TEST(RollingStrategy, EachSiteRollsOneNodeAtATimeInParallel) {
+  // Two sites of two nodes, window 1: n1 and n3 first; n2 only once n1 is done, n4 only once n3 is done.
+  std::vector<NodeInfo> inventory{
+      {1, "n1", "a", {}, {}}, {2, "n2", "a", {}, {}}, {3, "n3", "b", {}, {}}, {4, "n4", "b", {}, {}}};
+  fakes::FakeOrchestratorWorld world;
+  Orchestrator orchestrator(inventory, world.ports());
+  world.attach(orchestrator);
+  Command command;
+  command.release.app = "web";
+  command.release.version = "1";
+  command.strategy.kind = Strategy::Kind::rolling;
+  command.strategy.max_unavailable = 1;
+  orchestrator.submit(command);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3}));
+  orchestrator.on_message(StatusReport{1, "web", 1, 1, NodeAppState::healthy, {}});
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3, 2}));
+  orchestrator.on_message(StatusReport{2, "web", 1, 1, NodeAppState::failed, "x"});
+  EXPECT_EQ(world.channel.recipients().size(), 3u) << "site a is done; site b still waits for n3";
+  orchestrator.on_message(StatusReport{3, "web", 1, 1, NodeAppState::healthy, {}});
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3, 2, 4}));
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

@@ -177,7 +177,14 @@ std::uint32_t Orchestrator::submit(Command command) {
         current.unplaced.emplace_back(target.node, *why);
         finish_target(current, target, NodeOutcome::failed, "does not fit: " + *why);
       }
-  if (strategy.kind == Strategy::Kind::exponential) {
+  if (strategy.kind == Strategy::Kind::rolling) {
+    for (std::size_t i = 0; i < n; ++i)
+      current.rolling[inventory_[index_of_node_[current.targets[i].node]].site].targets.push_back(i);
+    for (auto& [site, roll] : current.rolling) roll.window = strategy.rolling_window(roll.targets.size());
+    current.rolling_started = true;
+    for (auto& [site, roll] : current.rolling) roll_site(current, site);
+    arm_deadline_timer();
+  } else if (strategy.kind == Strategy::Kind::exponential) {
     current.rate_per_minute = strategy.base_per_minute;
     if (strategy.maximum_per_minute > 0)
       current.rate_per_minute = std::min(current.rate_per_minute, strategy.maximum_per_minute);
@@ -380,8 +387,39 @@ void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcom
       break;
   }
   check_abort(op);
+  if (op.strategy.kind == Strategy::Kind::rolling && op.rolling_started) {
+    roll_site(op, inventory_[index_of_node_[target.node]].site);
+    arm_deadline_timer();
+  }
   on_wave_progress(op);
   maybe_finish(op);
+}
+
+std::size_t Strategy::rolling_window(std::size_t n) const {
+  std::size_t unavailable = max_unavailable, surge = max_surge;
+  if (max_unavailable_percent > 0)
+    unavailable = static_cast<std::size_t>(std::floor(max_unavailable_percent / 100.0 * static_cast<double>(n) + 1e-9));
+  if (max_surge_percent > 0)
+    surge = static_cast<std::size_t>(std::ceil(max_surge_percent / 100.0 * static_cast<double>(n) - 1e-9));
+  if (unavailable == 0 && surge == 0) unavailable = 1;
+  return unavailable + surge;
+}
+
+// Rolling: notify the site's next targets while fewer than its window are notified and not yet terminal.
+void Orchestrator::roll_site(Operation& op, const std::string& site) {
+  if (op.finished() || op.aborted_at || apps_[op.app].operation != op.id) return;
+  auto it = op.rolling.find(site);
+  if (it == op.rolling.end()) return;
+  Operation::SiteRoll& roll = it->second;
+  std::size_t in_progress = 0;
+  for (std::size_t k = 0; k < roll.next; ++k)
+    if (op.targets[roll.targets[k]].outcome == NodeOutcome::pending) ++in_progress;
+  while (roll.next < roll.targets.size() && in_progress < roll.window) {
+    const std::size_t index = roll.targets[roll.next++];
+    if (op.targets[index].outcome != NodeOutcome::pending) continue;
+    notify_target(op, index);
+    ++in_progress;
+  }
 }
 
 // The abort rule is evaluated on every terminal outcome, so it fires within one check of its threshold.
@@ -437,8 +475,8 @@ void Orchestrator::revert_all(std::uint32_t aborted_id) {
 void Orchestrator::maybe_finish(Operation& op) {
   if (op.finished() || op.terminal() != op.targets.size()) return;
   // Batches finish when the last batch has held its healthy time too, unless the operation was superseded.
-  if (op.strategy.kind == Strategy::Kind::batches && !op.last_gate_passed && op.canceled == 0 && !op.targets.empty() &&
-      apps_[op.app].operation == op.id)
+  if ((op.strategy.kind == Strategy::Kind::batches || op.strategy.kind == Strategy::Kind::canary) &&
+      !op.last_gate_passed && op.canceled == 0 && !op.targets.empty() && apps_[op.app].operation == op.id)
     return;
   op.finished_at = ports_.clock.now();
   AppState& app = apps_[op.app];

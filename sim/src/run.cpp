@@ -1346,6 +1346,13 @@ void run_admin(World& world, bool& hit_max_time) {
       c.strategy.count_succeeded = action.count_succeeded;
       c.strategy.maximum_per_minute = action.maximum_per_minute;
     }
+    if (action.strategy == "rolling") {
+      c.strategy.kind = agents::Strategy::Kind::rolling;
+      c.strategy.max_unavailable = action.max_unavailable;
+      c.strategy.max_unavailable_percent = action.max_unavailable_percent;
+      c.strategy.max_surge = action.max_surge;
+      c.strategy.max_surge_percent = action.max_surge_percent;
+    }
     if (action.strategy == "batches" || action.strategy == "canary") {
       c.strategy.kind = action.strategy == "canary" ? agents::Strategy::Kind::canary : agents::Strategy::Kind::batches;
       c.strategy.canary_size = action.canary_size;
@@ -2004,6 +2011,34 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
                                           agents::to_string(target.outcome) + ": " + target.detail + ")",
                                       target.finished_at});
     check_abort_timing(scenario, o, op, world.violations);
+    // Rolling: in every site, never more nodes updating at once than its window.
+    if (op.strategy.kind == agents::Strategy::Kind::rolling) {
+      std::map<std::size_t, std::vector<std::pair<double, int>>> by_site;
+      std::map<std::size_t, std::size_t> targets_in_site;
+      for (const auto& target : op.targets) {
+        const std::size_t site = world.platform.nodes[target.node].site_index;
+        ++targets_in_site[site];
+        if (target.notified_at < 0) continue;
+        by_site[site].emplace_back(target.notified_at, 1);
+        if (target.finished_at >= 0) by_site[site].emplace_back(target.finished_at, -1);
+      }
+      for (auto& [site, steps] : by_site) {
+        std::sort(steps.begin(), steps.end());  // at equal times an end (-1) comes before a start (+1)
+        const std::size_t window = op.strategy.rolling_window(targets_in_site[site]);
+        long in_progress = 0;
+        for (const auto& [t, delta] : steps) {
+          in_progress += delta;
+          if (in_progress > static_cast<long>(window)) {
+            world.violations.push_back({"rolling-window-holds",
+                                        "operation " + o.name + ": " + std::to_string(in_progress) + " nodes of " +
+                                            world.platform.sites[site].name + " updating at once, window " +
+                                            std::to_string(window),
+                                        t});
+            break;
+          }
+        }
+      }
+    }
     // Exponential rate: never faster than its maximum (notifications at least 60 / maximum_per_minute apart).
     if (op.strategy.kind == agents::Strategy::Kind::exponential && op.strategy.maximum_per_minute > 0) {
       std::vector<double> sent;

@@ -1228,10 +1228,31 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
       if (strategy != nullptr && strategy->is_object()) {
         Fields st = f.sub("strategy");
         a.strategy = st.string("kind");
-        if (a.strategy != "batches" && a.strategy != "exponential" && a.strategy != "canary")
-          st.fail_at("kind", "unknown strategy kind '" + a.strategy + "' (available: batches, exponential, canary)");
+        if (a.strategy != "batches" && a.strategy != "exponential" && a.strategy != "canary" && a.strategy != "rolling")
+          st.fail_at("kind",
+                     "unknown strategy kind '" + a.strategy + "' (available: batches, exponential, canary, rolling)");
       }
-      if (strategy != nullptr && strategy->is_object() && a.strategy == "exponential") {
+      if (strategy != nullptr && strategy->is_object() && a.strategy == "rolling") {
+        // Kubernetes RollingUpdate per site: max_unavailable = 1 | "25%", max_surge = 0 | "25%"
+        Fields st = f.sub("strategy");
+        st.string("kind");
+        auto count_or_percent = [&](const char* key, std::uint64_t& count, double& percent) {
+          const json* v = st.raw(key);
+          if (v == nullptr) return;
+          if (v->is_string()) {
+            std::string text = v->get<std::string>();
+            char* end = nullptr;
+            percent = std::strtod(text.c_str(), &end);
+            if (text.empty() || end == nullptr || std::string(end) != "%" || percent < 0 || percent > 100)
+              st.fail_at(key, "must be a node count or a percentage such as \"25%\", got '" + text + "'");
+          } else {
+            count = static_cast<std::uint64_t>(st.integer(key, std::nullopt, 0, 10000000));
+          }
+        };
+        count_or_percent("max_unavailable", a.max_unavailable, a.max_unavailable_percent);
+        count_or_percent("max_surge", a.max_surge, a.max_surge_percent);
+        st.finish();
+      } else if (strategy != nullptr && strategy->is_object() && a.strategy == "exponential") {
         // AWS IoT Jobs exponentialRate, with its documented ranges.
         Fields st = f.sub("strategy");
         st.string("kind");

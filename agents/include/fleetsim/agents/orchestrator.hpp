@@ -33,8 +33,12 @@ struct NodeInfo {
 // rounded up, spread evenly over them, or the nodes whose labels match canary_selector), held for canary_time_s;
 // then the rest in batches of batch_size / batch_percent (one batch if neither) with healthy_time_s between them.
 // The abort rule is the failure-threshold gate.
+// rolling (Kubernetes DaemonSet / Deployment RollingUpdate, per site): within every site at once, at most
+// max_unavailable + max_surge of its nodes are updating at any instant (a percentage of the site's targets:
+// max_unavailable rounds down, max_surge rounds up, as Kubernetes rounds; if both come to 0, max_unavailable is 1);
+// each node that reaches an outcome lets the next one of its site start.
 struct Strategy {
-  enum class Kind : std::uint8_t { all_at_once, batches, exponential, canary } kind = Kind::all_at_once;
+  enum class Kind : std::uint8_t { all_at_once, batches, exponential, canary, rolling } kind = Kind::all_at_once;
   std::size_t batch_size = 0;         // nodes per batch, or
   double batch_percent = 0;           // a share of the targets per batch, rounded up, at least one node, or
   std::size_t sites_in_parallel = 0;  // every node of this many sites per batch
@@ -51,6 +55,12 @@ struct Strategy {
   double canary_percent = 0;
   std::map<std::string, std::string> canary_selector;
   double canary_time_s = 0;
+  std::size_t max_unavailable = 0;
+  double max_unavailable_percent = 0;
+  std::size_t max_surge = 0;
+  double max_surge_percent = 0;
+  // The rolling window of a site with n targets: max_unavailable + max_surge after Kubernetes' rounding.
+  std::size_t rolling_window(std::size_t n) const;
   // How long batch w must hold, once complete, before the next one starts (or the operation ends after the last).
   double gate_after(std::size_t w) const { return kind == Kind::canary && w == 0 ? canary_time_s : healthy_time_s; }
 };
@@ -104,7 +114,15 @@ struct Operation {
   std::vector<Time> wave_started_at;    // when each batch was notified
   std::vector<Time> wave_completed_at;  // when its last node reached a terminal outcome
   std::size_t current_wave = 0;
-  std::size_t wave_scan = 0;      // first target of the current batch not yet seen terminal
+  std::size_t wave_scan = 0;  // first target of the current batch not yet seen terminal
+  // rolling: per site, its targets (indices) in order, the next to notify, and the window
+  struct SiteRoll {
+    std::vector<std::size_t> targets;
+    std::size_t next = 0;
+    std::size_t window = 1;
+  };
+  std::map<std::string, SiteRoll> rolling;
+  bool rolling_started = false;
   Time gate_at = -1;              // when the current completed batch's healthy time ends
   bool last_gate_passed = false;  // batches: the last batch held its healthy time too
   // exponential: the next target to notify, the current rate, and the criterion count at the last increase
@@ -175,6 +193,7 @@ class Orchestrator {
   void on_wave_progress(Operation& op);
   void notify_target(Operation& op, std::size_t index);
   void pace(Operation& op);
+  void roll_site(Operation& op, const std::string& site);
   void check_abort(Operation& op);
   void run_pending_reverts();
   void revert_all(std::uint32_t aborted_id);

@@ -163,6 +163,10 @@ struct ActionSpec {
   double canary_percent = 0;                           // a share of the targets, or
   std::map<std::string, std::string> canary_selector;  // the nodes with these labels
   models::Duration canary_time{0};                     // how long the canary must hold
+  std::uint64_t max_unavailable = 0;                   // rolling: nodes, or
+  double max_unavailable_percent = 0;                  // a share of each site's targets (rounded down)
+  std::uint64_t max_surge = 0;                         // rolling: nodes, or
+  double max_surge_percent = 0;                        // a share of each site's targets (rounded up)
   std::uint64_t batch_size = 0;
   double batch_percent = 0;
   std::uint64_t sites_in_parallel = 0;
