@@ -838,3 +838,33 @@ TEST(RollingStrategy, EachSiteRollsOneNodeAtATimeInParallel) {
 
 }  // namespace
 }  // namespace fleetsim::agents
+
+namespace fleetsim::agents {
+namespace {
+
+TEST(AbortFailureType, OnlyTheChosenOutcomesCountTowardTheThreshold) {
+  // Goal: AWS failureType; method: threshold 50 %, failure type timed_out, a 100 s node deadline: two nodes fail
+  // at 1 s (executed 2, timed out 0: no abort); the other two time out at 100 s (2 of 4 = 50 %: abort then).
+  std::vector<NodeInfo> inventory{
+      {1, "n1", "a", {}, {}}, {2, "n2", "a", {}, {}}, {3, "n3", "a", {}, {}}, {4, "n4", "a", {}, {}}};
+  fakes::FakeOrchestratorWorld world;
+  Orchestrator orchestrator(inventory, world.ports());
+  world.attach(orchestrator);
+  Command command;
+  command.release.app = "web";
+  command.node_deadline_s = 100;
+  command.abort_threshold_percent = 50;
+  command.abort_min_executed = 2;
+  command.abort_failure_type = Command::FailureType::timed_out;
+  orchestrator.submit(command);
+  world.timers.advance_to(1);
+  orchestrator.on_message(StatusReport{1, "web", 1, 1, NodeAppState::failed, "x"});
+  orchestrator.on_message(StatusReport{2, "web", 1, 1, NodeAppState::failed, "x"});
+  EXPECT_FALSE(orchestrator.operations()[0].aborted_at.has_value());
+  world.timers.advance_to(100);
+  ASSERT_TRUE(orchestrator.operations()[0].aborted_at.has_value());
+  EXPECT_EQ(*orchestrator.operations()[0].aborted_at, 100);
+}
+
+}  // namespace
+}  // namespace fleetsim::agents

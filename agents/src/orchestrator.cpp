@@ -428,7 +428,10 @@ void Orchestrator::check_abort(Operation& op) {
   if (op.aborted_at || op.finished() || !(command.abort_threshold_percent > 0)) return;
   const std::size_t executed = op.succeeded + op.failed + op.timed_out;
   if (executed < std::max<std::size_t>(command.abort_min_executed, 1)) return;
-  const double failed_percent = 100.0 * static_cast<double>(op.failed + op.timed_out) / static_cast<double>(executed);
+  const std::size_t bad = command.abort_failure_type == Command::FailureType::failed      ? op.failed
+                          : command.abort_failure_type == Command::FailureType::timed_out ? op.timed_out
+                                                                                          : op.failed + op.timed_out;
+  const double failed_percent = 100.0 * static_cast<double>(bad) / static_cast<double>(executed);
   if (failed_percent < command.abort_threshold_percent) return;
   op.aborted_at = ports_.clock.now();
   // Stop notifying: every target not yet told is canceled; the ones already told finish on their own.

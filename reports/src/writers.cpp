@@ -142,6 +142,11 @@ void write_report_json(const RunResult& r, const std::string& path) {
   for (const auto& [app, by_version] : r.nodes_at_end)
     for (const auto& [version, n] : by_version) versions[app][version]["nodes_at_end"] = n;
   j["versions"] = versions;
+  ordered_json states = ordered_json::array();
+  for (const auto& smp : r.states)
+    states.push_back(
+        {{"t", smp.at_s}, {"app", smp.app}, {"version", smp.version}, {"state", smp.state}, {"nodes", smp.nodes}});
+  j["states"] = states;
   j["crash_reports"] = r.crash_reports;
   if (!r.telemetry.empty()) {
     auto opt = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };

@@ -1336,6 +1336,9 @@ void run_admin(World& world, bool& hit_max_time) {
     c.node_deadline_s = action.node_deadline.seconds;
     c.abort_threshold_percent = action.abort_threshold_percent;
     c.abort_min_executed = action.abort_min_executed;
+    c.abort_failure_type = action.abort_failure_type == "failed"      ? agents::Command::FailureType::failed
+                           : action.abort_failure_type == "timed_out" ? agents::Command::FailureType::timed_out
+                                                                      : agents::Command::FailureType::all;
     c.rollback =
         action.rollback == "revert_all" ? agents::Command::Rollback::revert_all : agents::Command::Rollback::none;
     if (action.strategy == "exponential") {
@@ -1717,9 +1720,13 @@ void check_abort_timing(const Scenario& scenario, const reports::OperationResult
   };
   std::vector<Step> steps;
   for (const auto& target : op.targets) {
-    const bool bad = target.outcome == agents::NodeOutcome::failed || target.outcome == agents::NodeOutcome::timed_out;
+    const bool failed = target.outcome == agents::NodeOutcome::failed;
+    const bool timed_out = target.outcome == agents::NodeOutcome::timed_out;
+    const bool bad = action->abort_failure_type == "failed"      ? failed
+                     : action->abort_failure_type == "timed_out" ? timed_out
+                                                                 : failed || timed_out;
     if (target.succeeded_at >= 0) steps.push_back({target.succeeded_at, 1, 0});
-    if (bad) steps.push_back({target.finished_at, target.succeeded_at >= 0 ? 0 : 1, 1});
+    if (failed || timed_out) steps.push_back({target.finished_at, target.succeeded_at >= 0 ? 0 : 1, bad ? 1 : 0});
   }
   auto crossing = [&](bool failures_first) -> std::optional<double> {
     auto sorted = steps;

@@ -1332,6 +1332,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
             a.abort_threshold_percent > 100)
           ab.fail_at("failure_threshold", "must be a percentage such as \"30%\", got '" + threshold + "'");
         a.abort_min_executed = static_cast<std::uint64_t>(ab.integer("min_executed", 1, 1, 100000000));
+        a.abort_failure_type = ab.string("failure_type", std::string("all"));
+        if (a.abort_failure_type != "all" && a.abort_failure_type != "failed" && a.abort_failure_type != "timed_out")
+          ab.fail_at("failure_type", "must be \"all\", \"failed\" or \"timed_out\" (AWS failureType), got '" +
+                                         a.abort_failure_type + "'");
         ab.finish();
       } else {
         f.raw("abort");

@@ -77,6 +77,8 @@ struct Command {
   // terminal, abort when failed + timed out reach abort_threshold_percent of them. 0: no rule.
   double abort_threshold_percent = 0;
   std::size_t abort_min_executed = 1;
+  // Which outcomes count toward the threshold (AWS failureType): failed, timed_out, or all (both).
+  enum class FailureType : std::uint8_t { all, failed, timed_out } abort_failure_type = FailureType::all;
   // After an abort: none (stop notifying, as Kubernetes and AWS do) or revert_all (every node the operation
   // notified goes back to the previous revision, in a rollback operation).
   enum class Rollback : std::uint8_t { none, revert_all } rollback = Rollback::none;

@@ -179,7 +179,8 @@ struct ActionSpec {
   models::Duration node_deadline{0};
   double abort_threshold_percent = 0;  // abort = { failure_threshold = "30%", min_executed = 5 }
   std::uint64_t abort_min_executed = 1;
-  std::string rollback = "none";  // none | revert_all
+  std::string abort_failure_type = "all";  // all | failed | timed_out (AWS failureType ALL, FAILED, TIMED_OUT)
+  std::string rollback = "none";           // none | revert_all
   std::string where;
 };
 
