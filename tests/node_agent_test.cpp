@@ -606,12 +606,6 @@ TEST_F(NodeAgentTest, ReturningToTheRunningRevisionAfterAFailedUpdateRestartsNot
   EXPECT_EQ(world.runtime.starts.size(), 1u);
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
 // ---- power loss ----------------------------------------------------------------------------------------------------
 
 class NodeAgentCrashTest : public NodeAgentTest {
@@ -661,12 +655,6 @@ TEST_F(NodeAgentCrashTest, RestartFromZeroDiscardsThePartialLayerAtPowerLoss) {
   EXPECT_EQ(agent->bytes_wasted(), 300u);
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
 TEST_F(NodeAgentTest, UndeliveredStatusReportIsSentAgainWithBackOffNewestOnly) {
   // Goal: the orchestrator learns a node's state even when a report is lost; method: fail the delivery of the
   // healthy report and check it is re-sent after retry_initial (+-20 %); a failure of an older report is ignored.
@@ -687,13 +675,7 @@ TEST_F(NodeAgentTest, UndeliveredStatusReportIsSentAgainWithBackOffNewestOnly) {
   EXPECT_EQ(reports().back().revision, 1u);
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
 // ---- verification window, crash loops, rollback policy --------------------------------------------------------------
-
-namespace fleetsim::agents {
-namespace {
 
 TEST_F(NodeAgentTest, ExitInsideTheVerificationWindowFailsAndRestoresThePreviousRelease) {
   // Goal: a release must stay up for the verification window before it commits; method: window 60 s, ready 5 s;

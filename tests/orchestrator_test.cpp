@@ -419,12 +419,6 @@ TEST_F(OrchestratorTest, RolloutOfUnknownAppFinishesAtOnceWithoutTargetsOrDesire
   EXPECT_EQ(op(d).from_revision, 0u);
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
 TEST_F(OrchestratorTest, UndeliveredDesiredStateIsSentAgainWithBackOffWhileTheNodeIsPending) {
   // Goal: an unreachable node still gets its desired state; method: report the notification to n2 as undelivered
   // twice and check the re-sends come 10 s then 20 s later with the current generation, and stop once n2 answers.
@@ -463,12 +457,6 @@ TEST_F(OrchestratorTest, UndeliveredStaleDesiredStateIsNotSentAgain) {
   EXPECT_EQ(world.channel.desired_for(2).size(), sent);
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
 TEST_F(OrchestratorTest, RestartResendsDesiredStateToPendingNodesOnlyAndReArmsDeadlines) {
   // Goal: a restarted orchestrator resynchronises from its state; method: deploy to the three edge nodes with a
   // 100 s deadline, let n1 succeed, restart at 30 s, and check that only n2 and n4 get the desired state again
@@ -488,12 +476,6 @@ TEST_F(OrchestratorTest, RestartResendsDesiredStateToPendingNodesOnlyAndReArmsDe
   world.timers.advance_by(0.2);
   EXPECT_EQ(op(1).timed_out, 2u);
 }
-
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
 
 Command batched(const std::string& app, std::map<std::string, std::string> selector, Strategy strategy) {
   Command command = deploy(app, std::move(selector));
@@ -665,15 +647,9 @@ TEST_F(OrchestratorTest, SitesInParallelBatchesWholeSites) {
   orchestrator->submit(batched("web", {}, strategy));
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
   report(1, "web", 1, NodeAppState::healthy);
-  report(2, "web", 1, NodeAppState::failed, "boom");  // a failed node still closes its batch (no abort rule yet)
+  report(2, "web", 1, NodeAppState::failed, "boom");  // without an abort rule a failed node still closes its batch
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2, 3, 4}));
 }
-
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
 
 TEST_F(OrchestratorTest, AbortFiresAtTheThresholdOnlyAfterTheMinimumExecutedCount) {
   // Goal: the abort rule's edges; method: 50 % threshold, at least 2 executed, over the 4 nodes: one failure
@@ -738,31 +714,20 @@ TEST_F(OrchestratorTest, AbortStopsNotifyingAndRevertAllSendsTheStableRevisionTo
   EXPECT_TRUE(world.channel.desired_for(3).empty());
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
-TEST(OrchestratorPoll, AnswersOnlyWhatTheNodeWasToldAndHasNotAccepted) {
+TEST_F(OrchestratorTest, PollIsAnsweredOnlyWithWhatTheNodeWasToldAndHasNotAccepted) {
   // Goal: polling recovers lost notifications without telling anyone early; method: batches of 1; node 1 is told
   // generation 1 (the message is "lost"): its poll with generation 0 gets it again, its poll with generation 1 gets
   // nothing, and node 2 (batch 2, not started) gets nothing.
-  std::vector<NodeInfo> inventory{{1, "n1", "a", {}, {}}, {2, "n2", "a", {}, {}}};
-  fakes::FakeOrchestratorWorld world;
-  Orchestrator orchestrator(inventory, world.ports());
-  world.attach(orchestrator);
-  Command command;
-  command.release.app = "web";
-  command.release.version = "1";
-  command.strategy.kind = Strategy::Kind::batches;
-  command.strategy.batch_size = 1;
-  orchestrator.submit(command);
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::batches;
+  strategy.batch_size = 1;
+  orchestrator->submit(batched("web", {}, strategy));
   ASSERT_EQ(world.channel.recipients(), (std::vector<NodeId>{1}));
-  orchestrator.on_message(Poll{1, {{"web", 0}}});
+  orchestrator->on_message(Poll{1, {{"web", 0}}});
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 1}));
-  orchestrator.on_message(Poll{1, {{"web", 1}}});
-  orchestrator.on_message(Poll{2, {}});
+  orchestrator->on_message(Poll{1, {{"web", 1}}});
+  orchestrator->on_message(Poll{2, {}});
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 1}));
 }
 
@@ -790,12 +755,6 @@ TEST(NodeAgentPoll, PollsAtJitteredIntervalsWithItsGenerations) {
   EXPECT_EQ(std::get<Poll>(world.channel.sent.front()).node, 3u);
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
 TEST(RollingStrategy, WindowRoundsAsKubernetesDoes) {
   // maxUnavailable rounds down, maxSurge rounds up; both 0 means maxUnavailable 1.
   Strategy s;
@@ -814,56 +773,38 @@ TEST(RollingStrategy, WindowRoundsAsKubernetesDoes) {
   EXPECT_EQ(fixed.rolling_window(10), 3u);
 }
 
-TEST(RollingStrategy, EachSiteRollsOneNodeAtATimeInParallel) {
+TEST_F(OrchestratorTest, RollingTakesEachSiteOneNodeAtATimeInParallel) {
   // Two sites of two nodes, window 1: n1 and n3 first; n2 only once n1 is done, n4 only once n3 is done.
-  std::vector<NodeInfo> inventory{
-      {1, "n1", "a", {}, {}}, {2, "n2", "a", {}, {}}, {3, "n3", "b", {}, {}}, {4, "n4", "b", {}, {}}};
-  fakes::FakeOrchestratorWorld world;
-  Orchestrator orchestrator(inventory, world.ports());
-  world.attach(orchestrator);
-  Command command;
-  command.release.app = "web";
-  command.release.version = "1";
-  command.strategy.kind = Strategy::Kind::rolling;
-  command.strategy.max_unavailable = 1;
-  orchestrator.submit(command);
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::rolling;
+  strategy.max_unavailable = 1;
+  orchestrator->submit(batched("web", {}, strategy));
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3}));
-  orchestrator.on_message(StatusReport{1, "web", 1, 1, NodeAppState::healthy, {}});
+  report(1, "web", 1, NodeAppState::healthy);
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3, 2}));
-  orchestrator.on_message(StatusReport{2, "web", 1, 1, NodeAppState::failed, "x"});
+  report(2, "web", 1, NodeAppState::failed, "x");
   EXPECT_EQ(world.channel.recipients().size(), 3u) << "site a is done; site b still waits for n3";
-  orchestrator.on_message(StatusReport{3, "web", 1, 1, NodeAppState::healthy, {}});
+  report(3, "web", 1, NodeAppState::healthy);
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3, 2, 4}));
 }
 
-}  // namespace
-}  // namespace fleetsim::agents
-
-namespace fleetsim::agents {
-namespace {
-
-TEST(AbortFailureType, OnlyTheChosenOutcomesCountTowardTheThreshold) {
+TEST_F(OrchestratorTest, AbortCountsOnlyOutcomesOfItsFailureType) {
   // Goal: AWS failureType; method: threshold 50 %, failure type timed_out, a 100 s node deadline: two nodes fail
   // at 1 s (executed 2, timed out 0: no abort); the other two time out at 100 s (2 of 4 = 50 %: abort then).
-  std::vector<NodeInfo> inventory{
-      {1, "n1", "a", {}, {}}, {2, "n2", "a", {}, {}}, {3, "n3", "a", {}, {}}, {4, "n4", "a", {}, {}}};
-  fakes::FakeOrchestratorWorld world;
-  Orchestrator orchestrator(inventory, world.ports());
-  world.attach(orchestrator);
-  Command command;
-  command.release.app = "web";
-  command.node_deadline_s = 100;
+  make();
+  Command command = deploy("web", {}, /*node_deadline_s=*/100);
   command.abort_threshold_percent = 50;
   command.abort_min_executed = 2;
   command.abort_failure_type = Command::FailureType::timed_out;
-  orchestrator.submit(command);
+  orchestrator->submit(command);
   world.timers.advance_to(1);
-  orchestrator.on_message(StatusReport{1, "web", 1, 1, NodeAppState::failed, "x"});
-  orchestrator.on_message(StatusReport{2, "web", 1, 1, NodeAppState::failed, "x"});
-  EXPECT_FALSE(orchestrator.operations()[0].aborted_at.has_value());
+  report(1, "web", 1, NodeAppState::failed, "x");
+  report(2, "web", 1, NodeAppState::failed, "x");
+  EXPECT_FALSE(op(1).aborted_at.has_value());
   world.timers.advance_to(100);
-  ASSERT_TRUE(orchestrator.operations()[0].aborted_at.has_value());
-  EXPECT_EQ(*orchestrator.operations()[0].aborted_at, 100);
+  ASSERT_TRUE(op(1).aborted_at.has_value());
+  EXPECT_EQ(*op(1).aborted_at, 100);
 }
 
 }  // namespace

@@ -134,12 +134,6 @@ expect "up.succeeded == 5"
   EXPECT_GT(crashlooping, 0u);
 }
 
-}  // namespace
-}  // namespace fleetsim::testing
-
-namespace fleetsim::testing {
-namespace {
-
 TEST(Rollout, PlacementByResourcesReportsNodesWithoutRoomAndNeverOverfills) {
   // GPU app: only the 4 GPU nodes. A 6 GiB app fits on every 8 GiB node; its 10 GiB release fits nowhere: the
   // rollout fails all 8 at once, and they keep version 1.
@@ -168,12 +162,6 @@ expect "pos@1.nodes_at_end == 8"
   EXPECT_NE(operation(report, "p2")["unplaced"][0].get<std::string>().find("memory: needs 10.00 GiB, 8.00 GiB free"),
             std::string::npos);
 }
-
-}  // namespace
-}  // namespace fleetsim::testing
-
-namespace fleetsim::testing {
-namespace {
 
 TEST(Rollout, RollingWithinEachSiteTakesSiteNodesOneWindowAtATime) {
   // 3 stores of 4 nodes, max_unavailable 25 % (1 node), no surge: in each store the nodes update one after the

@@ -272,8 +272,11 @@ class SimNode final : public Receiver,
 
   void receive(const Envelope& envelope) override {
     if (envelope.kind != Envelope::Kind::message) return;
-    if (down_) return;  // a powered-off node receives nothing
-    if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
+    if (down_) return;     // a powered-off node receives nothing
+    bool applied = false;  // re-sending an update the node has applied restarts nothing
+    const unsigned starts = agent_.container_starts();
+    const auto* desired = std::get_if<agents::DesiredState>(&envelope.message);
+    if (desired != nullptr) {
       account_control(envelope.message);
       const auto& release = desired->release;
       auto& t = world_.times_of(release.app, desired->generation)[index_];
@@ -287,19 +290,13 @@ class SimNode final : public Receiver,
       const agents::Release* committed = agent_.running(release.app);
       committed_at_handover_.emplace(std::make_pair(release.app, desired->generation),
                                      committed ? committed->revision : 0);
-      // Re-sending an update the node has applied restarts nothing.
-      const bool applied =
-          committed != nullptr && committed->revision == release.revision && !agent_.updating(release.app);
-      const unsigned starts = agent_.container_starts();
-      agent_.on_message(envelope.message);
-      if (applied && agent_.container_starts() != starts)
-        world_.violation("resend-restarts-nothing", index_,
-                         node_.name + " restarted " + release.app + " when told again to run revision " +
-                             std::to_string(release.revision) + ", which it ran");
-      after_agent();
-      return;
+      applied = committed != nullptr && committed->revision == release.revision && !agent_.updating(release.app);
     }
     agent_.on_message(envelope.message);
+    if (applied && agent_.container_starts() != starts)
+      world_.violation("resend-restarts-nothing", index_,
+                       node_.name + " restarted " + desired->release.app + " when told again to run revision " +
+                           std::to_string(desired->release.revision) + ", which it ran");
     after_agent();
   }
 
