@@ -11,13 +11,12 @@ double mathis_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss) {
   return std::sqrt(1.5) * mss_bytes / (rtt_s * std::sqrt(loss));
 }
 
-Platform build_platform(const Scenario& scenario) {
-  using Dir = sg4::LinkInRoute::Direction;
-  Platform p;
-  // The root is a star: every zone reaches every other through its own links, so routes are linear in size.
-  auto* root = sg4::create_star_zone("fleet");
+namespace {
 
-  // Cloud: registry and orchestrator, each behind its own split-duplex link (egress is the UP direction).
+using Dir = sg4::LinkInRoute::Direction;
+
+// Cloud: registry and orchestrator, each behind its own split-duplex link (egress is the UP direction).
+void build_cloud(sg4::NetZone* root, const Scenario& scenario, Platform& p) {
   auto* cloud = sg4::create_star_zone("cloud");
   cloud->set_parent(root);  // before adding hosts and links: the zone takes its network model from the parent
   p.registry = cloud->create_host("registry", 1e10)->seal();
@@ -45,66 +44,89 @@ Platform build_platform(const Scenario& scenario) {
   p.registry_egress_down = egress->get_link_down();
   cloud->seal();
   root->add_route(cloud->get_netpoint(), nullptr, cloud_gw, nullptr, {}, true);
+}
 
-  // Sites: a star zone per site with a gateway; each node behind its LAN port; the zone behind its uplink.
+// What every node of a site shares: whether its LAN port can bind, and the uplink's latency with loss.
+struct SiteShape {
+  bool lan_can_bind = false;
+  double uplink_latency_s = 0;
+};
+
+// Under packet loss: one endpoint per download slot, behind a link of the TCP throughput cap (docs/ENGINE.md).
+void add_download_endpoints(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl,
+                            const SiteShape& shape, PlatformNode& node) {
+  // RTT of a pull: twice the route latency registry -> node, loss latency included.
+  const double route_latency =
+      scenario.cloud.registry_latency.seconds + shape.uplink_latency_s + tpl.lan_latency.seconds;
+  node.tcp_cap_bytes_per_s =
+      mathis_cap_bytes_per_s(static_cast<double>(tpl.uplink_mss.count), 2 * route_latency, tpl.uplink_loss);
+  for (int slot = 0; slot < tpl.agent.max_concurrent_downloads; ++slot) {
+    std::string endpoint = node.name + "/tcp" + std::to_string(slot + 1);
+    auto* h = zone->create_host(endpoint, tpl.hardware.cpu_speed_flops)->seal();
+    auto* cap =
+        zone->create_split_duplex_link(endpoint, std::min(node.tcp_cap_bytes_per_s, tpl.lan_bandwidth.bytes_per_s));
+    cap->set_latency(shape.lan_can_bind ? tpl.lan_latency.seconds : 0.0)->seal();
+    zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(cap, Dir::UP)}, true);
+    node.download_endpoints.push_back(h);
+  }
+}
+
+PlatformNode add_node(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl, const SiteShape& shape,
+                      const std::string& site_name, std::size_t site_index, int k) {
+  std::string node_name = site_name + "/n" + std::to_string(k + 1);
+  auto* host =
+      zone->create_host(node_name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
+  if (shape.lan_can_bind) {
+    auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
+                     ->set_latency(tpl.lan_latency.seconds)
+                     ->seal();
+    zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
+  }
+  PlatformNode node{node_name, site_index, &tpl, host, {}, 0};
+  if (tpl.uplink_loss > 0) add_download_endpoints(zone, scenario, tpl, shape, node);
+  if (tpl.inference && tpl.hardware.gpu)
+    node.gpu =
+        zone->create_host(node_name + "/gpu", tpl.hardware.gpu->throughput.per_s * tpl.hardware.gpu->count)->seal();
+  return node;
+}
+
+// A star zone per site with a gateway; each node behind its LAN port; the zone behind its uplink.
+void build_site(sg4::NetZone* root, const Scenario& scenario, const SiteTemplate& tpl, int s, Platform& p) {
+  std::string site_name = tpl.name + "-" + std::to_string(s + 1);
+  auto* zone = sg4::create_star_zone(site_name);
+  zone->set_parent(root);
+  auto* gw = zone->create_router(site_name + "/gw");
+  std::size_t site_index = p.sites.size();
+  SiteShape shape;
+  // All of a node's traffic today crosses the site uplink too, so a LAN port at least as fast as the uplink (both
+  // directions) can never be the binding constraint: max-min shares are the same without it. Leaving it out removes
+  // one constraint per flow from every re-solve; its latency moves onto the uplink so that route latencies (and
+  // with them CM02's RTT weighting and TCP window cap) do not change. docs/ENGINE.md.
+  shape.lan_can_bind = tpl.lan_bandwidth.bytes_per_s < tpl.uplink_down.bytes_per_s ||
+                       tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
+  // Loss p costs a lost packet one more round trip of the uplink: on average p * 2 * latency per crossing.
+  shape.uplink_latency_s = tpl.uplink_latency.seconds * (1 + 2 * tpl.uplink_loss);
+  for (int k = 0; k < tpl.nodes; ++k) p.nodes.push_back(add_node(zone, scenario, tpl, shape, site_name, site_index, k));
+  zone->seal();
+  // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
+  auto* uplink = root->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
+  uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
+  uplink->set_latency(shape.uplink_latency_s + (shape.lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
+  root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
+  p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up()});
+}
+
+}  // namespace
+
+Platform build_platform(const Scenario& scenario) {
+  Platform p;
+  // The root is a star: every zone reaches every other through its own links, so routes are linear in size.
+  auto* root = sg4::create_star_zone("fleet");
+  build_cloud(root, scenario, p);
   p.sites.reserve(scenario.site_count());
   p.nodes.reserve(scenario.node_count());
-  for (const auto& tpl : scenario.sites) {
-    for (int s = 0; s < tpl.count; ++s) {
-      std::string site_name = tpl.name + "-" + std::to_string(s + 1);
-      auto* zone = sg4::create_star_zone(site_name);
-      zone->set_parent(root);
-      auto* gw = zone->create_router(site_name + "/gw");
-      std::size_t site_index = p.sites.size();
-      // All of a node's traffic today crosses the site uplink too, so a LAN port at least as fast as the uplink
-      // (both directions) can never be the binding constraint: max-min shares are the same without it. Leaving it
-      // out removes one constraint per flow from every re-solve; its latency moves onto the uplink so that route
-      // latencies (and with them CM02's RTT weighting and TCP window cap) do not change. docs/ENGINE.md.
-      const bool lan_can_bind = tpl.lan_bandwidth.bytes_per_s < tpl.uplink_down.bytes_per_s ||
-                                tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
-      // Loss p costs a lost packet one more round trip of the uplink: on average p * 2 * latency per crossing.
-      const double uplink_latency = tpl.uplink_latency.seconds * (1 + 2 * tpl.uplink_loss);
-      for (int k = 0; k < tpl.nodes; ++k) {
-        std::string node_name = site_name + "/n" + std::to_string(k + 1);
-        auto* host =
-            zone->create_host(node_name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
-        if (lan_can_bind) {
-          auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
-                           ->set_latency(tpl.lan_latency.seconds)
-                           ->seal();
-          zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
-        }
-        PlatformNode node{node_name, site_index, &tpl, host, {}, 0};
-        if (tpl.uplink_loss > 0) {
-          // RTT of a pull: twice the route latency registry -> node, loss latency included.
-          const double route_latency =
-              scenario.cloud.registry_latency.seconds + uplink_latency + tpl.lan_latency.seconds;
-          node.tcp_cap_bytes_per_s =
-              mathis_cap_bytes_per_s(static_cast<double>(tpl.uplink_mss.count), 2 * route_latency, tpl.uplink_loss);
-          for (int slot = 0; slot < tpl.agent.max_concurrent_downloads; ++slot) {
-            std::string endpoint = node_name + "/tcp" + std::to_string(slot + 1);
-            auto* h = zone->create_host(endpoint, tpl.hardware.cpu_speed_flops)->seal();
-            auto* cap = zone->create_split_duplex_link(
-                endpoint, std::min(node.tcp_cap_bytes_per_s, tpl.lan_bandwidth.bytes_per_s));
-            cap->set_latency(lan_can_bind ? tpl.lan_latency.seconds : 0.0)->seal();
-            zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(cap, Dir::UP)}, true);
-            node.download_endpoints.push_back(h);
-          }
-        }
-        if (tpl.inference && tpl.hardware.gpu)
-          node.gpu = zone->create_host(node_name + "/gpu", tpl.hardware.gpu->throughput.per_s * tpl.hardware.gpu->count)
-                         ->seal();
-        p.nodes.push_back(std::move(node));
-      }
-      zone->seal();
-      // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
-      auto* uplink = root->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
-      uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
-      uplink->set_latency(uplink_latency + (lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
-      root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
-      p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up()});
-    }
-  }
+  for (const auto& tpl : scenario.sites)
+    for (int s = 0; s < tpl.count; ++s) build_site(root, scenario, tpl, s, p);
   root->seal();
   return p;
 }

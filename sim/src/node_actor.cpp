@@ -1,0 +1,374 @@
+#include "node_actor.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "logging.hpp"
+
+namespace fleetsim::sim {
+
+namespace sg4 = simgrid::s4u;
+using agents::NodeAppState;
+
+SimNode::SimNode(World& world, std::size_t index)
+    : world_(world),
+      index_(index),
+      node_(world.platform.nodes[index]),
+      random_(world.options.seed, node_.name, "agent"),
+      agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}) {}
+
+void SimNode::run() {
+  agent_.start();
+  loop_.run();
+}
+
+agents::Time SimNode::now() const { return sg4::Engine::get_clock(); }
+
+void SimNode::receive(const Envelope& envelope) {
+  if (envelope.kind != Envelope::Kind::message) return;
+  if (down_) return;  // a powered-off node receives nothing
+  const auto* desired = std::get_if<agents::DesiredState>(&envelope.message);
+  checks::DesiredStateHandled handled;
+  const unsigned starts = agent_.container_starts();
+  if (desired != nullptr) {
+    account_control(envelope.message);
+    const auto& release = desired->release;
+    auto& t = world_.times_of(release.app, desired->generation)[index_];
+    if (!t.notified_s) t.notified_s = now();
+    const agents::Release* committed = agent_.running(release.app);
+    handled = {now(), index_, release.app, desired->generation, release.revision, desired->rollback,
+               committed ? committed->revision : 0,
+               // re-sending an update the node has applied restarts nothing
+               committed != nullptr && committed->revision == release.revision && !agent_.updating(release.app), false};
+  }
+  agent_.on_message(envelope.message);
+  if (desired != nullptr) {
+    handled.started_container = agent_.container_starts() != starts;
+    world_.record(handled);
+  }
+  after_agent();
+}
+
+agents::TimerId SimNode::set_timer(double delay_s) {
+  auto id = std::make_shared<agents::TimerId>(0);
+  *id = loop_.add_timer(delay_s, [this, id] {
+    agent_timers_.erase(*id);
+    agent_.on_timer(*id);
+    after_agent();
+  });
+  agent_timers_.insert(*id);
+  return *id;
+}
+
+void SimNode::cancel_timer(agents::TimerId id) {
+  agent_timers_.erase(id);
+  loop_.cancel_timer(id);
+}
+
+void SimNode::fill_disk(std::uint64_t free_bytes) {
+  const std::uint64_t disk = node_.site_template->hardware.disk.count;
+  agent_.set_disk_budget(std::min(disk, agent_.bytes_stored() + free_bytes));
+}
+
+void SimNode::free_disk() { agent_.set_disk_budget(node_.site_template->hardware.disk.count); }
+
+void SimNode::send_failed(std::size_t /*node*/, const agents::Message& message) {
+  if (down_) return;
+  agent_.on_send_failed(message);
+  after_agent();
+}
+
+void SimNode::crash() {
+  loop_.post_at(sg4::Engine::get_clock(), [this] { power_off(); });
+}
+
+void SimNode::boot() {
+  loop_.post_at(sg4::Engine::get_clock(), [this] { power_on(); });
+}
+
+void SimNode::power_off() {
+  if (down_) return;
+  down_ = true;
+  world_.record(checks::PowerEvent{now(), index_, false, agent_.has_committed_release()});
+  // The agent learns what each transfer had received, as its disk holds it; then memory is lost.
+  std::vector<std::pair<agents::TransferId, std::uint64_t>> cut;
+  for (auto& [id, fetch] : fetches_) cut.emplace_back(id, received_bytes(fetch));
+  loop_.cancel_watched();
+  fetches_.clear();
+  slot_busy_.assign(slot_busy_.size(), false);
+  slot_of_.clear();
+  for (const auto& [id, received] : cut) {
+    account_fetch(received);
+    handed_fetch_result(id, agents::FetchResult{false, received, "power lost"});
+  }
+  for (auto id : agent_timers_) loop_.cancel_timer(id);
+  agent_timers_.clear();
+  for (const auto& [app, timer] : containers_) loop_.cancel_timer(timer);
+  containers_.clear();
+  std::uint64_t wasted_before = agent_.bytes_wasted();
+  agent_.on_crash();
+  world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
+  observe();
+}
+
+void SimNode::power_on() {
+  if (!down_) return;
+  down_ = false;
+  agent_.on_boot();
+  world_.record(checks::PowerEvent{now(), index_, true, agent_.has_committed_release()});
+  after_agent();
+}
+
+void SimNode::send_to_orchestrator(const agents::Message& message) {
+  if (down_) return;  // said while losing power: never sent
+  if (const auto* status = std::get_if<agents::StatusReport>(&message)) record(*status);
+  world_.send_to_orchestrator(index_, message);
+}
+
+// Under packet loss each transfer goes to a free download endpoint, whose link is the TCP throughput cap.
+sg4::Host* SimNode::take_download_endpoint(agents::TransferId id) {
+  for (std::size_t slot = 0; slot < node_.download_endpoints.size(); ++slot)
+    if (slot_busy_.size() <= slot || !slot_busy_[slot]) {
+      slot_busy_.resize(node_.download_endpoints.size(), false);
+      slot_busy_[slot] = true;
+      slot_of_[id] = slot;
+      return node_.download_endpoints[slot];
+    }
+  return node_.host;
+}
+
+agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_t offset) {
+  std::uint64_t bytes = layer.size_bytes > offset ? layer.size_bytes - offset : 0;
+  agents::TransferId id = next_transfer_++;
+  if (bytes == 0) {  // nothing left to move: answer at once, without a transfer
+    loop_.add_timer(0, [this, id] {
+      agent_.on_fetch_done(id, agents::FetchResult{true, 0, {}});
+      after_agent();
+    });
+    return id;
+  }
+  sg4::Host* endpoint = take_download_endpoint(id);
+  auto comm = sg4::Comm::sendto_async(world_.platform.registry, endpoint, bytes);
+  logger("node")->debug("{}: transfer {} of {} bytes of {} from offset {}", node_.name, id, bytes, layer.digest,
+                        offset);
+  fetches_.emplace(id, Fetch{comm, bytes});
+  loop_.watch(
+      comm, [this, id](bool ok) { fetch_done(id, ok); }, pull_path_up());
+  return id;
+}
+
+void SimNode::cancel_fetch(agents::TransferId id) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  loop_.unwatch(it->second.comm);
+  std::uint64_t received = received_bytes(it->second);
+  it->second.comm->cancel();
+  account_fetch(received);
+  fetches_.erase(it);
+  release_slot(id);
+}
+
+// Release behaviour (on the hardware it applies to): a start crashes with its probability, drawn from (seed, node,
+// release, start); a process that started exits fail_after later.
+bool SimNode::crashes_on_start(const agents::Release& release, double& fail_after) {
+  bool crashes = false;
+  fail_after = 0;
+  for (const auto& spec : world_.scenario.apps)
+    if (spec.name == release.app)
+      if (const AppVersionSpec* v = spec.find(release.version);
+          v != nullptr && v->bad_on(node_.site_template->hardware)) {
+        const double p =
+            !v->fails_on.empty() && v->crash_on_start == 0 && v->fail_after.seconds == 0 ? 1.0 : v->crash_on_start;
+        const std::string key = release.app + "/" + release.version;
+        if (p > 0)
+          crashes = models::RandomStream(world_.options.seed, node_.name,
+                                         "crash/" + key + "/" + std::to_string(++starts_[key]))
+                        .bernoulli(p);
+        fail_after = v->fail_after.seconds;
+      }
+  return crashes;
+}
+
+void SimNode::start_container(const agents::Release& release) {
+  const std::string app = release.app;
+  stop_container(app);  // a start replaces any start still in progress
+  double fail_after = 0;
+  const bool crashes = crashes_on_start(release, fail_after);
+  containers_[app] = loop_.add_timer(release.start_s, [this, app, crashes, fail_after] {
+    containers_.erase(app);
+    if (!crashes && fail_after > 0)
+      containers_[app] = loop_.add_timer(fail_after, [this, app] {
+        containers_.erase(app);
+        agent_.on_container_event(app, agents::ContainerEvent::exited);
+        after_agent();
+      });
+    agent_.on_container_event(app, crashes ? agents::ContainerEvent::exited : agents::ContainerEvent::started);
+    after_agent();
+  });
+}
+
+void SimNode::stop_container(const std::string& app) {
+  auto it = containers_.find(app);
+  if (it != containers_.end()) {
+    loop_.cancel_timer(it->second);
+    containers_.erase(it);
+  }
+}
+
+// A pull's path: the registry's egress and the site's uplink, the links faults turn off.
+std::function<bool()> SimNode::pull_path_up() const {
+  const PlatformSite* site = &world_.platform.sites[node_.site_index];
+  const sg4::Link* egress = world_.platform.registry_egress_up;
+  return [site, egress] { return egress->is_on() && site->uplink_down->is_on() && site->uplink_up->is_on(); };
+}
+
+void SimNode::before_uplink_down() {
+  for (auto& [id, fetch] : fetches_) fetch.remaining_before_fault = fetch.comm->get_remaining();
+}
+
+std::function<bool()> SimNode::path_to_cloud_up() const {
+  const PlatformSite* site = &world_.platform.sites[node_.site_index];
+  return [site] { return site->uplink_down->is_on() && site->uplink_up->is_on(); };
+}
+
+agents::NodeAgentConfig SimNode::make_config() const {
+  const AgentSpec& a = node_.site_template->agent;
+  agents::NodeAgentConfig c;
+  c.id = static_cast<agents::NodeId>(index_);
+  c.disk_bytes = node_.site_template->hardware.disk.count;
+  c.max_concurrent_downloads = static_cast<unsigned>(a.max_concurrent_downloads);
+  c.notify_jitter_s = a.notify_jitter.seconds;
+  c.resume = a.resume == "restart" ? agents::ResumePolicy::restart_from_zero : agents::ResumePolicy::resume_range;
+  c.max_fetch_attempts = static_cast<unsigned>(a.max_fetch_attempts);
+  c.retry_initial_s = a.retry_initial.seconds;
+  c.retry_max_s = a.retry_max.seconds;
+  c.verification_window_s = a.verification_window.seconds;
+  c.local_rollback = a.rollback == "local";
+  c.restart_initial_s = a.restart_initial.seconds;
+  c.restart_max_s = a.restart_max.seconds;
+  c.restart_reset_s = a.restart_reset.seconds;
+  c.poll_interval_s = a.poll_interval.seconds;
+  c.poll_jitter = a.poll_jitter;
+  return c;
+}
+
+std::uint64_t SimNode::received_bytes(const Fetch& f) {
+  double remaining = f.remaining_before_fault >= 0 ? f.remaining_before_fault : f.comm->get_remaining();
+  if (!(remaining > 0)) return f.bytes;
+  auto left = static_cast<std::uint64_t>(std::llround(remaining));
+  return left >= f.bytes ? 0 : f.bytes - left;
+}
+
+void SimNode::release_slot(agents::TransferId id) {
+  auto it = slot_of_.find(id);
+  if (it == slot_of_.end()) return;
+  slot_busy_[it->second] = false;
+  slot_of_.erase(it);
+}
+
+void SimNode::account_fetch(std::uint64_t bytes) {
+  world_.registry_egress_bytes += bytes;
+  world_.site_uplink_bytes[node_.site_index] += bytes;
+  world_.node_bytes_pulled[index_] += bytes;
+}
+
+void SimNode::account_control(const agents::Message& message) {
+  std::uint64_t size = agents::wire_size(message);
+  world_.control_bytes += size;
+  world_.site_uplink_bytes[node_.site_index] += size;
+}
+
+void SimNode::handed_fetch_result(agents::TransferId id, const agents::FetchResult& result) {
+  const std::uint64_t wasted_before = agent_.bytes_wasted();
+  agent_.on_fetch_done(id, result);
+  world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
+}
+
+void SimNode::fetch_done(agents::TransferId id, bool ok) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  // A transfer that failed without a snapshot started while its uplink was already down: nothing arrived.
+  std::uint64_t received = ok                                      ? it->second.bytes
+                           : it->second.remaining_before_fault < 0 ? 0
+                                                                   : received_bytes(it->second);
+  fetches_.erase(it);
+  release_slot(id);
+  account_fetch(received);
+  logger("node")->debug("{}: transfer {} {} after {} bytes", node_.name, id, ok ? "done" : "FAILED", received);
+  handed_fetch_result(id, agents::FetchResult{ok, received, ok ? std::string() : "connection lost during transfer"});
+  after_agent();
+}
+
+void SimNode::record(const agents::StatusReport& status) {
+  const agents::Release* running = agent_.running(status.app);
+  world_.record(checks::StatusSent{now(), index_, status.app, status.generation, status.revision, status.state,
+                                   running ? running->revision : 0});
+  auto& t = world_.times_of(status.app, status.generation)[index_];
+  switch (status.state) {
+    case NodeAppState::accepted:
+      break;
+    case NodeAppState::downloaded:
+      if (!t.downloaded_s) t.downloaded_s = now();
+      break;
+    case NodeAppState::healthy:
+      if (!t.healthy_s) {
+        t.healthy_s = now();
+        ++world_.progress_done;
+        world_.draw_progress();
+      }
+      break;
+    case NodeAppState::unhealthy:
+      ++world_.crash_reports;
+      break;
+    case NodeAppState::failed:
+      ++world_.progress_done;
+      logger("node")->warn("{} failed {} revision {}: {}", node_.name, status.app, status.revision, status.detail);
+      break;
+  }
+}
+
+// After every agent handler: the disk's use, and the node-time accounting of each app's active version.
+void SimNode::after_agent() {
+  record_disk();
+  observe();
+}
+
+void SimNode::record_disk() {
+  const std::uint64_t stored = agent_.bytes_stored();
+  if (stored == disk_recorded_) return;
+  disk_recorded_ = stored;
+  world_.record(checks::DiskUsage{now(), index_, stored});
+}
+
+void SimNode::observe() {
+  const double now_s = sg4::Engine::get_clock();
+  for (const auto& app : world_.scenario.apps) {
+    std::string version;
+    if (!down_)
+      if (const agents::Release* r = agent_.active_release(app.name)) version = r->version;
+    auto& [current, since] = active_[app.name];
+    if (current == version) continue;
+    if (!current.empty()) world_.node_time[{app.name, current}] += now_s - since;
+    current = version;
+    since = now_s;
+  }
+}
+
+void SimNode::flush_node_time() {
+  const double now_s = sg4::Engine::get_clock();
+  for (auto& [app, entry] : active_) {
+    if (!entry.first.empty()) world_.node_time[{app, entry.first}] += now_s - entry.second;
+    entry.second = now_s;
+  }
+}
+
+std::pair<std::string, std::string> SimNode::state_of(const std::string& app) const {
+  const agents::Release* r = agent_.active_release(app);
+  std::string version = r ? r->version : "-";
+  if (down_) return {version, "down"};
+  if (agent_.updating(app)) return {version, "updating"};
+  if (r == nullptr) return {version, "none"};
+  return {version, agent_.app_up(app) ? "running" : "crashlooping"};
+}
+
+}  // namespace fleetsim::sim

@@ -1,0 +1,25 @@
+// Nodes in each state over time: every simulation.states_sample, counts nodes per (app, version, state) into the
+// states time series (states.csv).
+#pragma once
+
+#include <vector>
+
+#include "node_actor.hpp"
+#include "world.hpp"
+
+namespace fleetsim::sim {
+
+class StateSampler {
+ public:
+  StateSampler(World& world, std::vector<SimNode*> nodes) : world_(world), nodes_(std::move(nodes)) {}
+  EventLoop& loop() { return loop_; }
+  void run();
+
+ private:
+  void sample();
+  World& world_;
+  std::vector<SimNode*> nodes_;
+  EventLoop loop_;
+};
+
+}  // namespace fleetsim::sim

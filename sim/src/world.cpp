@@ -1,0 +1,122 @@
+#include "world.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+
+#include "fleetsim/models/units.hpp"
+#include "site_bus.hpp"
+
+namespace fleetsim::sim {
+
+namespace sg4 = simgrid::s4u;
+
+ControlPath control_path(const sg4::Host* from, const sg4::Host* to) {
+  std::vector<sg4::Link*> links;
+  double latency = 0;
+  from->route_to(to, links, &latency);
+  ControlPath path{latency, std::numeric_limits<double>::infinity()};
+  for (const auto* link : links)
+    path.bottleneck_bytes_per_s = std::min(path.bottleneck_bytes_per_s, link->get_bandwidth());
+  return path;
+}
+
+// Control messages. "network": a SimGrid communication of the message's wire size between the two hosts, sharing the
+// links with the pulls; the node's loop waits for it either way (a node has few messages in flight, the orchestrator
+// may have thousands), and the receiver handles the message when it has arrived. "timed": a delivery after the
+// path's latency plus size over its narrowest link (docs/ENGINE.md, "Control messages").
+// A communication that fails (issue: faults) loses the message, as a dropped connection would.
+// A message that cannot be delivered (its path is down, or the node is powered off) fails back to its sender, as a
+// connection error would, and the sender's agent retries (Orchestrator/NodeAgent::on_send_failed).
+void World::send_to_node(std::size_t node, const agents::Message& message) {
+  auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
+  Receiver* target = nodes[node];
+  Receiver* sender = orchestrator;
+  auto deliver = [target, sender, node, envelope](bool ok) {
+    if (ok && target->accepting()) {
+      target->receive(*envelope);
+    } else {
+      sender->loop().post_at(sg4::Engine::get_clock(),
+                             [sender, node, envelope] { sender->send_failed(node, envelope->message); });
+    }
+  };
+  if (timed_control) {
+    auto path_up = target->path_to_cloud_up();
+    target->loop().post_at(sg4::Engine::get_clock() + to_node[node].delay(message),
+                           [deliver, path_up] { deliver(!path_up || path_up()); });
+    return;
+  }
+  // The node's actor issues the communication: SimGrid keeps a list of the activities each actor issued, and
+  // removing a finished one from a list of thousands (the orchestrator's) costs a scan each time.
+  sg4::Host* from = platform.orchestrator;
+  sg4::Host* to = platform.nodes[node].host;
+  target->loop().post_at(sg4::Engine::get_clock(), [target, deliver, envelope, from, to] {
+    auto comm = sg4::Comm::sendto_async(from, to, agents::wire_size(envelope->message));
+    target->loop().watch(comm, deliver, target->path_to_cloud_up());
+  });
+}
+
+void World::send_to_orchestrator(std::size_t node, const agents::Message& message) {
+  auto envelope = std::make_shared<Envelope>(Envelope{Envelope::Kind::message, message, {}, {}});
+  Receiver* target = orchestrator;
+  Receiver* sender = nodes[node];
+  auto path_up = sender->path_to_cloud_up();
+  auto fail_back = [sender, node, envelope] {
+    sender->loop().post_at(sg4::Engine::get_clock(),
+                           [sender, node, envelope] { sender->send_failed(node, envelope->message); });
+  };
+  if (timed_control) {
+    target->loop().post_at(sg4::Engine::get_clock() + from_node[node].delay(message),
+                           [target, envelope, path_up, fail_back] {
+                             if ((!path_up || path_up()) && target->accepting())
+                               target->receive(*envelope);
+                             else
+                               fail_back();
+                           });
+    return;
+  }
+  auto comm = sg4::Comm::sendto_async(platform.nodes[node].host, platform.orchestrator, agents::wire_size(message));
+  sender->loop().watch(
+      comm,
+      [target, sender, node, envelope](bool ok) {
+        if (ok && target->accepting())
+          target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
+        else
+          sender->send_failed(node, envelope->message);  // runs in the node's own actor
+      },
+      path_up);
+}
+
+void World::stop_every_loop() {
+  orchestrator->loop().stop();
+  for (auto* node : nodes) node->loop().stop();
+  for (auto* bus : buses)
+    if (bus != nullptr) bus->loop().stop();
+  if (states_loop != nullptr) states_loop->stop();
+}
+
+std::vector<reports::NodeTimes>& World::times_of(const std::string& app, std::uint64_t generation) {
+  auto& v = times[{app, generation}];
+  if (v.empty()) v.resize(platform.nodes.size());
+  return v;
+}
+
+reports::TelemetrySample& World::sample(std::size_t k, const std::string& scope) {
+  if (telemetry_series.size() <= k) telemetry_series.resize(k + 1);
+  auto& smp = telemetry_series[k][scope];
+  smp.scope = scope;
+  return smp;
+}
+
+void World::draw_progress(bool force) {
+  if (!options.progress) return;
+  auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_draw < std::chrono::milliseconds(100)) return;
+  last_draw = now;
+  double pct = progress_total ? 100.0 * static_cast<double>(progress_done) / static_cast<double>(progress_total) : 0;
+  std::fprintf(stderr, "\r\033[K  simulated %s  nodes done %zu/%zu (%.1f%%)",
+               models::format_duration(sg4::Engine::get_clock()).c_str(), progress_done, progress_total, pct);
+  std::fflush(stderr);
+}
+
+}  // namespace fleetsim::sim
