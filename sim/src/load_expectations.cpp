@@ -1,0 +1,168 @@
+// expect "<metric> <op> <value>": the metrics an expectation may name (metric_unit) and how its value is read.
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "fields.hpp"
+#include "loader_sections.hpp"
+
+namespace fleetsim::sim {
+namespace {
+
+namespace telem = fleetsim::agents::telemetry;
+
+// <app>@<version>.node_time | nodes_at_end; `at` is the position of '@'.
+std::optional<MetricUnit> version_metric_unit(const Scenario& scenario, const std::string& metric, std::size_t at) {
+  const auto last = metric.rfind('.');
+  const std::string app = metric.substr(0, at), version = metric.substr(at + 1, last - at - 1);
+  const std::string field = metric.substr(last + 1);
+  for (const auto& a : scenario.apps)
+    if (a.name == app && a.find(version) != nullptr) {
+      if (field == "node_time") return MetricUnit::seconds;
+      if (field == "nodes_at_end") return MetricUnit::count;
+    }
+  return std::nullopt;
+}
+
+// telemetry.<template|fleet>.<field> and gpu.<template|fleet>.<field>; family is "telemetry." or "gpu.".
+std::optional<MetricUnit> site_metric_unit(const Scenario& scenario, const std::string& metric, const char* family) {
+  static const std::map<std::string, MetricUnit> telemetry_metrics{{"produced", MetricUnit::count},
+                                                                   {"delivered", MetricUnit::count},
+                                                                   {"dropped", MetricUnit::count},
+                                                                   {"duplicates", MetricUnit::count},
+                                                                   {"dropped_evicted", MetricUnit::count},
+                                                                   {"dropped_rejected", MetricUnit::count},
+                                                                   {"dropped_ttl_expired", MetricUnit::count},
+                                                                   {"dropped_crash_lost", MetricUnit::count},
+                                                                   {"loss_ppm", MetricUnit::count},
+                                                                   {"peak_buffer_bytes", MetricUnit::bytes},
+                                                                   {"drain_p50", MetricUnit::seconds},
+                                                                   {"drain_max", MetricUnit::seconds},
+                                                                   {"undrained", MetricUnit::count},
+                                                                   {"delay_p50", MetricUnit::seconds},
+                                                                   {"delay_p99", MetricUnit::seconds},
+                                                                   {"max_backlog_age", MetricUnit::seconds}};
+  static const std::map<std::string, MetricUnit> gpu_metrics{{"frames_arrived", MetricUnit::count},
+                                                             {"frames_processed", MetricUnit::count},
+                                                             {"frames_dropped", MetricUnit::count},
+                                                             {"frames_lost_in_failure", MetricUnit::count}};
+  const bool gpu = family[0] == 'g';
+  const auto& fields = gpu ? gpu_metrics : telemetry_metrics;
+  auto last = metric.rfind('.');
+  std::string scope = metric.substr(std::string(family).size(), last - std::string(family).size());
+  const std::string field = metric.substr(last + 1);
+  auto it = fields.find(field);
+  bool reason = false;
+  for (std::size_t k = 0; !gpu && k < telem::kDropReasons; ++k)
+    reason = reason || field == std::string("dropped_") + telem::to_string(static_cast<telem::DropReason>(k));
+  if (it == fields.end() && !reason) return std::nullopt;
+  bool known = scope == "fleet";
+  for (const auto& tpl : scenario.sites)
+    known = known || (tpl.name == scope && (gpu ? tpl.inference.has_value() : tpl.bus.has_value()));
+  if (!known) return std::nullopt;
+  return reason ? MetricUnit::count : it->second;
+}
+
+// <operation>.<field>, also <operation>_revert for a revert_all rollback.
+std::optional<MetricUnit> operation_metric_unit(const Scenario& scenario, const std::string& metric) {
+  static const std::map<std::string, MetricUnit> op_metrics{
+      {"time_to_50", MetricUnit::seconds}, {"time_to_90", MetricUnit::seconds},
+      {"time_to_99", MetricUnit::seconds}, {"time_to_100", MetricUnit::seconds},
+      {"duration", MetricUnit::seconds},   {"targeted", MetricUnit::count},
+      {"succeeded", MetricUnit::count},    {"failed", MetricUnit::count},
+      {"timed_out", MetricUnit::count},    {"bytes_pulled", MetricUnit::bytes},
+      {"canceled", MetricUnit::count},     {"time_to_abort", MetricUnit::seconds}};
+  auto dot = metric.rfind('.');
+  if (dot == std::string::npos) return std::nullopt;
+  std::string op = metric.substr(0, dot);
+  auto it = op_metrics.find(metric.substr(dot + 1));
+  if (it == op_metrics.end()) return std::nullopt;
+  for (const auto& action : scenario.timeline)
+    if (action.name == op || (action.rollback == "revert_all" && action.name + "_revert" == op)) return it->second;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::string& metric) {
+  static const std::map<std::string, MetricUnit> fleet_metrics{
+      {"fleet.registry_egress_bytes", MetricUnit::bytes}, {"fleet.busiest_uplink_bytes", MetricUnit::bytes},
+      {"fleet.nodes_failed", MetricUnit::count},          {"fleet.nodes", MetricUnit::count},
+      {"fleet.bytes_wasted", MetricUnit::bytes},          {"fleet.end_time", MetricUnit::seconds},
+      {"fleet.crash_reports", MetricUnit::count}};
+  if (auto it = fleet_metrics.find(metric); it != fleet_metrics.end()) return it->second;
+  if (const auto at = metric.find('@'); at != std::string::npos && metric.rfind('.') > at)
+    return version_metric_unit(scenario, metric, at);
+  for (const auto* family : {"telemetry.", "gpu."})
+    if (metric.rfind(family, 0) == 0) return site_metric_unit(scenario, metric, family);
+  return operation_metric_unit(scenario, metric);
+}
+
+namespace loader {
+namespace {
+
+[[noreturn]] void bad(const ExpectationSpec& e, const std::string& problem) {
+  throw ScenarioError(e.where + ": expect \"" + e.text + "\": " + problem);
+}
+
+[[noreturn]] void unknown_metric(const Scenario& scenario, const ExpectationSpec& e) {
+  std::string ops_list = join(scenario.timeline, [](const ActionSpec& a) { return a.name; });
+  bad(e, "unknown metric '" + e.metric +
+             "' (operation metrics: <operation>.time_to_50|90|99|100, duration, targeted, "
+             "succeeded, failed, timed_out, canceled, bytes_pulled, time_to_abort with operations " +
+             ops_list + " (and <operation>_revert for a revert_all rollback)" +
+             "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "
+             "fleet.nodes_failed, fleet.nodes, fleet.end_time, fleet.crash_reports; version metrics: "
+             "<app>@<version>.node_time, nodes_at_end; telemetry metrics: telemetry.<site "
+             "template|fleet>.produced, "
+             "delivered, dropped, dropped_<reason>, duplicates, loss_ppm, peak_buffer_bytes, drain_p50, drain_max, "
+             "undrained, delay_p50, delay_p99, max_backlog_age; gpu.<site template|fleet>.frames_arrived, "
+             "frames_processed, frames_dropped, frames_lost_in_failure)");
+}
+
+// The value in the metric's base unit: seconds, bytes, or a plain number.
+double value_in(MetricUnit unit, const std::string& value_text, const ExpectationSpec& e) {
+  try {
+    switch (unit) {
+      case MetricUnit::seconds:
+        return models::parse_duration(value_text).seconds;
+      case MetricUnit::bytes:
+        return static_cast<double>(models::parse_bytes(value_text).count);
+      case MetricUnit::count: {
+        char* end = nullptr;
+        double value = std::strtod(value_text.c_str(), &end);
+        if (end == value_text.c_str() || *end != '\0') bad(e, "'" + value_text + "' is not a number");
+        return value;
+      }
+    }
+  } catch (const models::UnitError& err) {
+    bad(e, err.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void load_expectation(const Declaration& d, Scenario& scenario) {
+  ExpectationSpec e;
+  e.text = d.value.get<std::string>();
+  e.where = d.where;
+  std::istringstream in(e.text);
+  std::string value_text;
+  in >> e.metric >> e.op;
+  std::getline(in, value_text);
+  value_text.erase(0, value_text.find_first_not_of(' '));
+  static const std::set<std::string> ops{"<", "<=", ">", ">=", "==", "!="};
+  if (e.metric.empty() || ops.count(e.op) == 0 || value_text.empty())
+    bad(e,
+        "write it as \"<metric> <op> <value>\", op one of < <= > >= == !=, e.g. \"rollout_app_2.time_to_100 <= "
+        "45m\"");
+  auto unit = metric_unit(scenario, e.metric);
+  if (!unit) unknown_metric(scenario, e);
+  e.value = value_in(*unit, value_text, e);
+  scenario.expectations.push_back(std::move(e));
+}
+
+}  // namespace loader
+}  // namespace fleetsim::sim

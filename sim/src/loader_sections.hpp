@@ -1,0 +1,31 @@
+// The readers of the sections of the scenario language, one per kind of declaration. Each reads its keys in a fixed
+// order (which decides the error reported first), may refer to what was declared before it, and adds to the
+// Scenario. load_scenario (scenario_loader.cpp) calls them in declaration order, expectations last.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "fleetsim/sim/scenario.hpp"
+#include "lua_host.hpp"
+
+namespace fleetsim::sim::loader {
+
+// The key paths overridden by --set in this declaration (overrides.hpp).
+using Overridden = const std::set<std::string>*;
+
+void load_scenario_info(const Declaration& d, Overridden overridden, Scenario& scenario);  // load_simulation.cpp
+void load_simulation(const Declaration& d, Overridden overridden, Scenario& scenario);     // load_simulation.cpp
+void load_cloud(const Declaration& d, Overridden overridden, Scenario& scenario);          // load_fleet.cpp
+void load_site(const Declaration& d, Overridden overridden, Scenario& scenario);           // load_fleet.cpp
+void load_app(const Declaration& d, Overridden overridden, Scenario& scenario);            // load_apps.cpp
+void load_action(const Declaration& d, Overridden overridden, Scenario& scenario);         // load_actions.cpp
+void load_fault(const Declaration& d, Overridden overridden, Scenario& scenario);          // load_faults.cpp
+// After every other declaration: an expectation may name an operation declared later.
+void load_expectation(const Declaration& d, Scenario& scenario);  // load_expectations.cpp
+
+// Whether some site template declared so far has every one of these labels (load_faults.cpp).
+bool any_template_has(const Scenario& scenario, const std::map<std::string, std::string>& labels);
+
+}  // namespace fleetsim::sim::loader

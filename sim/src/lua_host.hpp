@@ -1,0 +1,27 @@
+// The Lua side of the scenario loader: runs a scenario file in one Lua 5.4 state with only deterministic libraries
+// and the fleetsim functions (scenario, cloud, site, app, deploy, rollout, at, expect, simulation, fault.*), and
+// records what it declares as plain JSON values with the file:line of each declaration. Knows nothing of the
+// meaning of the keys: that is the section readers' work (loader_sections.hpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fleetsim::sim::loader {
+
+struct Declaration {
+  std::string kind;  // scenario, cloud, site, app, action, expect, simulation
+  // The declared table; an action's also has __kind ("deploy", "rollout", "fault.partition", ...) and __where.
+  // An expectation's is its string.
+  nlohmann::json value;
+  std::string where;  // file:line of the call
+  double at_s = 0;    // actions only
+};
+
+// Runs the scenario file and returns its declarations in the order it made them. Throws ScenarioError (a Lua
+// syntax or runtime error, or a value that cannot be part of a scenario), with the file's path in the message.
+std::vector<Declaration> run_scenario_file(const std::string& file);
+
+}  // namespace fleetsim::sim::loader
