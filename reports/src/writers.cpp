@@ -22,16 +22,46 @@ ordered_json optional_number(const std::optional<double>& value) {
 }
 
 void write_file(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error("cannot write " + path);
-  out << content;
-  out.close();
-  if (!out) throw std::runtime_error("error while writing " + path);
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write " + path);
+    out << content;
+    out.close();
+    if (!out) {
+      std::remove(temporary.c_str());
+      throw std::runtime_error("error while writing " + path);
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw std::runtime_error("cannot write " + path + " (rename failed)");
+  }
 }
 
+// The length of the valid UTF-8 sequence at text[i], or 0 if it is not one.
+std::size_t utf8_length(const std::string& text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > text.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((byte(i + k) >> 6) != 0x2) return 0;
+  return n;
+}
+
+// XML 1.0 text: markup characters escaped; control characters (other than tab and newlines) and bytes that are not
+// UTF-8, which XML cannot carry at all, become U+FFFD.
 std::string xml_escape(const std::string& text) {
   std::string out;
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    const std::size_t n = utf8_length(text, i);
+    if (n == 0 || (n == 1 && static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r')) {
+      out += "&#xFFFD;";
+      i += n == 0 ? 1 : n;
+      continue;
+    }
     switch (c) {
       case '&':
         out += "&amp;";
@@ -45,11 +75,29 @@ std::string xml_escape(const std::string& text) {
       case '"':
         out += "&quot;";
         break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\n':
+        out += "&#10;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
       default:
-        out += c;
+        out.append(text, i, n);
     }
+    i += n;
   }
   return out;
+}
+
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string csv(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
 }
 
 std::string csv_field(const std::optional<double>& value) {
@@ -72,7 +120,13 @@ std::string render(double value, const std::string& unit) {
 
 }  // namespace
 
+std::string RunResult::result() const {
+  if (interrupted) return "interrupted";
+  return passed() ? "pass" : "fail";
+}
+
 bool RunResult::passed() const {
+  if (interrupted) return false;
   if (!violations.empty()) return false;
   for (const auto& e : expectations)
     if (!e.passed) return false;
@@ -206,36 +260,42 @@ void write_report_json(const RunResult& r, const std::string& path) {
   for (const auto& v : r.violations)
     viol.push_back({{"invariant", v.invariant}, {"detail", v.detail}, {"at_s", v.at_s}});
   j["invariant_violations"] = viol;
-  j["result"] = r.passed() ? "pass" : "fail";
-  write_file(path, j.dump(2) + "\n");
+  j["files"] = r.files;
+  j["result"] = r.result();
+  // Bytes that are not UTF-8 (a name from a scenario) become U+FFFD instead of making the writer fail.
+  write_file(path, j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
 }
 
 void write_nodes_csv(const RunResult& r, const std::string& path) {
   std::ostringstream out;
   out << "node,site,bytes_pulled,bytes_wasted";
   for (const auto& op : r.operations)
-    out << ',' << op.name << ".notified_s," << op.name << ".downloaded_s," << op.name << ".healthy_s," << op.name
-        << ".outcome";
+    out << ',' << csv(op.name + ".notified_s") << ',' << csv(op.name + ".downloaded_s") << ','
+        << csv(op.name + ".healthy_s") << ',' << csv(op.name + ".outcome");
   out << '\n';
   for (const auto& row : r.node_rows) {
-    out << row.node << ',' << row.site << ',' << row.bytes_pulled << ',' << row.bytes_wasted;
+    out << csv(row.node) << ',' << csv(row.site) << ',' << row.bytes_pulled << ',' << row.bytes_wasted;
     for (const auto& t : row.per_operation)
       out << ',' << csv_field(t.notified_s) << ',' << csv_field(t.downloaded_s) << ',' << csv_field(t.healthy_s) << ','
-          << t.outcome;
+          << csv(t.outcome);
     out << '\n';
   }
   write_file(path, out.str());
 }
 
 void write_junit_xml(const RunResult& r, const std::string& path) {
-  std::size_t failures = r.violations.size();
+  std::size_t failures = r.violations.empty() ? 0 : 1;
   for (const auto& e : r.expectations)
     if (!e.passed) ++failures;
   std::ostringstream out;
   std::string suite = r.scenario_name.empty() ? r.scenario_file : r.scenario_name;
+  const std::size_t tests = r.expectations.size() + 1 + (r.interrupted ? 1 : 0);
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"" << r.expectations.size() + 1
-      << "\" failures=\"" << failures << "\">\n";
+  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"" << tests << "\" failures=\""
+      << failures << "\" errors=\"" << (r.interrupted ? 1 : 0) << "\">\n";
+  if (r.interrupted)
+    out << "  <testcase classname=\"run\" name=\"runs to its end\"><error message=\"interrupted at simulated "
+        << xml_escape(models::format_duration(r.end_time_s)) << "\"/></testcase>\n";
   out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/></properties>\n";
   for (const auto& e : r.expectations) {
     out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\">";
@@ -252,11 +312,20 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
   write_file(path, out.str());
 }
 
+void write_junit_error(const std::string& path, const std::string& suite, const std::string& message) {
+  std::ostringstream out;
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"1\" failures=\"0\" errors=\"1\">\n";
+  out << "  <testcase classname=\"run\" name=\"scenario loads\"><error message=\"" << xml_escape(message)
+      << "\"/></testcase>\n</testsuite>\n</testsuites>\n";
+  write_file(path, out.str());
+}
+
 void write_events_jsonl(const RunResult& r, const std::string& path) {
   std::string out;
   for (const auto& e : r.events) {
     ordered_json line{{"t", e.at_s}, {"type", e.type}, {"fault", e.fault}, {"kind", e.kind}, {"target", e.target}};
-    out += line.dump() + "\n";
+    out += line.dump(-1, ' ', false, ordered_json::error_handler_t::replace) + "\n";
   }
   write_file(path, out);
 }
@@ -266,7 +335,7 @@ void write_states_csv(const RunResult& r, const std::string& path) {
   char buf[64];
   for (const auto& smp : r.states) {
     std::snprintf(buf, sizeof buf, "%.3f,", smp.at_s);
-    out += buf + smp.app + "," + smp.version + "," + smp.state + "," + std::to_string(smp.nodes) + "\n";
+    out += buf + csv(smp.app) + "," + csv(smp.version) + "," + csv(smp.state) + "," + std::to_string(smp.nodes) + "\n";
   }
   write_file(path, out);
 }
@@ -276,7 +345,7 @@ void write_telemetry_csv(const RunResult& r, const std::string& path) {
       "time_s,scope,buffered_bytes,buffered_msgs,max_site_bytes,max_backlog_age_s,sites_behind,delivered,dropped\n";
   char buf[320];
   for (const auto& smp : r.telemetry_series) {
-    std::snprintf(buf, sizeof buf, "%.3f,%s,%llu,%llu,%llu,%.3f,%zu,%llu,%llu\n", smp.at_s, smp.scope.c_str(),
+    std::snprintf(buf, sizeof buf, "%.3f,%s,%llu,%llu,%llu,%.3f,%zu,%llu,%llu\n", smp.at_s, csv(smp.scope).c_str(),
                   static_cast<unsigned long long>(smp.buffered_bytes),
                   static_cast<unsigned long long>(smp.buffered_msgs),
                   static_cast<unsigned long long>(smp.max_site_bytes), smp.max_backlog_age_s, smp.sites_behind,
@@ -294,8 +363,8 @@ void write_telemetry_sites_csv(const RunResult& r, const std::string& path) {
   for (const auto& reason : reasons) out += ",dropped_" + reason;
   out += ",peak_buffer_bytes,live_bytes_per_s,capacity_bytes_per_s,drains,undrained,drain_max_s\n";
   for (const auto& site : r.telemetry_sites) {
-    out += site.site + "," + site.scope + "," + std::to_string(site.produced) + "," + std::to_string(site.delivered) +
-           "," + std::to_string(site.duplicates) + "," + std::to_string(site.dropped);
+    out += csv(site.site) + "," + csv(site.scope) + "," + std::to_string(site.produced) + "," +
+           std::to_string(site.delivered) + "," + std::to_string(site.duplicates) + "," + std::to_string(site.dropped);
     for (const auto& reason : reasons) out += "," + std::to_string(site.dropped_by_reason.at(reason));
     std::size_t undrained = 0;
     std::optional<double> worst;
@@ -407,7 +476,11 @@ std::string summary_text(const RunResult& r) {
   for (const auto& v : r.violations)
     out << "  INVARIANT VIOLATED " << v.invariant << " at " << models::format_duration(v.at_s) << ": " << v.detail
         << "\n";
-  out << "  result: " << (r.passed() ? "PASS" : "FAIL") << "\n";
+  if (r.interrupted)
+    out << "  result: INTERRUPTED at simulated " << models::format_duration(r.end_time_s)
+        << " (these results hold what ran until then)\n";
+  else
+    out << "  result: " << (r.passed() ? "PASS" : "FAIL") << "\n";
   return out.str();
 }
 

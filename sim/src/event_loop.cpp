@@ -85,6 +85,7 @@ void EventLoop::fire_due_timers() {
 
 void EventLoop::run() {
   for (;;) {
+    if (const auto& hook = wake_hook()) hook();
     fire_due_timers();
     if (stopping_) {
       // Leave nothing running behind: SimGrid must not wake an actor that has returned.

@@ -54,8 +54,14 @@ class EventLoop {
   // Runs until stop() is called (from any actor); then cancels what it still waits on and returns.
   void run();
   void stop();
+  // Called in every loop each time it wakes (the run watches for interrupts there); empty: nothing.
+  static void on_wake(std::function<void()> hook) { wake_hook() = std::move(hook); }
 
  private:
+  static std::function<void()>& wake_hook() {
+    static std::function<void()> hook;
+    return hook;
+  }
   TimerId insert(double at_s, std::function<void()> callback);
   void ring();
   void fire_due_timers();

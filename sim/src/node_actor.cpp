@@ -313,7 +313,6 @@ void SimNode::record(const agents::StatusReport& status) {
     case NodeAppState::healthy:
       if (!t.healthy_s) {
         t.healthy_s = now();
-        ++world_.progress_done;
         world_.draw_progress();
       }
       break;
@@ -321,7 +320,6 @@ void SimNode::record(const agents::StatusReport& status) {
       ++world_.crash_reports;
       break;
     case NodeAppState::failed:
-      ++world_.progress_done;
       logger("node")->warn("{} failed {} revision {}: {}", node_.name, status.app, status.revision, status.detail);
       break;
   }

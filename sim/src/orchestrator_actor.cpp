@@ -61,7 +61,6 @@ void SimOrchestrator::submit(const Envelope& envelope) {
   std::uint32_t id = orchestrator_.submit(c);
   if (id != next_id) names_[id] = names_.extract(next_id).mapped();
   const auto& op = orchestrator_.operations().back();
-  world_.progress_total += op.targets.size();
   logger("orchestrator")
       ->info("operation {} ({} {} version {} as revision {}) targets {} nodes", envelope.operation_name,
              c.kind == agents::Command::Kind::deploy ? "deploy" : "rollout", c.release.app, c.release.version,

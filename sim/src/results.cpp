@@ -25,8 +25,9 @@ void collect_fleet(const World& world, const std::map<std::string, std::string>&
       std::to_string(SIMGRID_VERSION_MAJOR) + "." + std::to_string(SIMGRID_VERSION_MINOR);
   r.sites = world.platform.sites.size();
   r.nodes = world.platform.nodes.size();
-  r.end_time_s = simgrid::s4u::Engine::get_clock();
+  r.end_time_s = world.stopped_early_at.value_or(simgrid::s4u::Engine::get_clock());
   r.hit_max_time = hit_max_time;
+  r.interrupted = world.stopped_early_at.has_value();
   r.registry_egress_bytes = world.registry_egress_bytes;
   r.events = world.events;
   r.control_bytes = world.control_bytes;
@@ -236,8 +237,9 @@ reports::RunResult collect_results(World& world, const RunActors& actors,
 
 checks::RunEnd run_end(const World& world, const RunActors& actors, bool hit_max_time) {
   checks::RunEnd end;
-  end.t = simgrid::s4u::Engine::get_clock();
+  end.t = world.stopped_early_at.value_or(simgrid::s4u::Engine::get_clock());
   end.hit_max_time = hit_max_time;
+  end.interrupted = world.stopped_early_at.has_value();
   const auto names = operation_names(actors.orchestrator);
   for (const auto& op : actors.orchestrator.orchestrator().operations()) {
     checks::OperationRecord record{names.at(op.id), op};

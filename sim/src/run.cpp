@@ -11,6 +11,7 @@
 #include "engine_config.hpp"
 #include "fault_injector.hpp"
 #include "fleetsim/checks/expectations.hpp"
+#include "fleetsim/sim/interrupt.hpp"
 #include "logging.hpp"
 #include "node_actor.hpp"
 #include "orchestrator_actor.hpp"
@@ -69,17 +70,59 @@ Actors make_actors(World& world) {
   return actors;
 }
 
+// An actor's body: an exception escaping it is a bug of fleetsim's; it stops the run, which then reports it.
+template <typename Body>
+std::function<void()> guarded(World& world, Body body) {
+  return [&world, body] {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      if (world.internal_error.empty())
+        world.internal_error = std::string("in actor ") + sg4::Actor::self()->get_cname() + ": " + e.what();
+      world.stop_early();
+    }
+  };
+}
+
 void start_actors(World& world, Actors& actors) {
   SimOrchestrator* orchestrator = actors.orchestrator.get();
-  sg4::Actor::create("orchestrator", world.platform.orchestrator, [orchestrator] { orchestrator->run(); });
+  sg4::Actor::create("orchestrator", world.platform.orchestrator,
+                     guarded(world, [orchestrator] { orchestrator->run(); }));
   for (auto& bus : actors.buses) {
     SiteBus* b = bus.get();
-    sg4::Actor::create("bus", world.platform.nodes[b->broker_node()].host, [b] { b->run(); });
+    sg4::Actor::create("bus", world.platform.nodes[b->broker_node()].host, guarded(world, [b] { b->run(); }));
   }
   for (std::size_t i = 0; i < actors.nodes.size(); ++i) {
     SimNode* node = actors.nodes[i].get();
-    sg4::Actor::create("agent", world.platform.nodes[i].host, [node] { node->run(); });
+    sg4::Actor::create("agent", world.platform.nodes[i].host, guarded(world, [node] { node->run(); }));
   }
+}
+
+// Ctrl-C and SIGTERM are noticed by whichever actor wakes next, which stops the run at that instant.
+void watch_interrupts(World& world) {
+  install_interrupt_handlers();  // after SimGrid's own, which would exit(1)
+  EventLoop::on_wake([&world] {
+    if (!world.stopped_early_at && interrupt_requested()) world.stop_early();
+    world.draw_progress();
+  });
+}
+
+// Operations done (the running ones by their share of terminal targets), and simulated time out of the scenario's
+// duration: whichever is further from the end.
+void measure_progress(World& world, const SimOrchestrator& orchestrator) {
+  world.progress_fraction = [&world, &orchestrator] {
+    const auto& ops = orchestrator.orchestrator().operations();
+    const double n = static_cast<double>(std::max(world.scenario.timeline.size(), ops.size()));
+    double done = 0;
+    for (const auto& op : ops)
+      done += op.finished() || op.targets.empty()
+                  ? 1.0
+                  : static_cast<double>(op.terminal()) / static_cast<double>(op.targets.size());
+    double fraction = n > 0 ? done / n : 1.0;
+    const double duration = world.scenario.simulation.duration.seconds;
+    if (duration > 0) fraction = std::min(fraction, sg4::Engine::get_clock() / duration);
+    return fraction;
+  };
 }
 
 std::vector<checks::Expectation> expectations_of(const Scenario& scenario) {
@@ -118,25 +161,31 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.checks->on_violation(
       [](const reports::InvariantViolation& v) { logger("invariants")->error("{}: {}", v.invariant, v.detail); });
   start_actors(world, actors);
+  measure_progress(world, *actors.orchestrator);
+  watch_interrupts(world);
 
   std::vector<SimNode*> node_ptrs;
   for (auto& node : actors.nodes) node_ptrs.push_back(node.get());
   StateSampler sampler(world, node_ptrs);
   if (!scenario.apps.empty()) {
     world.states_loop = &sampler.loop();
-    sg4::Actor::create("states", world.platform.orchestrator, [&] { sampler.run(); });
+    sg4::Actor::create("states", world.platform.orchestrator, guarded(world, [&sampler] { sampler.run(); }));
   }
   bool hit_max_time = false;
   FaultInjector faults(world, resolve_faults(world));
   if (faults.has_work()) {
     world.close_faults = [&faults] { faults.stop_and_close(); };
-    sg4::Actor::create("faults", world.platform.orchestrator, [&] { faults.run(); });
+    sg4::Actor::create("faults", world.platform.orchestrator, guarded(world, [&faults] { faults.run(); }));
   }
-  sg4::Actor::create("timeline", world.platform.orchestrator, [&] { run_timeline(world, hit_max_time); });
+  world.timeline_actor =
+      sg4::Actor::create("timeline", world.platform.orchestrator,
+                         guarded(world, [&world, &hit_max_time] { run_timeline(world, hit_max_time); }));
 
   logger("sim")->info("seed {}; {} sites, {} nodes; engine {}", options.seed, world.platform.sites.size(),
                       world.platform.nodes.size(), describe(cfg));
   engine.run();
+  EventLoop::on_wake({});
+  if (!world.internal_error.empty()) throw InternalError(world.internal_error);
   if (options.progress) {
     world.draw_progress(true);
     std::fprintf(stderr, "\r\033[K");

@@ -1,6 +1,7 @@
 #include "world.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 
@@ -95,6 +96,14 @@ void World::stop_every_loop() {
   if (states_loop != nullptr) states_loop->stop();
 }
 
+void World::stop_early() {
+  if (stopped_early_at) return;
+  stopped_early_at = sg4::Engine::get_clock();
+  if (close_faults) close_faults();
+  stop_every_loop();
+  if (timeline_actor && timeline_actor != sg4::Actor::self()) timeline_actor->kill();
+}
+
 std::vector<reports::NodeTimes>& World::times_of(const std::string& app, std::uint64_t generation) {
   auto& v = times[{app, generation}];
   if (v.empty()) v.resize(platform.nodes.size());
@@ -113,9 +122,13 @@ void World::draw_progress(bool force) {
   auto now = std::chrono::steady_clock::now();
   if (!force && now - last_draw < std::chrono::milliseconds(100)) return;
   last_draw = now;
-  double pct = progress_total ? 100.0 * static_cast<double>(progress_done) / static_cast<double>(progress_total) : 0;
-  std::fprintf(stderr, "\r\033[K  simulated %s  nodes done %zu/%zu (%.1f%%)",
-               models::format_duration(sg4::Engine::get_clock()).c_str(), progress_done, progress_total, pct);
+  progress_shown = std::max(progress_shown, progress_fraction ? std::clamp(progress_fraction(), 0.0, 1.0) : 0.0);
+  const double elapsed_s = std::chrono::duration<double>(now - progress_start).count();
+  std::string eta = "-";
+  if (progress_shown >= 0.01 && progress_shown < 1)
+    eta = models::format_duration(std::round(elapsed_s * (1 - progress_shown) / progress_shown));
+  std::fprintf(stderr, "\r\033[K  simulated %s  %.1f%% done  ETA %s",
+               models::format_duration(sg4::Engine::get_clock()).c_str(), 100.0 * progress_shown, eta.c_str());
   std::fflush(stderr);
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -80,6 +81,13 @@ struct World {
   // Stops the loop of every actor (orchestrator, nodes, buses, sampler) so that the simulation ends.
   void stop_every_loop();
 
+  // ---- stopping early: Ctrl-C or SIGTERM, or an internal error in an actor ----
+  simgrid::s4u::ActorPtr timeline_actor;
+  std::optional<double> stopped_early_at;  // simulated time of the stop
+  std::string internal_error;              // what went wrong inside an actor (a bug: exit 3)
+  // Ends every fault window and every loop now and stops the timeline: the simulation ends at this instant.
+  void stop_early();
+
   // ---- control messages (world.cpp) ----
   std::vector<ControlPath> to_node;    // orchestrator -> node
   std::vector<ControlPath> from_node;  // node -> orchestrator
@@ -113,9 +121,12 @@ struct World {
   reports::TelemetrySample& sample(std::size_t k, const std::string& scope);
 
   // ---- progress line (terminal only); wall clock is used for redraw throttling, never in results ----
+  // The share of the run done, in [0, 1], never going backwards: operations finished (and the terminal share of those
+  // running) out of every operation, and simulated time out of simulation.duration when the scenario sets one.
   std::chrono::steady_clock::time_point last_draw{};
-  std::size_t progress_done = 0;
-  std::size_t progress_total = 0;
+  std::chrono::steady_clock::time_point progress_start = std::chrono::steady_clock::now();
+  std::function<double()> progress_fraction;
+  double progress_shown = 0;
   void draw_progress(bool force = false);
 };
 

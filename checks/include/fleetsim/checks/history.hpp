@@ -171,6 +171,7 @@ struct StreamAtEnd {
 struct RunEnd {
   double t = 0;
   bool hit_max_time = false;  // the run stopped at simulation.max_time: convergence is not judged
+  bool interrupted = false;   // stopped early (Ctrl-C): operations still running are not judged on their outcome
   std::vector<OperationRecord> operations;
   std::vector<StreamAtEnd> streams;
 };

@@ -167,6 +167,7 @@ struct RunResult {
   std::size_t nodes = 0;
   double end_time_s = 0;
   bool hit_max_time = false;
+  bool interrupted = false;  // stopped by Ctrl-C or SIGTERM at end_time_s: the results hold what ran until then
 
   std::vector<OperationResult> operations;
   std::vector<NodeRow> node_rows;
@@ -194,13 +195,21 @@ struct RunResult {
   std::vector<ExpectationResult> expectations;
   std::vector<InvariantViolation> violations;
 
+  std::vector<std::string> files;  // the report files this run wrote (listed in report.json)
+
   bool passed() const;
+  // "pass", "fail", or "interrupted" (whatever the expectations said of the part that ran).
+  std::string result() const;
 };
 
-// Writers. Each throws std::runtime_error naming the path if the file cannot be written.
+// Writers. Each writes to a temporary file renamed into place (a reader never sees half a file) and throws
+// std::runtime_error naming the path if the file cannot be written. Every user string is quoted (CSV) or escaped
+// (XML, JSON) so that no name can break a file's format.
 void write_report_json(const RunResult& result, const std::string& path);
 void write_nodes_csv(const RunResult& result, const std::string& path);
 void write_junit_xml(const RunResult& result, const std::string& path);
+// junit.xml for a run that could not start (a bad scenario): one test case in error, with the message.
+void write_junit_error(const std::string& path, const std::string& suite, const std::string& message);
 // Nodes in each state over time: one row per sample, app, version and state.
 void write_states_csv(const RunResult& result, const std::string& path);
 // The telemetry time series (one row per sample and scope) and one row per site with a bus.
