@@ -754,5 +754,31 @@ TEST_F(NodeAgentTest, WithoutLocalRollbackTheFailedReleaseStaysAndRestarts) {
   EXPECT_EQ(world.runtime.starts.back().revision, 2u);
 }
 
+TEST_F(NodeAgentTest, ARollbackRestartIsNotACrashLoopButABackOffRestartIs) {
+  // Goal: the states time series tells a crash loop from a release starting again; method: a local rollback (v2
+  // crashes on start, v1 starts again) is not crash looping; v1 exiting is, through its back-off and its restart,
+  // until it is up again.
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
+  const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
+  run_to_healthy(1, r1);
+  desire(2, r2);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::exited);  // v2 crashes on start: roll back to v1
+  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  EXPECT_FALSE(agent->app_up("web"));
+  EXPECT_FALSE(agent->crash_looping("web")) << "v1 is starting again after the rollback";
+  agent->on_container_event("web", ContainerEvent::started);
+  EXPECT_TRUE(agent->app_up("web"));
+  agent->on_container_event("web", ContainerEvent::exited);  // v1 crashes: back-off
+  EXPECT_TRUE(agent->crash_looping("web"));
+  world.timers.advance_by(10);  // the back-off restart is in progress
+  EXPECT_EQ(world.runtime.starts.back().revision, 1u);
+  EXPECT_TRUE(agent->crash_looping("web"));
+  agent->on_container_event("web", ContainerEvent::started);
+  EXPECT_FALSE(agent->crash_looping("web"));
+  EXPECT_TRUE(agent->app_up("web"));
+}
+
 }  // namespace
 }  // namespace fleetsim::agents

@@ -233,6 +233,7 @@ void NodeAgent::on_container_event(const std::string& app, ContainerEvent event)
   } else if (event == ContainerEvent::started && (slot.phase == Phase::idle || slot.phase == Phase::failed) &&
              slot.running) {
     // The committed release is up again: after a crash it says so (it reported unhealthy when it went down).
+    slot.crash_restart = false;
     if (slot.up_since < 0) {
       slot.up_since = ports_.clock.now();
       if (slot.crash_streak > 0) report(app, *slot.running, slot.last_generation, NodeAppState::healthy);
@@ -271,6 +272,12 @@ void NodeAgent::arm_poll(bool first) {
 bool NodeAgent::app_up(const std::string& app) const {
   auto it = apps_.find(app);
   return it != apps_.end() && it->second.running && it->second.up_since >= 0;
+}
+
+bool NodeAgent::crash_looping(const std::string& app) const {
+  auto it = apps_.find(app);
+  if (it == apps_.end() || !it->second.running || it->second.up_since >= 0) return false;
+  return it->second.restart_timer != 0 || it->second.crash_restart;
 }
 
 // The committed release's process exited: report it and restart it after the crash-loop back-off.
@@ -322,7 +329,10 @@ void NodeAgent::fail(const std::string& app, const std::string& reason) {
     return;
   }
   abandon_update(slot);
-  if (started && slot.running) slot.up_since = -1;  // the previous release is starting again
+  if (started && slot.running) {
+    slot.up_since = -1;  // the previous release is starting again: a rollback, not a crash loop
+    slot.crash_restart = false;
+  }
   slot.phase = Phase::failed;
   report(app, release, generation, NodeAppState::failed, reason);
 }
@@ -342,6 +352,7 @@ void NodeAgent::on_crash() {
   for (auto& [name, slot] : apps_) {
     slot.phase_timer = 0;
     slot.restart_timer = 0;
+    slot.crash_restart = false;
     slot.up_since = -1;
     slot.attempts.clear();
     // A release that was starting never committed: after boot the committed one runs (A1: always bootable).
@@ -403,6 +414,7 @@ void NodeAgent::on_timer(TimerId id) {
   if (timer.purpose == TimerPurpose::restart) {
     if (slot_it == apps_.end() || !slot_it->second.running) return;
     slot_it->second.restart_timer = 0;
+    slot_it->second.crash_restart = true;
     ++crash_restarts_;
     ++container_starts_;
     ports_.runtime.start_container(*slot_it->second.running);

@@ -100,6 +100,24 @@ std::string csv(const std::string& text) {
   return out + "\"";
 }
 
+// What a fault's target time was spent as, by kind.
+std::string fault_effect(const RunResult& r, const std::string& name, const std::string& kind) {
+  if (kind == "degrade") {
+    for (const auto& f : r.faults)
+      if (f.name == name) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "of target time at %g x bandwidth", f.factor);
+        return buf;
+      }
+  }
+  if (kind == "disk_full") return "of node time with the disk full";
+  if (kind == "node_crash") return "of node downtime (powered off)";
+  if (kind == "gpu_failure") return "of GPU downtime";
+  if (kind == "orchestrator_restart") return "of orchestrator downtime";
+  if (kind == "registry_outage") return "of registry downtime";
+  return "of uplink downtime";
+}
+
 std::string csv_field(const std::optional<double>& value) {
   if (!value) return "";
   char buf[32];
@@ -121,12 +139,13 @@ std::string render(double value, const std::string& unit) {
 }  // namespace
 
 std::string RunResult::result() const {
+  if (!scenario_errors.empty()) return "error";
   if (interrupted) return "interrupted";
   return passed() ? "pass" : "fail";
 }
 
 bool RunResult::passed() const {
-  if (interrupted) return false;
+  if (interrupted || !scenario_errors.empty()) return false;
   if (!violations.empty()) return false;
   for (const auto& e : expectations)
     if (!e.passed) return false;
@@ -260,6 +279,7 @@ void write_report_json(const RunResult& r, const std::string& path) {
   for (const auto& v : r.violations)
     viol.push_back({{"invariant", v.invariant}, {"detail", v.detail}, {"at_s", v.at_s}});
   j["invariant_violations"] = viol;
+  if (!r.scenario_errors.empty()) j["scenario_errors"] = r.scenario_errors;
   j["files"] = r.files;
   j["result"] = r.result();
   // Bytes that are not UTF-8 (a name from a scenario) become U+FFFD instead of making the writer fail.
@@ -289,13 +309,17 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
     if (!e.passed) ++failures;
   std::ostringstream out;
   std::string suite = r.scenario_name.empty() ? r.scenario_file : r.scenario_name;
-  const std::size_t tests = r.expectations.size() + 1 + (r.interrupted ? 1 : 0);
+  const bool error = r.interrupted || !r.scenario_errors.empty();
+  const std::size_t tests = r.expectations.size() + 1 + (error ? 1 : 0);
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"" << tests << "\" failures=\""
-      << failures << "\" errors=\"" << (r.interrupted ? 1 : 0) << "\">\n";
-  if (r.interrupted)
-    out << "  <testcase classname=\"run\" name=\"runs to its end\"><error message=\"interrupted at simulated "
-        << xml_escape(models::format_duration(r.end_time_s)) << "\"/></testcase>\n";
+      << failures << "\" errors=\"" << (error ? 1 : 0) << "\">\n";
+  if (error) {
+    std::string message = r.interrupted ? "interrupted at simulated " + models::format_duration(r.end_time_s) : "";
+    for (const auto& e : r.scenario_errors) message += (message.empty() ? "" : "; ") + e;
+    out << "  <testcase classname=\"run\" name=\"runs to its end\"><error message=\"" << xml_escape(message)
+        << "\"/></testcase>\n";
+  }
   out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/></properties>\n";
   for (const auto& e : r.expectations) {
     out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\">";
@@ -430,16 +454,18 @@ std::string summary_text(const RunResult& r) {
   for (const auto& [name, agg] : by_name) {
     const auto& [kind, windows, sites, down_s] = agg;
     out << "  fault " << name << " (" << kind << "): " << windows << " window(s) on " << sites.size() << " target(s), "
-        << models::format_duration(down_s) << " of target downtime\n";
+        << models::format_duration(down_s) << " " << fault_effect(r, name, kind) << "\n";
   }
   if (!r.telemetry.empty()) {
     out << "  telemetry (delivered / dropped of produced; drain after outages; delay to the cloud):\n";
     for (const auto& g : r.telemetry) {
       const double produced = static_cast<double>(std::max<std::uint64_t>(g.produced, 1));
       char buf[512];
-      std::snprintf(buf, sizeof buf, "    %-14s %-26s %4zu sites: %5.1f%% delivered, %5.1f%% dropped", g.scope.c_str(),
-                    g.preset.c_str(), g.sites, 100.0 * static_cast<double>(g.delivered) / produced,
-                    100.0 * static_cast<double>(g.dropped) / produced);
+      std::snprintf(buf, sizeof buf,
+                    "    %-14s %-26s %4zu sites: %5.1f%% delivered, %5.1f%% dropped, %5.1f%% buffered at the end",
+                    g.scope.c_str(), g.preset.c_str(), g.sites, 100.0 * static_cast<double>(g.delivered) / produced,
+                    100.0 * static_cast<double>(g.dropped) / produced,
+                    100.0 * static_cast<double>(g.buffered_at_end) / produced);
       out << buf;
       std::string reasons;
       for (const auto& [reason, n] : g.dropped_by_reason)
@@ -476,7 +502,10 @@ std::string summary_text(const RunResult& r) {
   for (const auto& v : r.violations)
     out << "  INVARIANT VIOLATED " << v.invariant << " at " << models::format_duration(v.at_s) << ": " << v.detail
         << "\n";
-  if (r.interrupted)
+  for (const auto& e : r.scenario_errors) out << "  SCENARIO ERROR " << e << "\n";
+  if (!r.scenario_errors.empty())
+    out << "  result: ERROR (the scenario is wrong; these results hold what ran)\n";
+  else if (r.interrupted)
     out << "  result: INTERRUPTED at simulated " << models::format_duration(r.end_time_s)
         << " (these results hold what ran until then)\n";
   else

@@ -112,6 +112,20 @@ void FaultInjector::stop_and_close() {
   loop_.stop();
 }
 
+std::vector<reports::FaultWindow> FaultInjector::injected() const {
+  std::vector<reports::FaultWindow> out;
+  for (std::size_t w = 0; w < windows_.size(); ++w)
+    if (w < injected_.size() && injected_[w]) out.push_back(windows_[w]);
+  return out;
+}
+
+std::vector<std::size_t> FaultInjector::never_injected() const {
+  std::vector<std::size_t> out;
+  for (std::size_t w = 0; w < world_.scenario.faults.size() && w < windows_.size(); ++w)
+    if (w >= injected_.size() || !injected_[w]) out.push_back(w);
+  return out;
+}
+
 void FaultInjector::schedule_next_outage(const PlatformSite& site) {
   const OutageSpec& spec = site.site_template->outages;
   auto& random = streams_.at(site.index);
@@ -133,6 +147,8 @@ void FaultInjector::schedule_next_outage(const PlatformSite& site) {
 
 void FaultInjector::open(std::size_t w) {
   open_[w] = true;
+  if (injected_.size() <= w) injected_.resize(w + 1, false);
+  injected_[w] = true;
   const auto& window = windows_[w];
   for (const auto& name : window.sites) {
     apply(window, name, true);

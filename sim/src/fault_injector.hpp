@@ -25,7 +25,10 @@ class FaultInjector {
   bool has_work() const;
   void run();
   void stop_and_close();
-  const std::vector<reports::FaultWindow>& windows() const { return windows_; }
+  // The windows that were injected (scripted ones whose start the run reached, and every random outage).
+  std::vector<reports::FaultWindow> injected() const;
+  // Scripted faults whose start the run never reached, by index into the scenario's faults.
+  std::vector<std::size_t> never_injected() const;
 
  private:
   void schedule_next_outage(const PlatformSite& site);
@@ -42,6 +45,7 @@ class FaultInjector {
   EventLoop loop_;
   std::vector<reports::FaultWindow> windows_;
   std::vector<bool> open_;
+  std::vector<bool> injected_;
   std::vector<int> down_count_;  // per site index
   std::vector<double> degrade_;  // per site index
   int registry_down_ = 0;

@@ -146,7 +146,7 @@ void print_summary(const fleetsim::reports::RunResult& result, bool quiet) {
     if (end == std::string::npos) end = summary.size();
     const std::string line = summary.substr(start, end - start);
     if (line.find("FAILED") != std::string::npos || line.find("INVARIANT VIOLATED") != std::string::npos ||
-        line.rfind("  result: ", 0) == 0)
+        line.find("SCENARIO ERROR") != std::string::npos || line.rfind("  result: ", 0) == 0)
       std::cout << line << "\n";
     start = end + 1;
   }
@@ -178,9 +178,11 @@ int run_command(Invocation& inv) {
   fleetsim::reports::RunResult result;
   try {
     const fleetsim::sim::Scenario scenario = fleetsim::sim::load_scenario(inv.scenario_file, inv.overrides);
-    std::cout << "fleetsim " << inv.scenario_file << " seed " << inv.seed_text;
-    if (!is_number) std::cout << " (= " << inv.options.seed << ")";
-    std::cout << "\n" << std::flush;
+    if (!inv.quiet) {
+      std::cout << "fleetsim " << inv.scenario_file << " seed " << inv.seed_text;
+      if (!is_number) std::cout << " (= " << inv.options.seed << ")";
+      std::cout << "\n" << std::flush;
+    }
     wall_start = std::chrono::steady_clock::now();
     result = fleetsim::sim::run_scenario(scenario, inv.options);
   } catch (const fleetsim::sim::ScenarioError& e) {
@@ -199,6 +201,8 @@ int run_command(Invocation& inv) {
                 static_cast<double>(usage.ru_maxrss) / 1024.0);
   if (!result.passed()) std::cout << "  replay: " << replay_command(inv) << "\n";
   if (!written) return kExitUsage;
+  for (const auto& e : result.scenario_errors) std::cerr << "fleetsim: bad scenario: " << e << "\n";
+  if (!result.scenario_errors.empty()) return kExitUsage;
   if (result.interrupted) return kExitInterrupted;
   return result.passed() ? kExitPass : kExitFail;
 }

@@ -366,7 +366,8 @@ std::pair<std::string, std::string> SimNode::state_of(const std::string& app) co
   if (down_) return {version, "down"};
   if (agent_.updating(app)) return {version, "updating"};
   if (r == nullptr) return {version, "none"};
-  return {version, agent_.app_up(app) ? "running" : "crashlooping"};
+  if (agent_.app_up(app)) return {version, "running"};
+  return {version, agent_.crash_looping(app) ? "crashlooping" : "starting"};
 }
 
 }  // namespace fleetsim::sim

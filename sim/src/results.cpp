@@ -102,7 +102,7 @@ void collect_operations(World& world, const RunActors& actors, reports::RunResul
     for (auto& [node, why] : op.unplaced) o.unplaced.push_back(world.platform.nodes[node].name + ": " + why);
     auto& times = world.times_of(op.app, op.generation);
     std::vector<double> healthy;
-    for (auto& row : r.node_rows) row.per_operation.emplace_back();
+    for (auto& row : r.node_rows) row.per_operation.push_back(reports::NodeTimes{{}, {}, {}, "", ""});
     for (const auto& target : op.targets) {
       reports::NodeTimes t = times[target.node];
       t.outcome = agents::to_string(target.outcome);
@@ -228,7 +228,16 @@ reports::RunResult collect_results(World& world, const RunActors& actors,
                                    const std::map<std::string, std::string>& engine_config, bool hit_max_time) {
   reports::RunResult r;
   collect_fleet(world, engine_config, hit_max_time, r);
-  r.faults = actors.faults.windows();
+  r.faults = actors.faults.injected();
+  if (!r.interrupted)
+    for (std::size_t f : actors.faults.never_injected()) {
+      const FaultSpec& fault = world.scenario.faults[f];
+      r.scenario_errors.push_back(fault.where + ": fault." + fault.kind + " '" + fault.name + "' at " +
+                                  models::format_duration(fault.at_s) + " was never injected: the run ended at " +
+                                  models::format_duration(r.end_time_s) +
+                                  " (every operation had settled); set simulation { duration = \"" +
+                                  models::format_duration(fault.at_s) + "\" } or longer to run until it");
+    }
   collect_operations(world, actors, r);
   collect_versions(world, actors, r);
   collect_telemetry(world, actors, r);

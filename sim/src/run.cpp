@@ -100,7 +100,6 @@ void start_actors(World& world, Actors& actors) {
 
 // Ctrl-C and SIGTERM are noticed by whichever actor wakes next, which stops the run at that instant.
 void watch_interrupts(World& world) {
-  install_interrupt_handlers();  // after SimGrid's own, which would exit(1)
   EventLoop::on_wake([&world] {
     if (!world.stopped_early_at && interrupt_requested()) world.stop_early();
     world.draw_progress();
@@ -152,6 +151,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   for (auto& a : args) argv.push_back(a.data());
   int argc = static_cast<int>(argv.size());
   sg4::Engine engine(&argc, argv.data());
+  install_interrupt_handlers();  // at once: SimGrid's own handler, installed by the engine, would exit(1)
 
   World world(scenario, options);
   world.platform = build_platform(scenario);

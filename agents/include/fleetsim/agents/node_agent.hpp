@@ -89,6 +89,10 @@ class NodeAgent {
   unsigned crash_restarts() const { return crash_restarts_; }
   // Whether the app's committed release is up now (not between an exit and its restart).
   bool app_up(const std::string& app) const;
+  // Whether the committed release is down because its process exited: waiting for its back-off restart, or
+  // restarting after one (a crash loop). A release that is down because it is starting again after a local rollback
+  // or a boot is not.
+  bool crash_looping(const std::string& app) const;
   // The release whose process the node runs or is starting for the app: the new one while it starts and is
   // verified, else the committed one (nullptr: none).
   const Release* active_release(const std::string& app) const;
@@ -114,6 +118,7 @@ class NodeAgent {
     Time up_since = -1;                        // when the committed release's process last started (-1: down)
     unsigned crash_streak = 0;                 // exits without restart_reset_s of uptime between them
     TimerId restart_timer = 0;
+    bool crash_restart = false;  // the start in progress is a back-off restart after an exit
   };
   struct ActiveFetch {
     std::string app;

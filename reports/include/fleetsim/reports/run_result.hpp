@@ -17,7 +17,8 @@ struct NodeTimes {
   std::optional<double> notified_s;    // the desired state reached the node
   std::optional<double> downloaded_s;  // every layer present
   std::optional<double> healthy_s;     // the new release ran and passed readiness
-  std::string outcome = "pending";     // as the orchestrator recorded it: succeeded, failed, timed_out, ...
+  std::string outcome = "pending";     // as the orchestrator recorded it: succeeded, failed, timed_out, ...; empty
+                                       // for a node the operation did not target
   std::string detail;
 };
 
@@ -91,8 +92,9 @@ struct FaultWindow {
 };
 
 // How many nodes were in a state for an app at a time: state is running, crashlooping (the committed release's
-// process exited and waits for its restart), updating, down (powered off) or none; version is the release the node
-// runs (or starts).
+// process exited and waits for, or is in, its back-off restart), starting (the committed release starts again after
+// a local rollback or a boot), updating, down (powered off) or none; version is the release the node runs (or
+// starts).
 struct StateSample {
   double at_s = 0;
   std::string app;
@@ -196,9 +198,11 @@ struct RunResult {
   std::vector<InvariantViolation> violations;
 
   std::vector<std::string> files;  // the report files this run wrote (listed in report.json)
+  // Mistakes of the scenario found only by running it (a fault timed after the run ended): the run is an error.
+  std::vector<std::string> scenario_errors;
 
   bool passed() const;
-  // "pass", "fail", or "interrupted" (whatever the expectations said of the part that ran).
+  // "error" (scenario_errors), "interrupted", "pass" or "fail".
   std::string result() const;
 };
 

@@ -1,0 +1,321 @@
+// The fleetsim command as CI and people meet it: exit codes, signals, the --out directory, what the files say and
+// how they are written. Every test runs the real binary.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sim_test_support.hpp"
+
+namespace fleetsim::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fleet of a few stores with a 30 s notification jitter: every pull starts at its own time, so the run is long
+// enough (in wall time) to be interrupted in the middle.
+const char* kLongRun = R"lua(
+scenario { name = "long" }
+site { name = "store", count = 300, nodes = 10, uplink = { down = "20Mbps", latency = "40ms" },
+       agent = { notify_jitter = "30s" } }
+app { name = "pos", versions = { ["1"] = { image = "50MiB" }, ["2"] = { image = "60MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install" })
+at("1h", rollout { app = "pos", version = "2", name = "upgrade" })
+)lua";
+
+const char* kSmall = R"lua(
+scenario { name = "small" }
+site { name = "store", count = 4, nodes = 2, uplink = { down = "20Mbps", latency = "40ms" } }
+app { name = "pos", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install" })
+)lua";
+
+// Starts fleetsim, waits until it has printed its first line (the scenario is loaded), waits `delay`, sends
+// `signal`, and returns the exit code.
+int run_and_signal(const std::vector<std::string>& args, int signal_number, std::chrono::milliseconds delay) {
+  int out[2];
+  if (pipe(out) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDERR_FILENO);
+    close(out[0]);
+    std::vector<char*> argv{const_cast<char*>(FLEETSIM_BINARY), const_cast<char*>("run")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(FLEETSIM_BINARY, argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  char c = 0;
+  while (read(out[0], &c, 1) == 1 && c != '\n') {
+  }
+  std::this_thread::sleep_for(delay);
+  kill(pid, signal_number);
+  char buf[4096];
+  while (read(out[0], buf, sizeof buf) > 0) {
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void expect_interrupted_reports(const std::string& dir) {
+  auto report = nlohmann::json::parse(read_file(dir + "/report.json"));  // complete, valid JSON
+  EXPECT_EQ(report["result"], "interrupted");
+  // Wherever the signal landed (building the platform or simulating), the run stopped long before its end.
+  EXPECT_GE(report["end_time_s"].get<double>(), 0.0);
+  EXPECT_LT(report["end_time_s"].get<double>(), 3600.0 + 600.0) << "stopped long before the upgrade could finish";
+  EXPECT_TRUE(report["invariant_violations"].empty()) << report["invariant_violations"].dump();
+  const std::string junit = read_file(dir + "/junit.xml");
+  EXPECT_NE(junit.find("errors=\"1\""), std::string::npos);
+  EXPECT_NE(junit.find("interrupted at simulated"), std::string::npos);
+}
+
+TEST(Signals, CtrlCStopsTheRunAndWritesMarkedReports) {
+  // Ctrl-C in the middle of a run: exit 130 (not 1, not SimGrid's handler), and report.json and junit.xml describe
+  // what was simulated until then, marked "interrupted", with no invariant falsely violated by the cut.
+  const std::string dir = fresh_dir("run");
+  const std::string scenario = write_scenario(dir, "long.lua", kLongRun);
+  const int code =
+      run_and_signal({scenario, "--out", dir + "/out", "--no-progress"}, SIGINT, std::chrono::milliseconds(300));
+  EXPECT_EQ(code, 130);
+  expect_interrupted_reports(dir + "/out");
+}
+
+TEST(Signals, SigtermDoesTheSame) {
+  // A CI runner's timeout sends SIGTERM: the same clean stop and the same marked reports.
+  const std::string dir = fresh_dir("run");
+  const std::string scenario = write_scenario(dir, "long.lua", kLongRun);
+  const int code =
+      run_and_signal({scenario, "--out", dir + "/out", "--no-progress"}, SIGTERM, std::chrono::milliseconds(300));
+  EXPECT_EQ(code, 130);
+  expect_interrupted_reports(dir + "/out");
+}
+
+TEST(OutDir, AnUnwritableOutFailsBeforeAnythingIsSimulated) {
+  // --out below a regular file cannot be created: exit 2 at once, naming --out, and no result is printed.
+  const std::string dir = fresh_dir("run");
+  const std::string scenario = write_scenario(dir, "small.lua", kSmall);
+  write_scenario(dir, "a-file", "not a directory");
+  auto run = run_raw({"run", scenario, "--out", dir + "/a-file/out", "--no-progress"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--out"), std::string::npos) << run.err;
+  EXPECT_EQ(run.out.find("result:"), std::string::npos) << run.out;
+}
+
+TEST(OutDir, APreviousRunsFilesGoAndReportJsonListsWhatThisRunWrote) {
+  // A reused --out: the old telemetry.csv and report.json of another run must not sit beside the new reports;
+  // report.json lists exactly the files in the directory; no temporary file is left.
+  const std::string dir = fresh_dir("run");
+  const std::string out = dir + "/out";
+  fs::create_directories(out);
+  write_scenario(out, "telemetry.csv", "stale");
+  write_scenario(out, "report.json", "{\"result\": \"pass\"}");
+  write_scenario(out, "notes.txt", "the user's own file");
+  auto run = run_fleetsim(write_scenario(dir, "small.lua", kSmall), {"--seed", "3"}, out);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_FALSE(fs::exists(out + "/telemetry.csv"));
+  auto report = read_report(run);
+  std::vector<std::string> listed = report["files"].get<std::vector<std::string>>();
+  std::vector<std::string> present;
+  for (const auto& entry : fs::directory_iterator(out)) present.push_back(entry.path().filename().string());
+  std::sort(listed.begin(), listed.end());
+  std::sort(present.begin(), present.end());
+  listed.push_back("notes.txt");  // left alone: not a report of fleetsim's
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, present);
+}
+
+TEST(OutDir, ABadScenarioStillWritesAJunitFileWithTheError) {
+  // CI reads junit.xml: a scenario that does not load is a test in error there, not a missing file.
+  const std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "bad.lua", "site { name = \"s\", uplink = { down = \"20 Mbps\" } }"), {},
+                          dir + "/out");
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  const std::string junit = read_file(dir + "/out/junit.xml");
+  EXPECT_NE(junit.find("errors=\"1\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("bad.lua:1"), std::string::npos) << junit;
+}
+
+// RFC 4180 fields of one CSV text: rows of fields, quotes handled.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1, std::vector<std::string>(1));
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        rows.back().back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        rows.back().back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      rows.back().emplace_back();
+    } else if (c == '\n') {
+      rows.emplace_back(1);
+    } else {
+      rows.back().back() += c;
+    }
+  }
+  if (rows.back().size() == 1 && rows.back()[0].empty()) rows.pop_back();
+  return rows;
+}
+
+TEST(Reports, UserStringsCannotBreakCsvOrXml) {
+  // A version named with a comma and a quote, and a scenario name with markup and a control character: states.csv
+  // keeps five fields per row (quoted), and junit.xml carries no raw markup or control byte.
+  const std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "names.lua", R"lua(
+scenario { name = "a <b> & \"c\" \1 d" }
+site { name = "store", count = 2, nodes = 1, uplink = { down = "20Mbps", latency = "40ms" } }
+app { name = "pos", versions = { ["1,\"x\""] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1,\"x\"", name = "install" })
+expect "install.succeeded == 3"
+simulation { states_sample = "1s" }
+)lua"),
+                          {}, dir + "/out");
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;  // the expectation fails: junit has a failure to escape
+  auto rows = parse_csv(read_file(dir + "/out/states.csv"));
+  ASSERT_GT(rows.size(), 1u);
+  bool seen = false;
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.size(), 5u);
+    seen = seen || (row.size() == 5 && row[2] == "1,\"x\"");
+  }
+  EXPECT_TRUE(seen) << "the version name comes back whole";
+  const std::string junit = read_file(dir + "/out/junit.xml");
+  for (char c : junit) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << static_cast<int>(c);
+  EXPECT_NE(junit.find("a &lt;b&gt; &amp; &quot;c&quot; &#xFFFD; d"), std::string::npos) << junit;
+}
+
+TEST(Cli, SeedsAreDecimalAndAMissingValueIsAnError) {
+  // "--seed 010" is ten (never octal): the same report as "--seed 10"; "--seed --out x" is a usage error, not two
+  // scenarios.
+  const std::string dir = fresh_dir("run");
+  const std::string scenario = write_scenario(dir, "small.lua", R"lua(
+site { name = "store", count = 4, nodes = 2, uplink = { down = "20Mbps", latency = "40ms" },
+       agent = { notify_jitter = "30s" } }
+app { name = "pos", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install" })
+)lua");
+  auto a = run_fleetsim(scenario, {"--seed", "010"}, dir + "/a");
+  auto b = run_fleetsim(scenario, {"--seed", "10"}, dir + "/b");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(read_file(dir + "/a/report.json"), read_file(dir + "/b/report.json"));
+  auto bad = run_raw({"run", "--seed", "--out", "x", scenario});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--seed needs a value"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, QuietPrintsOnlyWhatFailedAndTheResult) {
+  const std::string dir = fresh_dir("run");
+  auto pass = run_fleetsim(write_scenario(dir, "small.lua", kSmall), {}, dir + "/out");
+  ASSERT_EQ(pass.exit_code, 0) << pass.err;
+  EXPECT_EQ(pass.out, "  result: PASS\n");
+  auto fail =
+      run_fleetsim(write_scenario(dir, "fail.lua", std::string(kSmall) + "expect \"install.time_to_100 <= 1s\"\n"), {},
+                   dir + "/fail");
+  ASSERT_EQ(fail.exit_code, 1) << fail.err;
+  EXPECT_NE(fail.out.find("expect install.time_to_100 <= 1s: FAILED"), std::string::npos) << fail.out;
+  EXPECT_NE(fail.out.find("  result: FAIL\n"), std::string::npos) << fail.out;
+  EXPECT_NE(fail.out.find("  replay: fleetsim run "), std::string::npos) << fail.out;
+  EXPECT_EQ(fail.out.find("registry egress"), std::string::npos) << fail.out;
+}
+
+TEST(Cli, VersionNamesTheCommitAndTheEngines) {
+  auto run = run_raw({"--version"});
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_EQ(run.out.rfind("fleetsim 0.1.0 (commit ", 0), 0u) << run.out;
+  EXPECT_NE(run.out.find("SimGrid 3.32"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Lua 5.4"), std::string::npos) << run.out;
+}
+
+TEST(Faults, AFaultAfterTheRunEndedIsAnErrorAndNeverReported) {
+  // The deploy settles within minutes; a fault at 24 h is never injected. The run says so (exit 2, naming the fault
+  // and the run's end) and report.json lists no fault that did not happen.
+  const std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "late.lua", std::string(kSmall) + R"lua(
+at("24h", fault.partition { name = "storm", template = "store", duration = "1h" })
+)lua"),
+                          {}, dir + "/out");
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("late.lua:7: fault.partition 'storm' at 24h"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("never injected"), std::string::npos) << run.err;
+  auto report = read_report(run);
+  EXPECT_EQ(report["result"], "error");
+  EXPECT_TRUE(report["faults"].empty()) << report["faults"].dump();
+  // With a duration that covers it, the same fault is injected and reported.
+  auto covered = run_fleetsim(dir + "/late.lua", {"--set", "simulation.duration=26h"}, dir + "/covered");
+  EXPECT_EQ(covered.exit_code, 0) << covered.out << covered.err;
+  EXPECT_EQ(read_report(covered)["faults"].size(), 1u);
+}
+
+TEST(Summary, SaysWhatEachFaultDidAndWhatIsStillBuffered) {
+  // A degradation is not downtime: the summary says at what bandwidth; telemetry lines account for every message
+  // (delivered, dropped, buffered at the end).
+  const std::string dir = fresh_dir("run");
+  auto run = run_raw({"run", write_scenario(dir, "degrade.lua", R"lua(
+site { name = "store", count = 2, nodes = 2, uplink = { down = "20Mbps", up = "2Mbps", latency = "40ms" },
+       sensors = { { name = "temp", rate = "10/s", size = "200B" } } }
+app { name = "pos", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install" })
+at("1m", fault.degrade { name = "slow", template = "store", factor = 0.3, duration = "10m" })
+simulation { duration = "30m" }
+)lua"),
+                      "--out", dir + "/out", "--no-progress"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("fault slow (degrade): 1 window(s) on 2 target(s), 20m00.0s of target time at 0.3 x "
+                         "bandwidth"),
+            std::string::npos)
+      << run.out;
+  EXPECT_EQ(run.out.find("downtime"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("buffered at the end"), std::string::npos) << run.out;
+}
+
+TEST(States, ARollbackIsStartingNotCrashLooping) {
+  // canary_bad_release.lua: version 2 crashes on start and nodes roll back locally; no committed release ever
+  // crashes (crash_reports is 0), so states.csv must never show a node crash looping.
+  const std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(source_path("scenarios/canary_bad_release.lua"), {"--seed", "7"}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_EQ(read_report(run)["crash_reports"], 0);
+  const std::string states = read_file(dir + "/states.csv");
+  EXPECT_EQ(states.find("crashlooping"), std::string::npos);
+}
+
+TEST(NodesCsv, AnOperationThatDidNotTargetANodeLeavesItsOutcomeEmpty) {
+  // Two templates, a deploy to one: the other's nodes are not "pending" for it, they were never targeted.
+  const std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "two.lua", R"lua(
+site { name = "a", count = 1, nodes = 2, uplink = { down = "20Mbps", latency = "40ms" }, labels = { ring = "a" } }
+site { name = "b", count = 1, nodes = 2, uplink = { down = "20Mbps", latency = "40ms" }, labels = { ring = "b" } }
+app { name = "pos", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install", where = { ring = "a" } })
+)lua"),
+                          {}, dir + "/out");
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::vector<std::string> header;
+  auto rows = read_csv(dir + "/out/nodes.csv", &header);
+  const std::size_t outcome = column(header, "install.outcome");
+  for (const auto& row : rows) EXPECT_EQ(row[outcome], row[0].rfind("a-", 0) == 0 ? "succeeded" : "") << row[0];
+}
+
+}  // namespace
+}  // namespace fleetsim::testing
