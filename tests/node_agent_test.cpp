@@ -780,5 +780,47 @@ TEST_F(NodeAgentTest, ARollbackRestartIsNotACrashLoopButABackOffRestartIs) {
   EXPECT_TRUE(agent->app_up("web"));
 }
 
+TEST_F(NodeAgentTest, ALocalRollbackAfterTwoCommittedReleasesRestoresTheLatestOne) {
+  // Goal: a deeper history than one committed release: v1 then v2 committed, v3 fails on start; the node must run
+  // v2 (the release it ran when v3 arrived), not v1; method: read the running release and the container started.
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
+  const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
+  const Release r3 = make_release("web", 3, {{"sha:c", 100}}, 0);
+  run_to_healthy(1, r1);
+  run_to_healthy(2, r2);
+  desire(3, r3);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::exited);
+  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  ASSERT_NE(agent->running("web"), nullptr);
+  EXPECT_EQ(agent->running("web")->revision, 2u);
+  EXPECT_EQ(world.runtime.starts.back().revision, 2u);
+}
+
+TEST_F(NodeAgentTest, AResendOfAnUpdateThatFailedIsNotTriedAgain) {
+  // Goal: the duplicate of an update that already failed (same generation) restarts nothing and pulls nothing;
+  // method: v2 fails on start; the same desired state arrives again; no transfer and no container start follow, and
+  // the node says again that it failed.
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
+  const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
+  run_to_healthy(1, r1);
+  desire(2, r2);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::exited);
+  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  agent->on_container_event("web", ContainerEvent::started);  // v1 is back up
+  const std::size_t starts = world.runtime.starts.size();
+  const unsigned container_starts = agent->container_starts();
+  desire(2, r2);
+  EXPECT_TRUE(world.registry.active().empty()) << "nothing pulled again";
+  EXPECT_EQ(world.runtime.starts.size(), starts) << "nothing started again";
+  EXPECT_EQ(agent->container_starts(), container_starts);
+  EXPECT_EQ(agent->running("web")->revision, 1u);
+  EXPECT_EQ(reports().back().state, NodeAppState::failed);
+  EXPECT_EQ(reports().back().revision, 2u);
+}
+
 }  // namespace
 }  // namespace fleetsim::agents

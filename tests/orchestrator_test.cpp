@@ -714,6 +714,36 @@ TEST_F(OrchestratorTest, AbortStopsNotifyingAndRevertAllSendsTheStableRevisionTo
   EXPECT_TRUE(world.channel.desired_for(3).empty());
 }
 
+TEST_F(OrchestratorTest, RevertAllIncludesNodesThatTimedOut) {
+  // Goal: a node that timed out was told the new revision and may run it: revert_all must send it the stable revision
+  // too; method: revision 2 to every node with a 60 s deadline and an abort at 50 % after 2 executed; nodes 3 and 4
+  // succeed, nodes 1 and 2 stay silent past their deadline (timed out): 2 of 4 executed are bad, the abort fires,
+  // and the revert targets every node told, the timed-out ones included.
+  make();
+  orchestrator->submit(deploy("web", {}));
+  for (NodeId n : {1, 2, 3, 4}) report(n, "web", 1, NodeAppState::healthy);
+  Command upgrade = rollout("web", "2.0", /*node_deadline_s=*/60);
+  upgrade.abort_threshold_percent = 50;
+  upgrade.abort_min_executed = 2;
+  upgrade.rollback = Command::Rollback::revert_all;
+  orchestrator->submit(upgrade);
+  report(3, "web", 2, NodeAppState::healthy);
+  report(4, "web", 2, NodeAppState::healthy);
+  world.timers.advance_to(61);
+  ASSERT_EQ(op(2).timed_out, 2u);
+  ASSERT_TRUE(op(2).aborted_at.has_value());
+  ASSERT_TRUE(op(2).rolled_back_by.has_value());
+  const Operation& revert = op(*op(2).rolled_back_by);
+  std::vector<NodeId> reverted = target_nodes(revert);
+  std::sort(reverted.begin(), reverted.end());
+  EXPECT_EQ(reverted, (std::vector<NodeId>{1, 2, 3, 4}));
+  for (NodeId n : {1, 2}) {
+    ASSERT_FALSE(world.channel.desired_for(n).empty());
+    EXPECT_TRUE(world.channel.desired_for(n).back().rollback) << "node " << n;
+    EXPECT_EQ(world.channel.desired_for(n).back().release.revision, 1u) << "node " << n;
+  }
+}
+
 TEST_F(OrchestratorTest, PollIsAnsweredOnlyWithWhatTheNodeWasToldAndHasNotAccepted) {
   // Goal: polling recovers lost notifications without telling anyone early; method: batches of 1; node 1 is told
   // generation 1 (the message is "lost"): its poll with generation 0 gets it again, its poll with generation 1 gets

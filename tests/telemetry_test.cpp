@@ -474,5 +474,38 @@ TEST(TelemetryPresets, SmallDefaultsFillFast) {
   EXPECT_EQ(mosquitto.broker->buffered_msgs(0), 1000U);
 }
 
+// A replay that straddles the cloud's mark: 1..10 accepted, then 6..15 arrives: only 11..15 is new, and it is
+// accepted once, with its first message's time moved along with it; a whole replay of 1..15 is all duplicates.
+TEST(CloudReceiver, AcceptsOnlyThePartOfAStraddlingBatchAboveItsMark) {
+  CloudReceiver cloud;
+  auto batch = [](std::uint64_t first, std::uint64_t count) {
+    Batch b;
+    MessageRun r;
+    r.stream = 2;
+    r.first_seq = first;
+    r.count = count;
+    r.msg_bytes = 100;
+    r.t0 = static_cast<double>(first - 1);
+    r.dt = 1;
+    b.runs.push_back(r);
+    return b;
+  };
+  auto first = cloud.receive(4, batch(1, 10));
+  ASSERT_EQ(first.accepted.size(), 1u);
+  EXPECT_EQ(first.accepted[0].count, 10u);
+  EXPECT_EQ(cloud.high_water_mark(4, 2), 10u);
+  auto straddling = cloud.receive(4, batch(6, 10));
+  EXPECT_EQ(straddling.duplicates, 5u);
+  ASSERT_EQ(straddling.accepted.size(), 1u);
+  EXPECT_EQ(straddling.accepted[0].first_seq, 11u);
+  EXPECT_EQ(straddling.accepted[0].count, 5u);
+  EXPECT_DOUBLE_EQ(straddling.accepted[0].first_time(), 11.0);  // message 11 was produced at t = 11
+  EXPECT_EQ(cloud.high_water_mark(4, 2), 15u);
+  auto replay = cloud.receive(4, batch(1, 15));
+  EXPECT_TRUE(replay.accepted.empty());
+  EXPECT_EQ(replay.duplicates, 15u);
+  EXPECT_EQ(cloud.high_water_mark(3, 2), 0u) << "another site's stream is its own";
+}
+
 }  // namespace
 }  // namespace fleetsim::agents::telemetry

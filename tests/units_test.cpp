@@ -174,6 +174,20 @@ TEST(ParseRate, ByteRatesKeepTheirPrefixes) {
   EXPECT_DOUBLE_EQ(parse_rate("1GiB/s").bytes_per_s, 1024.0 * 1024 * 1024);
 }
 
+TEST(ParseRate, CapitalBpsIsBytesAndLowercaseIsBits) {
+  // Goal: "MBps" (bytes) is eight times "Mbps" (bits), as storage and network vendors write them; method: each
+  // spelling against its definition, and the error message lists both families.
+  EXPECT_DOUBLE_EQ(parse_rate("1Bps").bytes_per_s, 1.0);
+  EXPECT_DOUBLE_EQ(parse_rate("5KBps").bytes_per_s, 5e3);
+  EXPECT_DOUBLE_EQ(parse_rate("5MBps").bytes_per_s, 5e6);
+  EXPECT_DOUBLE_EQ(parse_rate("2GBps").bytes_per_s, 2e9);
+  EXPECT_DOUBLE_EQ(parse_rate("5MBps").bytes_per_s, 8 * parse_rate("5Mbps").bytes_per_s);
+  const std::string listed = unit_error(parse_rate, "5MBs");
+  EXPECT_TRUE(mentions(listed, "MBps"));
+  EXPECT_TRUE(mentions(listed, "MB/s"));
+  EXPECT_TRUE(mentions(listed, "Mbps"));
+}
+
 TEST(ParseRate, RejectsBadRates) {
   // Goal: a misspelt unit ("20Mbs"), a missing unit, a negative or empty rate, and an unrepresentable one are
   // errors naming the text.

@@ -135,7 +135,8 @@ const std::array<UnitEntry, 9> kDurationUnits{{{"ns", 1e-9L},
                                                {"w", 7 * 86400}}};
 
 constexpr std::string_view kByteAccepted = "B, kB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB";
-constexpr std::string_view kRateAccepted = "bps, kbps, Mbps, Gbps, Tbps, B/s, kB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s";
+constexpr std::string_view kRateAccepted =
+    "bps, kbps, Mbps, Gbps, Tbps (bits); B/s, kB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s, Bps, KBps, MBps, GBps (bytes)";
 constexpr std::string_view kDurationAccepted = "ns, us, ms, s, m, min, h, d, w";
 
 }  // namespace
