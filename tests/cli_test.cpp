@@ -82,26 +82,24 @@ void expect_interrupted_reports(const std::string& dir) {
   EXPECT_NE(junit.find("interrupted at simulated"), std::string::npos);
 }
 
-TEST(Signals, CtrlCStopsTheRunAndWritesMarkedReports) {
-  // Ctrl-C in the middle of a run: exit 130 (not 1, not SimGrid's handler), and report.json and junit.xml describe
-  // what was simulated until then, marked "interrupted", with no invariant falsely violated by the cut.
+// Ctrl-C in the middle of a run (and SIGTERM, a CI runner's timeout): exit 130 (not 1, not SimGrid's handler), and
+// report.json and junit.xml describe what was simulated until then, marked "interrupted", with no invariant falsely
+// violated by the cut.
+class Signals : public ::testing::TestWithParam<int> {};
+
+TEST_P(Signals, StopTheRunAndWriteMarkedReports) {
   const std::string dir = fresh_dir("run");
   const std::string scenario = write_scenario(dir, "long.lua", kLongRun);
   const int code =
-      run_and_signal({scenario, "--out", dir + "/out", "--no-progress"}, SIGINT, std::chrono::milliseconds(300));
+      run_and_signal({scenario, "--out", dir + "/out", "--no-progress"}, GetParam(), std::chrono::milliseconds(300));
   EXPECT_EQ(code, 130);
   expect_interrupted_reports(dir + "/out");
 }
 
-TEST(Signals, SigtermDoesTheSame) {
-  // A CI runner's timeout sends SIGTERM: the same clean stop and the same marked reports.
-  const std::string dir = fresh_dir("run");
-  const std::string scenario = write_scenario(dir, "long.lua", kLongRun);
-  const int code =
-      run_and_signal({scenario, "--out", dir + "/out", "--no-progress"}, SIGTERM, std::chrono::milliseconds(300));
-  EXPECT_EQ(code, 130);
-  expect_interrupted_reports(dir + "/out");
-}
+INSTANTIATE_TEST_SUITE_P(CtrlCAndTerm, Signals, ::testing::Values(SIGINT, SIGTERM),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return std::string(param.param == SIGINT ? "SIGINT" : "SIGTERM");
+                         });
 
 TEST(OutDir, AnUnwritableOutFailsBeforeAnythingIsSimulated) {
   // --out below a regular file cannot be created: exit 2 at once, naming --out, and no result is printed.

@@ -71,6 +71,13 @@ class NodeAgentTest : public ::testing::Test {
     ASSERT_EQ(reports().back().state, NodeAppState::healthy);
     ASSERT_EQ(reports().back().revision, release.revision);
   }
+  // Plays an update whose container exits on start: the node reports it failed.
+  void fail_on_start(std::uint64_t generation, const Release& release) {
+    desire(generation, release);
+    complete_all_fetches();
+    agent->on_container_event(release.app, ContainerEvent::exited);
+    ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  }
   std::vector<StatusReport> reports() const { return world.channel.reports(); }
   std::vector<NodeAppState> states() const {
     std::vector<NodeAppState> out;
@@ -762,10 +769,7 @@ TEST_F(NodeAgentTest, ARollbackRestartIsNotACrashLoopButABackOffRestartIs) {
   const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
   const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
   run_to_healthy(1, r1);
-  desire(2, r2);
-  complete_all_fetches();
-  agent->on_container_event("web", ContainerEvent::exited);  // v2 crashes on start: roll back to v1
-  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  fail_on_start(2, r2);  // v2 crashes on start: roll back to v1
   EXPECT_FALSE(agent->app_up("web"));
   EXPECT_FALSE(agent->crash_looping("web")) << "v1 is starting again after the rollback";
   agent->on_container_event("web", ContainerEvent::started);
@@ -789,10 +793,7 @@ TEST_F(NodeAgentTest, ALocalRollbackAfterTwoCommittedReleasesRestoresTheLatestOn
   const Release r3 = make_release("web", 3, {{"sha:c", 100}}, 0);
   run_to_healthy(1, r1);
   run_to_healthy(2, r2);
-  desire(3, r3);
-  complete_all_fetches();
-  agent->on_container_event("web", ContainerEvent::exited);
-  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  fail_on_start(3, r3);
   ASSERT_NE(agent->running("web"), nullptr);
   EXPECT_EQ(agent->running("web")->revision, 2u);
   EXPECT_EQ(world.runtime.starts.back().revision, 2u);
@@ -806,10 +807,7 @@ TEST_F(NodeAgentTest, AResendOfAnUpdateThatFailedIsNotTriedAgain) {
   const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
   const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
   run_to_healthy(1, r1);
-  desire(2, r2);
-  complete_all_fetches();
-  agent->on_container_event("web", ContainerEvent::exited);
-  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  fail_on_start(2, r2);
   agent->on_container_event("web", ContainerEvent::started);  // v1 is back up
   const std::size_t starts = world.runtime.starts.size();
   const unsigned container_starts = agent->container_starts();
