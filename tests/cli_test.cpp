@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fleetsim/checks/invariants.hpp"
 #include "sim_test_support.hpp"
 
 namespace fleetsim::testing {
@@ -313,6 +314,74 @@ at("0s", deploy { app = "pos", version = "1", name = "install", where = { ring =
   auto rows = read_csv(dir + "/out/nodes.csv", &header);
   const std::size_t outcome = column(header, "install.outcome");
   for (const auto& row : rows) EXPECT_EQ(row[outcome], row[0].rfind("a-", 0) == 0 ? "succeeded" : "") << row[0];
+}
+
+// A fleet whose first site has a telemetry bus with a memory stream, a byte bound, a TTL and an upload cap: every
+// invariant has something to break in it.
+const char* kHooked = R"lua(
+scenario { name = "hooked" }
+site { name = "store", count = 2, nodes = 2, uplink = { down = "20Mbps", up = "2Mbps", latency = "40ms" },
+       sensors = { { name = "temp", rate = "1/s", size = "100B" } },
+       bus = { storage = "memory", max_bytes = "1MiB", ttl = "1h", upload_cap = "1Mbps" } }
+app { name = "pos", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install" })
+simulation { duration = "10m" }
+)lua";
+
+// Runs the test build of fleetsim (tests/hooked/misbehave.cpp) with FLEETSIM_MISBEHAVE set.
+RunOutput run_hooked(const std::string& misbehave, const std::string& scenario, const std::string& out) {
+  const std::string stem = out + ".run";
+  std::string cmd = "CI=1 ";
+  if (!misbehave.empty()) cmd += "FLEETSIM_MISBEHAVE=" + misbehave + " ";
+  cmd += std::string(FLEETSIM_HOOKED_BINARY) + " run '" + scenario + "' --out '" + out + "' --no-progress > '" + stem +
+         ".stdout' 2> '" + stem + ".stderr'";
+  const int status = std::system(cmd.c_str());
+  RunOutput r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(stem + ".stdout");
+  r.err = read_file(stem + ".stderr");
+  r.dir = out;
+  return r;
+}
+
+// Every invariant of the catalogue fails a whole run when the run's history breaks it: exit code 1, the violation
+// named in report.json, in junit.xml as a failure, and in the summary. (checks_test shows each checker failing on
+// a history; this shows that its failure reaches the user.)
+class InvariantFailsTheRun : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(InvariantFailsTheRun, WithExitOneAndInEveryReport) {
+  const std::string dir = fresh_dir("run");
+  const std::string scenario = write_scenario(dir, "hooked.lua", kHooked);
+  auto run = run_hooked(GetParam(), scenario, dir + "/out");
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+  auto report = read_report(run);
+  EXPECT_EQ(report["result"], "fail");
+  bool named = false;
+  for (const auto& v : report["invariant_violations"]) named = named || v["invariant"] == GetParam();
+  EXPECT_TRUE(named) << report["invariant_violations"].dump();
+  EXPECT_NE(read_file(dir + "/out/junit.xml").find("<failure message=\"" + GetParam() + ": "), std::string::npos);
+  EXPECT_NE(run.out.find("INVARIANT VIOLATED " + GetParam() + " at "), std::string::npos) << run.out;
+}
+
+std::vector<std::string> invariant_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, meaning] : checks::InvariantChecks::catalogue()) names.push_back(name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Catalogue, InvariantFailsTheRun, ::testing::ValuesIn(invariant_names()),
+                         [](const ::testing::TestParamInfo<std::string>& param) {
+                           std::string name = param.param;
+                           for (char& c : name)
+                             if (c == '-') c = '_';
+                           return name;
+                         });
+
+TEST(InvariantFailsTheRun, TheHookedBuildPassesWhenNothingMisbehaves) {
+  // The baseline of the tests above: the same scenario and binary, no misbehaviour, passes.
+  const std::string dir = fresh_dir("run");
+  auto run = run_hooked("", write_scenario(dir, "hooked.lua", kHooked), dir + "/out");
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "fault_injector.hpp"
 #include "fleetsim/checks/expectations.hpp"
 #include "fleetsim/sim/interrupt.hpp"
+#include "fleetsim/sim/test_hooks.hpp"
 #include "logging.hpp"
 #include "node_actor.hpp"
 #include "orchestrator_actor.hpp"
@@ -193,7 +194,9 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
 
   const RunActors view{*actors.orchestrator, actors.nodes, actors.buses, faults};
   reports::RunResult r = collect_results(world, view, cfg, hit_max_time);
-  world.checks->finish(run_end(world, view, hit_max_time));
+  checks::RunEnd end = run_end(world, view, hit_max_time);
+  test_hooks::before_finish(*world.checks, end);
+  world.checks->finish(end);
   r.violations = world.checks->violations();
   r.expectations = checks::evaluate(expectations_of(scenario), r);
   return r;
