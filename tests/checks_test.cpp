@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fleetsim/checks/expectations.hpp"
 #include "fleetsim/checks/invariants.hpp"
 
 namespace fleetsim::checks {
@@ -379,6 +380,25 @@ TEST(InvariantChecks, ReportsEachViolationAsItIsFound) {
   EXPECT_EQ(seen, std::vector<double>{7});
   checks.finish(RunEnd{});
   EXPECT_EQ(checks.violations().size(), 1u);
+}
+
+TEST(Metrics, OperationTimesByName) {
+  // time_to_abort is an operation metric of its own, not a percentile (it once made the lookup throw); each
+  // time_to_<p> reads its percentile, and an unknown field is no metric.
+  reports::RunResult r;
+  reports::OperationResult op;
+  op.name = "upgrade";
+  op.started_at_s = 100;
+  op.aborted_at_s = 160;
+  op.time_to_pct = {{50, 20.0}, {90, 40.0}, {99, std::nullopt}, {100, std::nullopt}};
+  r.operations.push_back(op);
+  EXPECT_EQ(metric_value(r, "upgrade.time_to_abort"), 60.0);
+  EXPECT_EQ(metric_value(r, "upgrade.time_to_90"), 40.0);
+  EXPECT_EQ(metric_value(r, "upgrade.time_to_99"), std::nullopt);
+  EXPECT_EQ(metric_value(r, "upgrade.time_to_75"), std::nullopt);
+  EXPECT_EQ(metric_value(r, "upgrade.time_to_"), std::nullopt);
+  r.operations[0].aborted_at_s.reset();
+  EXPECT_EQ(metric_value(r, "upgrade.time_to_abort"), std::nullopt);
 }
 
 }  // namespace

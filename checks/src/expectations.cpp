@@ -76,14 +76,15 @@ std::optional<Value> telemetry_metric(const reports::RunResult& r, const std::st
 
 Value operation_metric(const reports::RunResult& r, std::size_t i, const std::string& field) {
   const auto& op = r.operations[i];
-  if (field.rfind("time_to_", 0) == 0) return op.time_to_pct.at(std::stoi(field.substr(8)));
+  if (field == "time_to_abort") return op.aborted_at_s ? Value(*op.aborted_at_s - op.started_at_s) : std::nullopt;
+  for (const auto& [pct, t] : op.time_to_pct)
+    if (field == "time_to_" + std::to_string(pct)) return t;
   if (field == "duration") return op.finished_at_s ? Value(*op.finished_at_s - op.started_at_s) : std::nullopt;
   if (field == "targeted") return count(op.targeted);
   if (field == "succeeded") return count(op.succeeded);
   if (field == "failed") return count(op.failed);
   if (field == "timed_out") return count(op.timed_out);
   if (field == "canceled") return count(op.canceled);
-  if (field == "time_to_abort") return op.aborted_at_s ? Value(*op.aborted_at_s - op.started_at_s) : std::nullopt;
   if (field == "bytes_pulled") {
     double total = 0;
     for (const auto& row : r.node_rows)

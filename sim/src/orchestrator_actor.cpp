@@ -10,10 +10,18 @@ SimOrchestrator::SimOrchestrator(World& world, std::vector<agents::NodeInfo> inv
     : world_(world), orchestrator_(std::move(inventory), agents::OrchestratorPorts{*this, *this, *this}) {
   orchestrator_.on_operation_finished([this](const agents::Operation& op) {
     logger("orchestrator")
-        ->info("operation {} finished: {}/{} healthy, {} failed, {} timed out", names_[op.id], op.succeeded,
+        ->info("operation {} finished: {}/{} healthy, {} failed, {} timed out", name_of(op.id), op.succeeded,
                op.targets.size(), op.failed, op.timed_out);
     maybe_settled();
   });
+}
+
+// The scenario's name of an operation, or "<name>_revert" for a rollback the orchestrator started itself.
+std::string SimOrchestrator::name_of(std::uint32_t id) const {
+  if (auto it = names_.find(id); it != names_.end()) return it->second;
+  for (const auto& op : orchestrator_.operations())
+    if (op.rolled_back_by == id) return name_of(op.id) + "_revert";
+  return "#" + std::to_string(id);
 }
 
 void SimOrchestrator::send_failed(std::size_t node, const agents::Message& message) {

@@ -39,6 +39,7 @@ class SimOrchestrator final : public Receiver,
   const std::map<std::uint32_t, std::string>& names() const { return names_; }
 
  private:
+  std::string name_of(std::uint32_t id) const;
   void submit(const Envelope& envelope);
   void account(const agents::Message& message);
   void maybe_settled();
