@@ -8,6 +8,10 @@ function(fleetsim_target_options target)
   if(FLEETSIM_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    fleetsim_sanitize_executable(${target})  # FleetsimSanitizers.cmake; nothing unless FLEETSIM_SANITIZE
+  endif()
 endfunction()
 
 # fleetsim_add_library(NAME name SRCS ... DEPS ... [PRIVATE_DEPS ...])

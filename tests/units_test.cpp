@@ -202,6 +202,7 @@ TEST(ParseRate, RejectsBadRates) {
   EXPECT_TRUE(mentions(unit_error(parse_rate, "20MiB"), "'MiB'"));  // a size is not a rate
   EXPECT_TRUE(mentions(unit_error(parse_rate, "1e308Tbps"), "too large"));
   EXPECT_TRUE(mentions(unit_error(parse_rate, "1e400bps"), "too large"));
+  EXPECT_TRUE(mentions(unit_error(parse_rate, "1e300Gbps"), "too large"));  // 1.25e308 B/s: its bits/s overflow
 }
 
 // ---- durations -----------------------------------------------------------------------------------------------------
@@ -333,6 +334,18 @@ TEST(FormatDuration, RoundingCarriesIntoTheNextMinute) {
   EXPECT_EQ(format_duration(59.9996), "1m00.0s");
   EXPECT_EQ(format_duration(119.96), "2m00.0s");
   EXPECT_EQ(format_duration(3599.97), "1h00m00.0s");
+}
+
+TEST(FormatDuration, HugeValuesInScientificNotationThatParsesBack) {
+  // Goal: a duration too long for hours, minutes and tenths (any parse_duration accepts up to 1.8e308 s) still renders
+  // as a duration, not as an overflowed count; method: values around and far past 1e14 s, rendered and parsed back.
+  EXPECT_EQ(format_duration(99999999999999.5), "27777777777h46m39.5s");  // 27777777777 h + 2799.5 s
+  EXPECT_EQ(format_duration(1e14), "1e+14s");
+  EXPECT_EQ(format_duration(1e18), "1e+18s");
+  EXPECT_EQ(format_duration(-1e18), "-1e+18s");
+  EXPECT_DOUBLE_EQ(parse_duration(format_duration(1.7e308)).seconds, 1.7e308);
+  EXPECT_EQ(format_duration(std::numeric_limits<double>::infinity()), "inf");
+  EXPECT_EQ(format_duration(std::numeric_limits<double>::quiet_NaN()), "nan");
 }
 
 }  // namespace

@@ -159,7 +159,9 @@ Rate parse_rate(std::string_view text) {
   auto [value, unit] = split_number(text, "rate");
   long double factor = lookup_unit(text, unit, kRateUnits, "rate", kRateAccepted);
   long double bps = value * factor;
-  if (bps > static_cast<long double>(std::numeric_limits<double>::max()))
+  // In bytes per second, and with room for Rate::bits_per_s() (fuzz/units_fuzz found "1e300Gbps" formatted as
+  // "inf Gbps").
+  if (bps > static_cast<long double>(std::numeric_limits<double>::max()) / 8)
     throw UnitError("rate " + quoted(text) + " is too large");
   return Rate{static_cast<double>(bps)};
 }
@@ -232,7 +234,15 @@ std::string format_rate(Rate rate) {
 
 std::string format_duration(double seconds) {
   char buf[64];
+  if (std::isnan(seconds)) return "nan";
   if (seconds < 0) return "-" + format_duration(-seconds);
+  if (std::isinf(seconds)) return "inf";
+  if (seconds >= 1e14) {
+    // Past ~3 million years a double no longer holds the count of tenths of a second exactly, and soon after that
+    // count overflows llround (fuzz/units_fuzz found "1e18s" printed as "-33m00.-8s"): six significant digits instead.
+    std::snprintf(buf, sizeof buf, "%.6gs", seconds);
+    return buf;
+  }
   if (std::round(seconds * 1000) < 60000) {
     std::snprintf(buf, sizeof buf, "%.3fs", seconds);
   } else {

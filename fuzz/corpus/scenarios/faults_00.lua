@@ -1,0 +1,3 @@
+
+site { name = "s", count = 1, nodes = 1, uplink = { down = "8Mbps", latency = "20ms" },
+       agent = { resume = "

@@ -1,0 +1,1 @@
+at("1s", fault.partition { sites = { "s-3" }, duration = "1m" })

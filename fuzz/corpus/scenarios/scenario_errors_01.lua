@@ -1,0 +1,1 @@
+app { name = "pos", versions = { ["1"] = { image = "20EiB" }, ["2"] = { image = "1MiB" } } }

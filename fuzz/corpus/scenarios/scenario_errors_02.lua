@@ -1,0 +1,1 @@
+at("0s", deploy { app = "psos", version = "1" })

@@ -1,0 +1,1 @@
+at("1h", rollout { app = "pos", version = "2", strategy = "yolo" })

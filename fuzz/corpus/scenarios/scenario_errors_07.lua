@@ -1,0 +1,1 @@
+at("10 parsecs", deploy { app = "pos", version = "1" })
