@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "simgrid_settings.hpp"
+
 namespace fleetsim::sim {
 
 std::map<std::string, std::string> engine_config(const Scenario& scenario, const RunOptions& options) {
@@ -22,9 +24,13 @@ std::map<std::string, std::string> engine_config(const Scenario& scenario, const
     cfg["contexts/stack-size"] = "64";
   }
   for (const auto& [k, v] : scenario.simulation.simgrid_cfg) cfg[k] = v;
+  // Checked here, before SimGrid sees them: SimGrid aborts on an unknown key or a malformed value.
   for (const auto& kv : options.simgrid_cfg) {
     auto colon = kv.find(':');
-    if (colon != std::string::npos) cfg[kv.substr(0, colon)] = kv.substr(colon + 1);
+    if (colon == std::string::npos) throw ScenarioError("--cfg " + kv + ": expected KEY:VALUE");
+    const std::string key = kv.substr(0, colon), value = kv.substr(colon + 1);
+    if (auto problem = check_command_line_setting(key, value)) throw ScenarioError("--cfg " + kv + ": " + *problem);
+    cfg[key] = value;
   }
   return cfg;
 }

@@ -12,6 +12,7 @@
 namespace fleetsim::sim {
 
 // Every setting of the run, "fleetsim/..." keys included (recorded in the report, never passed to SimGrid).
+// Throws ScenarioError for a --cfg setting SimGrid does not know or would misread (simgrid_settings.hpp).
 std::map<std::string, std::string> engine_config(const Scenario& scenario, const RunOptions& options);
 
 // SimGrid's command line for these settings: "--log=..." then "--cfg=key:value" for each SimGrid key.

@@ -28,6 +28,25 @@ std::optional<double> parse_percent(const std::string& text, bool zero_ok) {
   return percent;
 }
 
+std::string fmt(double d) {
+  std::ostringstream out;
+  out << d;
+  return out.str();
+}
+
+std::string join_path(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
+}
+
+// Skips the digits at text[i...]; returns how many there were.
+std::size_t skip_digits(const std::string& text, std::size_t& i) {
+  std::size_t start = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  return i - start;
+}
+
+}  // namespace
+
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -43,13 +62,39 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-std::string fmt(double d) {
-  std::ostringstream out;
-  out << d;
-  return out.str();
+std::optional<std::string> closest(const std::string& word, const std::set<std::string>& candidates) {
+  std::optional<std::string> best;
+  std::size_t best_distance = 3;
+  for (const auto& candidate : candidates) {
+    std::size_t d = edit_distance(word, candidate);
+    if (candidate != word && d < best_distance && d < word.size()) {  // "x" resembles nothing
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  return best;
 }
 
-}  // namespace
+bool is_decimal_integer(const std::string& text) {
+  std::size_t i = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+  return skip_digits(text, i) > 0 && i == text.size();
+}
+
+std::optional<double> parse_decimal(const std::string& text) {
+  std::size_t i = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+  std::size_t digits = skip_digits(text, i);
+  if (i < text.size() && text[i] == '.') digits += skip_digits(text, ++i);
+  if (digits == 0) return std::nullopt;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+    if (skip_digits(text, i) == 0) return std::nullopt;
+  }
+  if (i != text.size()) return std::nullopt;
+  double value = std::strtod(text.c_str(), nullptr);  // the text is plain decimal: strtod reads all of it
+  if (!std::isfinite(value)) return std::nullopt;
+  return value;
+}
 
 Fields::Fields(const json& value, std::string where, std::string subject, std::string prefix,
                const std::set<std::string>* overridden)
@@ -65,21 +110,37 @@ std::string Fields::path_of(const std::string& key) const {
   return prefix_.empty() ? key : (key.empty() ? prefix_ : prefix_ + "." + key);
 }
 
-void Fields::fail_at(const std::string& key, const std::string& problem) const {
-  std::string path = path_of(key);
-  std::string message = where_ + ": " + subject_ + ": " + (path.empty() ? "" : "key '" + path + "': ") + problem;
-  if (overridden_ != nullptr && !path.empty()) {
-    for (const auto& o : *overridden_)
-      if (o == path) message += " (value from --set)";
-  }
-  throw ScenarioError(message);
+void Fields::fail_path(const std::string& path, const std::string& message) const {
+  std::string text = where_ + ": " + subject_ + ": " + message;
+  if (overridden_ != nullptr && !path.empty() && overridden_->count(path) != 0) text += " (value from --set)";
+  throw ScenarioError(text);
 }
 
-// A missing key is often a misspelt one: name the present key that is closest to it.
+void Fields::fail_at(const std::string& key, const std::string& problem) const {
+  std::string path = path_of(key);
+  fail_path(path, (path.empty() ? "" : "key '" + path + "': ") + problem);
+}
+
+void Fields::unknown_key(const std::string& path, const std::string& hint) const {
+  fail_path(path, "unknown key '" + path + "' " + hint);
+}
+
+// A missing key is often a misspelt one: name the present key that is closest to it. When the whole table is
+// absent, the mistake is more likely its own name (uplnk = { down = ... }): name the parent's unknown key instead.
 void Fields::missing(const std::string& key) const {
-  for (const auto& [present, v] : value_.items())
-    if (present != key && edit_distance(present, key) <= 2)
-      fail_at(key, "is required (did you mean it instead of '" + present + "'?)");
+  if (absent_in_) {
+    std::set<std::string> unread;  // the parent's keys it has not read: unknown so far
+    for (const auto& [present, v] : absent_in_->value->items())
+      if (absent_in_->read.count(present) == 0 && present.rfind("__", 0) != 0) unread.insert(present);
+    for (const auto& present : unread)
+      if (closest(present, {absent_in_->key}))
+        unknown_key(join_path(absent_in_->prefix, present),
+                    "(did you mean '" + join_path(absent_in_->prefix, absent_in_->key) + "'?)");
+  }
+  for (const auto& [present, v] : value_.items())  // a key already read is known, not a misspelling (mtbf, mttr)
+    if (present != key && used_.count(present) == 0 && edit_distance(present, key) <= 2)
+      fail_path(path_of(present),  // "(value from --set)" when the misspelt key came from there
+                "key '" + path_of(key) + "': is required (did you mean it instead of '" + present + "'?)");
   fail_at(key, "is required");
 }
 
@@ -219,7 +280,9 @@ Fields Fields::sub(const std::string& key) {
   used_.insert(key);
   static const json empty = json::object();
   const json& v = has(key) ? value_.at(key) : empty;
-  return Fields(v, where_, subject_, prefix_.empty() ? key : prefix_ + "." + key, overridden_);
+  Fields table(v, where_, subject_, join_path(prefix_, key), overridden_);
+  if (!has(key)) table.absent_in_ = AbsentIn{&value_, prefix_, key, used_};
+  return table;
 }
 
 Fields Fields::item(const std::string& key, const json& value) const {
@@ -228,8 +291,9 @@ Fields Fields::item(const std::string& key, const json& value) const {
 
 void Fields::finish() const {
   for (const auto& [key, v] : value_.items()) {
-    if (key.rfind("__", 0) == 0) continue;
-    if (used_.count(key) == 0) fail_at(key, "unknown key (known keys here: " + join(used_) + ")");
+    if (key.rfind("__", 0) == 0 || used_.count(key) != 0) continue;
+    if (auto known = closest(key, used_)) unknown_key(path_of(key), "(did you mean '" + path_of(*known) + "'?)");
+    unknown_key(path_of(key), "(known keys here: " + join(used_) + ")");
   }
 }
 

@@ -93,6 +93,16 @@ class Fields {
   void finish() const;
 
  private:
+  // The table this one was read from with sub(), when it does not have the key: a required key missing here is
+  // then most likely a misspelt name of the table itself (uplnk = { ... }).
+  struct AbsentIn {
+    const json* value;
+    std::string prefix;
+    std::string key;
+    std::set<std::string> read;  // the keys the parent had read (known keys, not typos)
+  };
+  [[noreturn]] void fail_path(const std::string& path, const std::string& message) const;
+  [[noreturn]] void unknown_key(const std::string& path, const std::string& hint) const;
   template <typename T>
   T require(const std::string& key, const std::optional<T>& fallback) const {
     if (!fallback) missing(key);
@@ -108,7 +118,20 @@ class Fields {
   std::string prefix_;
   const std::set<std::string>* overridden_;
   std::set<std::string> used_;
+  std::optional<AbsentIn> absent_in_;
 };
+
+// Levenshtein distance, for "did you mean" suggestions.
+std::size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate closest to `word` within an edit distance of 2 (and less than the word's length, so that a short
+// word does not resemble everything); nullopt when none is that close.
+std::optional<std::string> closest(const std::string& word, const std::set<std::string>& candidates);
+
+// Numbers written in plain decimal only: "16", "-3", "010" (ten), "2.5", "1e-9". Hexadecimal, octal, inf, nan,
+// blanks and anything else are not numbers. An integer is digits with an optional sign.
+bool is_decimal_integer(const std::string& text);
+// The finite value of a decimal integer or real; nullopt for anything else (or a value too large for a double).
+std::optional<double> parse_decimal(const std::string& text);
 
 // "site 'store'" when the declared table has a string name, else just the kind.
 std::string named_subject(const json& value, const std::string& kind);

@@ -66,8 +66,9 @@ void read_canary(Fields& st, const Scenario& scenario, ActionSpec& a) {
     Fields cf = st.sub("canary");
     a.canary_selector = cf.string_map("where");
     if (a.canary_selector.empty()) cf.fail_at("where", "is required: { label = \"value\", ... }");
-    if (!any_template_has(scenario, a.canary_selector))
-      cf.fail_at("where", "no site template declared before this line has these labels");
+    // Nodes also have the labels site and site_template (the orchestrator adds them).
+    if (auto problem = selector_problem(scenario, a.canary_selector, true))
+      cf.fail_at("where", "no site template declared before this line has these labels: " + *problem);
     cf.finish();
   } else {
     st.count_or_percent("canary", 1, a.canary_size, a.canary_percent,

@@ -1,4 +1,5 @@
 // expect "<metric> <op> <value>": the metrics an expectation may name (metric_unit) and how its value is read.
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -130,16 +131,29 @@ double value_in(MetricUnit unit, const std::string& value_text, const Expectatio
       case MetricUnit::bytes:
         return static_cast<double>(models::parse_bytes(value_text).count);
       case MetricUnit::count: {
-        char* end = nullptr;
-        double value = std::strtod(value_text.c_str(), &end);
-        if (end == value_text.c_str() || *end != '\0') bad(e, "'" + value_text + "' is not a number");
-        return value;
+        // Plain decimal only: "nan" could never compare equal and "inf" would always compare greater.
+        auto value = loader::parse_decimal(value_text);
+        if (!value) {
+          char* end = nullptr;
+          std::strtod(value_text.c_str(), &end);
+          if (end == value_text.c_str() || *end != '\0') bad(e, "'" + value_text + "' is not a number");
+          bad(e, "'" + value_text + "' is not a finite decimal number (such as 12 or 0.5)");
+        }
+        return *value;
       }
     }
   } catch (const models::UnitError& err) {
     bad(e, err.what());
   }
   return 0;
+}
+
+// The value in the metric's base unit, which must be finite: an expectation against inf or nan is always or never
+// met, whatever the run does.
+double finite_value_in(MetricUnit unit, const std::string& value_text, const ExpectationSpec& e) {
+  double value = value_in(unit, value_text, e);
+  if (!std::isfinite(value)) bad(e, "'" + value_text + "' is not a finite value");
+  return value;
 }
 
 }  // namespace
@@ -160,7 +174,7 @@ void load_expectation(const Declaration& d, Scenario& scenario) {
         "45m\"");
   auto unit = metric_unit(scenario, e.metric);
   if (!unit) unknown_metric(scenario, e);
-  e.value = value_in(*unit, value_text, e);
+  e.value = finite_value_in(*unit, value_text, e);
   scenario.expectations.push_back(std::move(e));
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <new>
 #include <optional>
@@ -34,6 +35,8 @@ options:
                     hashed; default 1
   --set PATH=VALUE  override a scenario value, e.g. --set site.store.count=200 --set app.pos.versions.2.0.image=300MiB
   --out DIR         where report.json, nodes.csv, junit.xml and the other reports go (default: out)
+  --allow-path DIR  let the scenario's trace files (fault.trace) come from DIR too, not only from the scenario's
+                    own folder; may be repeated
   --cfg KEY:VALUE   pass a setting to SimGrid, e.g. --cfg surf/precision:1e-9 (see docs/ENGINE.md)
   --no-progress     never draw the progress line (it is drawn only on a terminal, and never when CI is set)
   -q, --quiet       print only what failed and the result; warnings and errors only in the log
@@ -66,6 +69,7 @@ struct Invocation {
   std::string seed_text = "1";
   std::string out_dir = "out";
   std::vector<std::string> overrides;
+  fleetsim::sim::LoadOptions load;
   fleetsim::sim::RunOptions options;
   bool no_progress = false;
   bool quiet = false;
@@ -87,6 +91,11 @@ std::optional<int> parse_option(const std::vector<std::string>& args, std::size_
   } else if (a == "--out") {
     inv.out_dir = value("--out");
     if (inv.out_dir.empty()) return usage_error("--out needs a directory");
+  } else if (a == "--allow-path") {
+    std::string dir = value("--allow-path");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return usage_error("--allow-path " + dir + ": not a directory");
+    inv.load.allowed_paths.push_back(dir);
   } else if (a == "--cfg") {
     std::string kv = value("--cfg");
     if (kv.find(':') == std::string::npos) return usage_error("--cfg expects KEY:VALUE, got '" + kv + "'");
@@ -155,6 +164,7 @@ void print_summary(const fleetsim::reports::RunResult& result, bool quiet) {
 std::string replay_command(const Invocation& inv) {
   std::string replay = "fleetsim run " + shell_quote(inv.scenario_file) + " --seed " + shell_quote(inv.seed_text);
   for (const auto& o : inv.overrides) replay += " --set " + shell_quote(o);
+  for (const auto& p : inv.load.allowed_paths) replay += " --allow-path " + shell_quote(p);
   for (const auto& c : inv.options.simgrid_cfg) replay += " --cfg " + shell_quote(c);
   return replay;
 }
@@ -177,7 +187,7 @@ int run_command(Invocation& inv) {
   auto wall_start = std::chrono::steady_clock::now();
   fleetsim::reports::RunResult result;
   try {
-    const fleetsim::sim::Scenario scenario = fleetsim::sim::load_scenario(inv.scenario_file, inv.overrides);
+    const fleetsim::sim::Scenario scenario = fleetsim::sim::load_scenario(inv.scenario_file, inv.overrides, inv.load);
     if (!inv.quiet) {
       std::cout << "fleetsim " << inv.scenario_file << " seed " << inv.seed_text;
       if (!is_number) std::cout << " (= " << inv.options.seed << ")";

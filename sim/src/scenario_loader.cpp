@@ -44,7 +44,7 @@ void check_max_time(const Scenario& scenario) {
 
 }  // namespace
 
-Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+Scenario loader::read_declarations(const std::string& file, const std::vector<std::string>& overrides) {
   Scenario scenario;
   scenario.file = file;
   scenario.overrides = overrides;

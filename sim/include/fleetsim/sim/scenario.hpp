@@ -246,7 +246,14 @@ enum class MetricUnit { seconds, bytes, count };
 // Resolves "op.time_to_100" / "fleet.registry_egress_bytes" to its unit; nullopt if the name is unknown.
 std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::string& metric);
 
+// What a scenario may reach beyond its own file.
+struct LoadOptions {
+  // Folders a scenario's trace files (fault.trace) may be in besides the scenario's own folder (--allow-path).
+  std::vector<std::string> allowed_paths;
+};
+
 // Loads and validates a scenario. overrides are "path=value" strings (--set). Throws ScenarioError.
-Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides);
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides,
+                       const LoadOptions& options = {});
 
 }  // namespace fleetsim::sim
