@@ -32,6 +32,8 @@ void load_simulation(const Declaration& d, Overridden overridden, Scenario& scen
   s.states_sample = f.duration("states_sample", s.states_sample);
   if (!(s.states_sample.seconds >= 1)) f.fail_at("states_sample", "must be at least 1s");
   if (!(s.telemetry_sample.seconds >= 1)) f.fail_at("telemetry_sample", "must be at least 1s");
+  s.max_nodes =
+      static_cast<std::uint64_t>(f.integer("max_nodes", static_cast<std::int64_t>(s.max_nodes), 1, 1'000'000'000'000));
   f.finish();
 }
 

@@ -1,17 +1,31 @@
-// Runs a scenario file in one Lua 5.4 state and records what it declares as plain JSON values with the file:line of
-// each declaration.
+// Runs a scenario file in the sandboxed Lua state (lua_sandbox.hpp) and records what it declares as plain JSON values
+// with the file:line of each declaration.
+//
+// Every fleetsim function exposed to Lua does its C++ work inside run_guarded, which turns any exception into a
+// message; the work's C++ objects are all destroyed when it returns, and only then does the function call lua_error
+// (a longjmp: over a live C++ object it would skip the destructor). Inside the work, only Lua functions that never
+// raise are called (types, raw reads, lua_next, lua_checkstack, lua_getinfo).
 #include "lua_host.hpp"
 
-#include <cstdlib>
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <initializer_list>
-#include <iterator>
-#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include <lua.hpp>
 
 #include "fleetsim/sim/scenario.hpp"
+#include "lua_sandbox.hpp"
 
 namespace fleetsim::sim::loader {
 namespace {
@@ -27,41 +41,198 @@ deploy, rollout, at, expect, simulation = F.deploy, F.rollout, F.at, F.expect, F
 fault = F.fault
 )lua";
 
-struct LoaderState {
-  std::vector<Declaration> declarations;
-};
-
-LoaderState& state_of(lua_State* L) { return *static_cast<LoaderState*>(lua_touserdata(L, lua_upvalueindex(1))); }
-
+// Lua shortens long chunk names in its messages: the file runs under a one-byte name, which messages carry as
+// "\x1f:12:", and the path is put back in one pass over the finished message (the path may itself contain 0x1f).
 constexpr char kChunkMark = '\x1f';
 constexpr const char* kChunkName = "=\x1f";
-thread_local std::string chunk_file;  // the path of the scenario being loaded
+constexpr std::size_t kMaxScenarioBytes = std::size_t{16} << 20;
+constexpr int kMaxDepth = 32;
+constexpr lua_Integer kMaxKeys = 100000;  // named keys of one table (each takes a Lua stack slot while read)
+// The declarations copied out of Lua count against lua.memory too: each value at about what it costs as JSON.
+constexpr std::uint64_t kBytesPerValue = 128;
 
+enum class Failure { none, scenario, out_of_memory, internal };
+
+struct Host {
+  std::string file;  // the scenario's path
+  std::vector<Declaration> declarations;
+  std::uint64_t values = 0;      // copied out of Lua so far
+  std::uint64_t max_values = 0;  // lua.memory / kBytesPerValue
+  std::vector<json> actions;  // what deploy{...}, rollout{...} and fault.*{...} made; an action value holds its index
+  Failure failure = Failure::none;
+  std::string error;  // the message of the failing call, raised once the call's C++ objects are gone
+
+  void fail(Failure kind, const char* message) noexcept {
+    if (failure != Failure::internal && failure != Failure::out_of_memory) failure = kind;
+    try {
+      error = message;
+    } catch (...) {
+      error.clear();
+      failure = Failure::out_of_memory;
+    }
+  }
+};
+
+Host& host_of(lua_State* L) { return *static_cast<Host*>(LuaSandbox::host_of(L)); }
+
+char action_key;  // its address is the registry key of the actions' private metatable
+
+std::string with_path(const std::string& message, const std::string& file) {
+  std::string out;
+  for (char c : message) {
+    if (c == kChunkMark)
+      out += file;
+    else
+      out += c;
+  }
+  return out;
+}
+
+// The length of the well-formed UTF-8 sequence at s (Unicode table 3-7: no overlong forms, no surrogates), or 0.
+std::size_t utf8_length(const unsigned char* s, std::size_t n) {
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  std::size_t length = 0;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) length = 2;
+  if (c >= 0xE0 && c <= 0xEF) length = 3, lo = c == 0xE0 ? 0xA0 : lo, hi = c == 0xED ? 0x9F : hi;
+  if (c >= 0xF0 && c <= 0xF4) length = 4, lo = c == 0xF0 ? 0x90 : lo, hi = c == 0xF4 ? 0x8F : hi;
+  if (length == 0 || n < length || s[1] < lo || s[1] > hi) return 0;
+  for (std::size_t i = 2; i < length; ++i)
+    if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+  return length;
+}
+
+// Why a string cannot become part of a scenario, or nullptr: names end up in C strings, JSON, CSV and XML.
+const char* string_problem(const char* text, std::size_t length) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text);
+  for (std::size_t i = 0; i < length;) {
+    if (bytes[i] == 0) return "contains a zero byte";
+    std::size_t n = utf8_length(bytes + i, length - i);
+    if (n == 0) return "is not valid UTF-8";
+    i += n;
+  }
+  return nullptr;
+}
+
+// The text with bytes that are not UTF-8, and control characters other than newline and tab, as \xNN: a message
+// must be printable on a terminal and storable in JSON and XML.
+std::string printable(const std::string& text) {
+  std::string out;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = utf8_length(bytes + i, text.size() - i);
+    if (n > 1 || (n == 1 && (bytes[i] >= 0x20 || bytes[i] == '\n' || bytes[i] == '\t') && bytes[i] != 0x7F)) {
+      out.append(text, i, n);
+      i += n;
+      continue;
+    }
+    char escaped[8];
+    std::snprintf(escaped, sizeof escaped, "\\x%02X", bytes[i]);
+    out += escaped;
+    ++i;
+  }
+  return out;
+}
+
+// "\x1f:12" (kChunkMark for the scenario file): the first Lua function from `level` up that has a current line.
 std::string where_of(lua_State* L, int level) {
   lua_Debug ar;
-  if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
-    std::string src = ar.source;
-    if (!src.empty() && (src[0] == '@' || src[0] == '=')) src = src.substr(1);
-    if (src.size() == 1 && src[0] == kChunkMark) src = chunk_file;
-    return src + ":" + std::to_string(ar.currentline);
-  }
+  for (; lua_getstack(L, level, &ar) != 0; ++level)
+    if (lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0)
+      return std::string(ar.short_src) + ":" + std::to_string(ar.currentline);
   return "?";
 }
 
-[[noreturn]] void raise(lua_State* L, const std::string& message) {
-  lua_pushstring(L, message.c_str());
-  lua_error(L);
-  std::abort();  // not reached
+ScenarioError error_at(lua_State* L, const std::string& path, const std::string& problem) {
+  return ScenarioError(where_of(L, 1) + ": " + (path.empty() ? std::string("value") : path) + ": " + problem);
+}
+
+// Runs the C++ work of a Lua C function; any exception becomes the host's error. Never throws.
+template <typename Work>
+bool run_guarded(Host& host, Work&& work) noexcept {
+  try {
+    work();
+    return true;
+  } catch (const ScenarioError& e) {
+    host.fail(Failure::scenario, e.what());
+  } catch (const std::bad_alloc&) {
+    host.fail(Failure::out_of_memory, "out of memory");
+  } catch (const std::exception& e) {
+    host.fail(Failure::internal, e.what());
+  } catch (...) {
+    host.fail(Failure::internal, "unknown exception");
+  }
+  return false;
+}
+
+// Raises the host's error in Lua. Called once run_guarded has returned: no C++ object of the work is alive.
+int raise_failure(lua_State* L, Host& host) {
+  lua_pushlstring(L, host.error.data(), host.error.size());
+  return lua_error(L);
+}
+
+std::string checked_string(lua_State* L, int index, const std::string& path) {
+  std::size_t length = 0;
+  const char* text = lua_tolstring(L, index, &length);  // only called on strings: no conversion, no allocation
+  std::string value(text, length);
+  if (const char* problem = string_problem(text, length))
+    throw error_at(L, path, std::string("the string ") + problem + " ('" + printable(value) + "')");
+  return value;
 }
 
 json to_json(lua_State* L, int index, const std::string& path, int depth);
 
+json list_to_json(lua_State* L, int index, lua_Integer n, const std::string& path, int depth) {
+  json array = json::array();
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, index, i);
+    array.push_back(to_json(L, -1, path + "[" + std::to_string(i) + "]", depth + 1));
+    lua_pop(L, 1);
+  }
+  return array;
+}
+
+// Records have only string keys. They are read in byte order of the keys, so that the first error found, the one
+// reported, is the same on every run (lua_next's order changes from run to run): each key is pushed on the Lua stack
+// (no allocation), the keys are sorted, and each value is read back with its key.
+json record_to_json(lua_State* L, int index, lua_Integer keys, const std::string& path, int depth) {
+  if (keys > kMaxKeys || lua_checkstack(L, static_cast<int>(keys) + 2) == 0)
+    throw error_at(L, path, "a table has too many keys (the most is " + std::to_string(kMaxKeys) + ")");
+  int base = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) throw error_at(L, path, "a table mixes a list with named keys");
+    lua_pushvalue(L, -1);  // the copy is lua_next's, the key stays on the stack
+  }
+  std::vector<std::pair<std::string_view, int>> order;  // key, its stack slot
+  for (int slot = base + 1; slot <= lua_gettop(L); ++slot) {
+    std::size_t length = 0;
+    const char* text = lua_tolstring(L, slot, &length);
+    order.emplace_back(std::string_view(text, length), slot);
+  }
+  std::sort(order.begin(), order.end());
+  json object = json::object();
+  for (const auto& [key_text, slot] : order) {
+    std::string key(key_text);
+    if (const char* problem = string_problem(key.data(), key.size()))
+      throw error_at(L, path.empty() ? "key" : path, "the key '" + printable(key) + "' " + problem);
+    lua_pushvalue(L, slot);
+    lua_rawget(L, index);
+    object[key] = to_json(L, -1, path.empty() ? key : path + "." + key, depth + 1);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, base);
+  return object;
+}
+
 json table_to_json(lua_State* L, int index, const std::string& path, int depth) {
-  if (depth > 32) raise(L, where_of(L, 1) + ": " + path + ": tables nested too deeply");
+  // Lua guarantees a C function only LUA_MINSTACK free slots, and each level of nesting takes three.
+  if (depth > kMaxDepth || lua_checkstack(L, 3) == 0) throw error_at(L, path, "tables nested too deeply");
   index = lua_absindex(L, index);
   // Arrays are tables whose keys are exactly 1..n; records have only string keys.
-  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, index));
-  std::size_t keys = 0;
+  auto n = static_cast<lua_Integer>(lua_rawlen(L, index));
+  lua_Integer keys = 0;
   bool string_keys = false;
   lua_pushnil(L);
   while (lua_next(L, index) != 0) {
@@ -70,28 +241,19 @@ json table_to_json(lua_State* L, int index, const std::string& path, int depth) 
     lua_pop(L, 1);
   }
   if (keys == 0) return json::object();
-  if (!string_keys && static_cast<lua_Integer>(keys) == n) {
-    json array = json::array();
-    for (lua_Integer i = 1; i <= n; ++i) {
-      lua_rawgeti(L, index, i);
-      array.push_back(to_json(L, -1, path + "[" + std::to_string(i) + "]", depth + 1));
-      lua_pop(L, 1);
-    }
-    return array;
-  }
-  json object = json::object();
-  lua_pushnil(L);
-  while (lua_next(L, index) != 0) {
-    if (lua_type(L, -2) != LUA_TSTRING)
-      raise(L, where_of(L, 1) + ": " + path + ": a table mixes a list with named keys");
-    std::string key = lua_tostring(L, -2);
-    object[key] = to_json(L, -1, path.empty() ? key : path + "." + key, depth + 1);
-    lua_pop(L, 1);
-  }
-  return object;
+  if (!string_keys && keys == n) return list_to_json(L, index, n, path, depth);
+  return record_to_json(L, index, keys, path, depth);
 }
 
 json to_json(lua_State* L, int index, const std::string& path, int depth) {
+  // A table used in several places is copied at each: without a bound, 32 levels of {a = t, b = t} make 2^32 values.
+  Host& host = host_of(L);
+  if (++host.values > host.max_values)
+    throw error_at(L, path,
+                   "the scenario's declarations hold more than " + std::to_string(host.max_values) +
+                       " values, which at " + std::to_string(kBytesPerValue) +
+                       " bytes each is lua.memory (a table used in several places counts at each use); raise "
+                       "lua.memory if it really needs more");
   switch (lua_type(L, index)) {
     case LUA_TNIL:
       return nullptr;
@@ -101,26 +263,30 @@ json to_json(lua_State* L, int index, const std::string& path, int depth) {
       if (lua_isinteger(L, index)) return static_cast<std::int64_t>(lua_tointeger(L, index));
       return lua_tonumber(L, index);
     case LUA_TSTRING:
-      return std::string(lua_tostring(L, index));
+      return checked_string(L, index, path);
     case LUA_TTABLE:
       return table_to_json(L, index, path, depth);
     default:
-      raise(L, where_of(L, 1) + ": " + (path.empty() ? std::string("value") : path) + ": a " + luaL_typename(L, index) +
-                   " cannot be part of a scenario (only tables, strings, numbers, booleans)");
+      throw error_at(L, path,
+                     std::string("a ") + luaL_typename(L, index) +
+                         " cannot be part of a scenario (only tables, strings, numbers, booleans)");
   }
 }
 
 json table_argument(lua_State* L, const char* function) {
   if (lua_type(L, 1) != LUA_TTABLE)
-    raise(L, where_of(L, 1) + ": " + function + " expects a table, e.g. " + function + " { ... }, got a " +
-                 luaL_typename(L, 1));
+    throw ScenarioError(where_of(L, 1) + ": " + function + " expects a table, e.g. " + function + " { ... }, got a " +
+                        luaL_typename(L, 1));
   return table_to_json(L, 1, "", 0);
 }
 
 int declare(lua_State* L, const char* kind) {
-  json value = table_argument(L, kind);
-  state_of(L).declarations.push_back({kind, std::move(value), where_of(L, 1), 0});
-  return 0;
+  Host& host = host_of(L);
+  bool ok = run_guarded(host, [&] {
+    json value = table_argument(L, kind);
+    host.declarations.push_back({kind, std::move(value), with_path(where_of(L, 1), host.file), 0});
+  });
+  return ok ? 0 : raise_failure(L, host);
 }
 
 int l_scenario(lua_State* L) { return declare(L, "scenario"); }
@@ -129,14 +295,22 @@ int l_site(lua_State* L) { return declare(L, "site"); }
 int l_app(lua_State* L) { return declare(L, "app"); }
 int l_simulation(lua_State* L) { return declare(L, "simulation"); }
 
-// deploy{...} and rollout{...} build an action value; at() schedules it.
+// deploy{...}, rollout{...} and fault.*{...} make an action, a userdata with a private metatable that holds the
+// index of its JSON value: a table written by hand cannot pass for one. at() schedules it.
 int make_action(lua_State* L, const char* kind) {
-  json value = table_argument(L, kind);
-  value["__kind"] = kind;
-  value["__where"] = where_of(L, 1);
-  lua_newtable(L);
-  lua_pushstring(L, value.dump().c_str());
-  lua_setfield(L, -2, "__fleetsim_action");
+  Host& host = host_of(L);
+  lua_Integer index = 0;
+  bool ok = run_guarded(host, [&] {
+    json value = table_argument(L, kind);
+    value["__kind"] = kind;
+    value["__where"] = with_path(where_of(L, 1), host.file);
+    host.actions.push_back(std::move(value));
+    index = static_cast<lua_Integer>(host.actions.size() - 1);
+  });
+  if (!ok) return raise_failure(L, host);
+  *static_cast<lua_Integer*>(lua_newuserdatauv(L, sizeof(lua_Integer), 0)) = index;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &action_key);
+  lua_setmetatable(L, -2);
   return 1;
 }
 int l_deploy(lua_State* L) { return make_action(L, "deploy"); }
@@ -150,124 +324,149 @@ int l_fault_disk_full(lua_State* L) { return make_action(L, "fault.disk_full"); 
 int l_fault_orchestrator_restart(lua_State* L) { return make_action(L, "fault.orchestrator_restart"); }
 int l_fault_gpu_failure(lua_State* L) { return make_action(L, "fault.gpu_failure"); }
 
-int l_at(lua_State* L) {
+// The index of the action at `index`, or -1 when the value is not one. Raises nothing.
+lua_Integer action_index(lua_State* L, int index) {
+  if (lua_type(L, index) != LUA_TUSERDATA || lua_getmetatable(L, index) == 0) return -1;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &action_key);
+  bool is_action = lua_rawequal(L, -1, -2) != 0;
+  lua_pop(L, 2);
+  return is_action ? *static_cast<lua_Integer*>(lua_touserdata(L, index)) : -1;
+}
+
+void schedule(lua_State* L, Host& host, lua_Integer action) {
   std::string where = where_of(L, 1);
   if (lua_type(L, 1) != LUA_TSTRING)
-    raise(L, where + ": at: the first argument is a time with a unit, e.g. at(\"10m\", ...), got a " +
-                 luaL_typename(L, 1));
+    throw ScenarioError(where + ": at: the first argument is a time with a unit, e.g. at(\"10m\", ...), got a " +
+                        luaL_typename(L, 1));
   double at_s = 0;
   try {
-    at_s = parse_duration(lua_tostring(L, 1)).seconds;
+    at_s = parse_duration(checked_string(L, 1, "at: the time")).seconds;
   } catch (const UnitError& e) {
-    raise(L, where + ": at: " + e.what());
+    throw ScenarioError(where + ": at: " + e.what());
   }
-  if (lua_type(L, 2) != LUA_TTABLE || lua_getfield(L, 2, "__fleetsim_action") != LUA_TSTRING)
-    raise(L, where +
-                 ": at: the second argument must be an action such as deploy{...}, rollout{...} or "
-                 "fault.partition{...}");
-  json action = json::parse(lua_tostring(L, -1));
-  state_of(L).declarations.push_back({"action", std::move(action), where, at_s});
-  return 0;
+  if (action < 0)
+    throw ScenarioError(where +
+                        ": at: the second argument must be an action made by deploy{...}, rollout{...} or "
+                        "fault.partition{...}, got a " +
+                        luaL_typename(L, 2));
+  host.declarations.push_back(
+      {"action", host.actions[static_cast<std::size_t>(action)], with_path(where, host.file), at_s});
+}
+
+int l_at(lua_State* L) {
+  Host& host = host_of(L);
+  lua_Integer action = action_index(L, 2);
+  bool ok = run_guarded(host, [&] { schedule(L, host, action); });
+  return ok ? 0 : raise_failure(L, host);
 }
 
 int l_expect(lua_State* L) {
-  std::string where = where_of(L, 1);
-  if (lua_type(L, 1) != LUA_TSTRING)
-    raise(L, where + ": expect takes a string such as expect \"rollout.time_to_100 <= 45m\", got a " +
-                 luaL_typename(L, 1));
-  state_of(L).declarations.push_back({"expect", std::string(lua_tostring(L, 1)), where, 0});
-  return 0;
+  Host& host = host_of(L);
+  bool ok = run_guarded(host, [&] {
+    std::string where = where_of(L, 1);
+    if (lua_type(L, 1) != LUA_TSTRING)
+      throw ScenarioError(where + ": expect takes a string such as expect \"rollout.time_to_100 <= 45m\", got a " +
+                          luaL_typename(L, 1));
+    host.declarations.push_back({"expect", checked_string(L, 1, "expect"), with_path(where, host.file), 0});
+  });
+  return ok ? 0 : raise_failure(L, host);
 }
 
-// Only deterministic libraries: no io, no os (clocks), no package loading.
-void open_safe_libraries(lua_State* L) {
-  for (auto [name, open] :
-       std::initializer_list<std::pair<const char*, lua_CFunction>>{{LUA_GNAME, luaopen_base},
-                                                                    {LUA_TABLIBNAME, luaopen_table},
-                                                                    {LUA_STRLIBNAME, luaopen_string},
-                                                                    {LUA_MATHLIBNAME, luaopen_math},
-                                                                    {LUA_UTF8LIBNAME, luaopen_utf8}}) {
-    luaL_requiref(L, name, open, 1);
-    lua_pop(L, 1);
-  }
-  // math.random is seeded from the clock by Lua 5.4; scenario-level randomness must be reproducible.
-  luaL_dostring(L, "math.randomseed(0)");
-  for (const char* unsafe : {"dofile", "loadfile", "collectgarbage"}) {
-    lua_pushnil(L);
-    lua_setglobal(L, unsafe);
-  }
-}
-
-// Sets each function as a field of the table on top of the stack, with the state as its upvalue.
-void set_functions(lua_State* L, LoaderState& state,
-                   std::initializer_list<std::pair<const char*, lua_CFunction>> functions) {
+// Sets each function as a field of the table on top of the stack.
+void set_functions(lua_State* L, std::initializer_list<std::pair<const char*, lua_CFunction>> functions) {
   for (auto [name, fn] : functions) {
-    lua_pushlightuserdata(L, &state);
-    lua_pushcclosure(L, fn, 1);
+    lua_pushcfunction(L, fn);
     lua_setfield(L, -2, name);
   }
 }
 
-// The global table fleetsim, and the prelude that makes its functions globals.
-void open_fleetsim(lua_State* L, LoaderState& state) {
+// The actions' metatable (private: getmetatable answers a string), the global table fleetsim, and the prelude that
+// makes its functions globals. A lua_CFunction, run by LuaSandbox::setup in protected mode.
+int open_fleetsim(lua_State* L) {
+  lua_createtable(L, 0, 2);
+  lua_pushliteral(L, "fleetsim action");
+  lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "fleetsim action");
+  lua_setfield(L, -2, "__metatable");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &action_key);
   lua_newtable(L);
-  set_functions(L, state,
-                {{"scenario", l_scenario},
-                 {"cloud", l_cloud},
-                 {"site", l_site},
-                 {"app", l_app},
-                 {"deploy", l_deploy},
-                 {"rollout", l_rollout},
-                 {"at", l_at},
-                 {"expect", l_expect},
-                 {"simulation", l_simulation}});
+  set_functions(L, {{"scenario", l_scenario},
+                    {"cloud", l_cloud},
+                    {"site", l_site},
+                    {"app", l_app},
+                    {"deploy", l_deploy},
+                    {"rollout", l_rollout},
+                    {"at", l_at},
+                    {"expect", l_expect},
+                    {"simulation", l_simulation}});
   lua_newtable(L);  // fleetsim.fault
-  set_functions(L, state,
-                {{"partition", l_fault_partition},
-                 {"degrade", l_fault_degrade},
-                 {"registry_outage", l_fault_registry_outage},
-                 {"trace", l_fault_trace},
-                 {"node_crash", l_fault_node_crash},
-                 {"disk_full", l_fault_disk_full},
-                 {"orchestrator_restart", l_fault_orchestrator_restart},
-                 {"gpu_failure", l_fault_gpu_failure}});
+  set_functions(L, {{"partition", l_fault_partition},
+                    {"degrade", l_fault_degrade},
+                    {"registry_outage", l_fault_registry_outage},
+                    {"trace", l_fault_trace},
+                    {"node_crash", l_fault_node_crash},
+                    {"disk_full", l_fault_disk_full},
+                    {"orchestrator_restart", l_fault_orchestrator_restart},
+                    {"gpu_failure", l_fault_gpu_failure}});
   lua_setfield(L, -2, "fault");
-  lua_pushstring(L, "0.1.0");
+  lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "version");
   lua_setglobal(L, "fleetsim");
-  if (luaL_dostring(L, kPrelude) != LUA_OK) throw ScenarioError(std::string("prelude: ") + lua_tostring(L, -1));
+  if (luaL_loadbufferx(L, kPrelude, std::strlen(kPrelude), "=prelude", "t") != LUA_OK) lua_error(L);
+  lua_call(L, 0, 0);
+  return 0;
 }
 
-// Lua shortens long chunk names in its messages; load under a one-byte name and put the path back.
-void run_chunk(lua_State* L, const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw ScenarioError(file + ": cannot open the scenario file");
-  std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto full_path = [&](std::string message) {
-    for (auto pos = message.find(kChunkMark); pos != std::string::npos; pos = message.find(kChunkMark, pos))
-      message.replace(pos, 1, file);
-    return message;
+struct FileCloser {
+  int fd;
+  ~FileCloser() { ::close(fd); }
+};
+
+// Only a regular file of at most kMaxScenarioBytes: a directory is not a scenario, and a FIFO or a device would
+// block or never end. Opened without blocking, and checked on the open file (no race with a rename).
+std::string read_scenario_file(const std::string& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw ScenarioError(file + ": cannot open the scenario file: " + std::strerror(errno));
+  FileCloser closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw ScenarioError(file + ": cannot read the scenario file: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw ScenarioError(file + ": is a directory, not a scenario file");
+  if (!S_ISREG(st.st_mode))
+    throw ScenarioError(file + ": is not a regular file (a FIFO, socket or device cannot be a scenario)");
+  auto too_big = [&] {
+    return ScenarioError(file + ": the scenario file is larger than 16MiB, the most a scenario may be");
   };
-  if (luaL_loadbufferx(L, source.data(), source.size(), kChunkName, "t") != LUA_OK)
-    throw ScenarioError(full_path(lua_tostring(L, -1)));  // syntax errors read "file:line: ..."
-  chunk_file = file;
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) throw ScenarioError(full_path(lua_tostring(L, -1)));
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxScenarioBytes) throw too_big();
+  std::string source;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ScenarioError(file + ": cannot read the scenario file: " + std::strerror(errno));
+    if (n == 0) return source;
+    source.append(buffer, static_cast<std::size_t>(n));
+    if (source.size() > kMaxScenarioBytes) throw too_big();  // it grew since fstat
+  }
 }
 
 }  // namespace
 
-std::vector<Declaration> run_scenario_file(const std::string& file) {
-  LoaderState state;
+std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLimits& limits) {
+  const std::string source = read_scenario_file(file);
+  Host host;
+  host.file = file;
+  host.max_values = limits.memory / kBytesPerValue;
+  std::optional<std::string> error;
   {
-    std::unique_ptr<lua_State, decltype(&lua_close)> holder(luaL_newstate(), &lua_close);
-    lua_State* L = holder.get();
-    if (L == nullptr) throw ScenarioError(file + ": cannot create a Lua state");
-    open_safe_libraries(L);
-    open_fleetsim(L, state);
-    run_chunk(L, file);
-  }  // closed before the declarations are handed out: finalizers run by lua_close may still declare
-  // Moved, not copied: the vector keeps its capacity, which the --set pass relies on (see overrides.cpp).
-  return std::move(state.declarations);
+    LuaSandbox sandbox(limits, &host);
+    sandbox.setup(open_fleetsim);
+    error = sandbox.run(source, kChunkName);
+  }
+  // A fleetsim bug or the machine's memory, even if the scenario caught the error with pcall.
+  if (host.failure == Failure::internal) throw std::runtime_error("in the Lua host: " + host.error);
+  if (host.failure == Failure::out_of_memory) throw std::bad_alloc();
+  if (error) throw ScenarioError(printable(with_path(*error, file)));
+  return std::move(host.declarations);
 }
 
 }  // namespace fleetsim::sim::loader

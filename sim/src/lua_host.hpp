@@ -1,5 +1,5 @@
-// The Lua side of the scenario loader: runs a scenario file in one Lua 5.4 state with only deterministic libraries
-// and the fleetsim functions (scenario, cloud, site, app, deploy, rollout, at, expect, simulation, fault.*), and
+// The Lua side of the scenario loader: runs a scenario file in the sandboxed Lua 5.4 state (lua_sandbox.hpp) with
+// the fleetsim functions (scenario, cloud, site, app, deploy, rollout, at, expect, simulation, fault.*), and
 // records what it declares as plain JSON values with the file:line of each declaration. Knows nothing of the
 // meaning of the keys: that is the section readers' work (loader_sections.hpp).
 #pragma once
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "lua_sandbox.hpp"
 
 namespace fleetsim::sim::loader {
 
@@ -20,8 +22,10 @@ struct Declaration {
   double at_s = 0;    // actions only
 };
 
-// Runs the scenario file and returns its declarations in the order it made them. Throws ScenarioError (a Lua
-// syntax or runtime error, or a value that cannot be part of a scenario), with the file's path in the message.
-std::vector<Declaration> run_scenario_file(const std::string& file);
+// Runs the scenario file (a regular file of at most 16 MiB) within the limits and returns its declarations in the
+// order it made them. Throws ScenarioError (not a readable regular file, a Lua syntax or runtime error, a budget
+// exceeded, Ctrl-C, or a value that cannot be part of a scenario), with the file's path in the message;
+// std::bad_alloc when the machine runs out of memory; std::runtime_error for a bug of the host's.
+std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLimits& limits);
 
 }  // namespace fleetsim::sim::loader

@@ -222,6 +222,9 @@ struct SimulationSpec {
   std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
   models::Duration telemetry_sample{60};           // period of the telemetry time series
   models::Duration states_sample{60};              // period of the nodes-in-state time series
+  // The fleet may have at most this many nodes, checked before anything is built for it: a typo such as
+  // count = 1000000 should be an error, not an exhausted machine.
+  std::uint64_t max_nodes = 2'000'000;
   std::string where;
 };
 
