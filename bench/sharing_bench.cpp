@@ -36,9 +36,9 @@ const SiteKind kKinds[] = {{20 * kMbps, 0.015}, {100 * kMbps, 0.008}, {10 * kMbp
 
 struct Fleet {
   Solver solver;
-  std::vector<LinkId> leaf;          // per node: where its pulls end (LAN port or site uplink)
-  std::vector<double> latency;       // per node: route latency
-  std::vector<LinkId> upload_site;   // per site: the uplink's UP direction (a tree of its own)
+  std::vector<LinkId> leaf;         // per node: where its pulls end (LAN port or site uplink)
+  std::vector<double> latency;      // per node: route latency
+  std::vector<LinkId> upload_site;  // per site: the uplink's UP direction (a tree of its own)
   std::mt19937_64 rng{42};
   std::uint64_t events = 0;
 
@@ -48,8 +48,9 @@ struct Fleet {
     // The sites' demand if each ran alone at its uplink's bandwidth: the egress against it sets the regime.
     double demand = 0;
     for (std::size_t s = 0; s < sites; ++s) demand += kKinds[s % 3].down;
-    const double egress = regime == Regime::egress_bound ? demand * 0.2 : regime == Regime::site_bound ? demand * 2
-                                                                                                       : demand * 0.6;
+    const double egress = regime == Regime::egress_bound ? demand * 0.2
+                          : regime == Regime::site_bound ? demand * 2
+                                                         : demand * 0.6;
     const LinkId root = solver.add_link(egress);
     for (std::size_t s = 0; s < sites; ++s) {
       const SiteKind& k = kKinds[s % 3];
@@ -118,9 +119,7 @@ void BM_UnrelatedEvent(benchmark::State& state) {
   report(state, fleet);
 }
 
-void sizes(benchmark::internal::Benchmark* b) {
-  b->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
-}
+void sizes(benchmark::internal::Benchmark* b) { b->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond); }
 
 BENCHMARK_CAPTURE(BM_Event, egress_bound, Regime::egress_bound, false)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_Event, site_bound, Regime::site_bound, false)->Apply(sizes);

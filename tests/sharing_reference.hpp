@@ -59,8 +59,8 @@ inline std::vector<double> max_min(const std::vector<double>& capacity, const st
       if (!full[l] && link_level[l] <= tie) {
         full[l] = true;
         for (std::size_t f = 0; f < n; ++f)
-          if (!frozen[f] && std::find(flows[f].links.begin(), flows[f].links.end(), static_cast<int>(l)) !=
-                                flows[f].links.end()) {
+          if (!frozen[f] &&
+              std::find(flows[f].links.begin(), flows[f].links.end(), static_cast<int>(l)) != flows[f].links.end()) {
             rate[f] = level / flows[f].weight;
             frozen[f] = true;
             --left;
@@ -79,16 +79,20 @@ class Simulator {
     double remaining;
   };
 
-  explicit Simulator(std::vector<double> capacity, std::vector<int> parent)
-      : capacity_(std::move(capacity)), parent_(std::move(parent)), on_(capacity_.size(), true) {}
+  Simulator(std::vector<double> capacity, std::vector<int> parent, bool bound_by_path_at_start = true)
+      : capacity_(std::move(capacity)),
+        parent_(std::move(parent)),
+        on_(capacity_.size(), true),
+        bound_by_path_(bound_by_path_at_start) {}
 
-  // Same rules as the solver's defaults: bounded by the path's bandwidths at start; fails at once on a down path.
+  // Same rules as the solver: bounded by the path's bandwidths at start (unless told otherwise); a flow fails at
+  // once on a down path.
   void start(double now, int id, int leaf, double bytes, double weight, double bound, double latency) {
     advance(now);
     F f;
     for (int l = leaf; l >= 0; l = parent_[l]) {
       f.links.push_back(l);
-      bound = std::min(bound, capacity_[l]);
+      if (bound_by_path_) bound = std::min(bound, capacity_[l]);
     }
     f.weight = weight;
     f.bound = bound;
@@ -227,6 +231,7 @@ class Simulator {
   std::vector<double> capacity_;
   std::vector<int> parent_;
   std::vector<bool> on_;
+  bool bound_by_path_;
   std::map<int, F> flows_;
   std::map<int, Ended> ended_;
   double now_ = 0;

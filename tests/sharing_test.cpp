@@ -189,9 +189,9 @@ TEST(Sharing, CompletionOrderFollowsSizes) {
   EXPECT_EQ(order[0].flow, small);
   EXPECT_EQ(order[1].flow, medium);
   EXPECT_EQ(order[2].flow, large);
-  EXPECT_NEAR(order[0].time, 10, 10 * kRel);            // 3 * 100 / 30
-  EXPECT_NEAR(order[1].time, 10 + 200.0 / 30, 1e-8);    // 2 * 100 / 30 more
-  EXPECT_NEAR(order[2].time, 10 + 300.0 / 30, 1e-8);    // then 100 / 30
+  EXPECT_NEAR(order[0].time, 10, 10 * kRel);          // 3 * 100 / 30
+  EXPECT_NEAR(order[1].time, 10 + 200.0 / 30, 1e-8);  // 2 * 100 / 30 more
+  EXPECT_NEAR(order[2].time, 10 + 300.0 / 30, 1e-8);  // then 100 / 30
 }
 
 TEST(Sharing, LatencyPhaseTakesNoBandwidth) {
@@ -325,7 +325,7 @@ struct RandomNet {
 };
 
 // One or two roots (an egress over sites, or a site uplink on its own as telemetry uses it), sites, some with ports.
-RandomNet random_net(std::mt19937_64& rng) {
+RandomNet random_net(std::mt19937_64& rng, int max_sites) {
   RandomNet net;
   auto logu = [&](double lo, double hi) {
     return std::exp(std::uniform_real_distribution<double>(std::log(lo), std::log(hi))(rng));
@@ -335,7 +335,7 @@ RandomNet random_net(std::mt19937_64& rng) {
     const int root = static_cast<int>(net.capacity.size());
     net.capacity.push_back(logu(20, 2000));
     net.parent.push_back(-1);
-    const int sites = 1 + static_cast<int>(rng() % 6);
+    const int sites = 1 + static_cast<int>(rng() % static_cast<unsigned>(max_sites));
     for (int s = 0; s < sites; ++s) {
       const int site = static_cast<int>(net.capacity.size());
       net.capacity.push_back(logu(5, 500));
@@ -353,16 +353,22 @@ RandomNet random_net(std::mt19937_64& rng) {
 struct Harness {
   Solver solver;
   reference::Simulator ref;
-  std::vector<LinkId> link;  // test link index -> solver link
-  std::map<FlowId, int> test_id;     // live solver flow -> test id
-  std::map<int, FlowId> solver_id;   // live test id -> solver flow
+  std::vector<LinkId> link;         // test link index -> solver link
+  std::map<FlowId, int> test_id;    // live solver flow -> test id
+  std::map<int, FlowId> solver_id;  // live test id -> solver flow
   std::map<int, double> weight, size;
   std::map<int, Ended> solver_ended;  // by test id
   std::vector<bool> on;
   int next_id = 0;
   std::size_t checks = 0;
 
-  explicit Harness(const RandomNet& net) : ref(net.capacity, net.parent), on(net.capacity.size(), true) {
+  static sharing::Options options(bool path_bound) {
+    sharing::Options o;
+    o.bound_by_path_at_start = path_bound;
+    return o;
+  }
+  Harness(const RandomNet& net, bool path_bound)
+      : solver(options(path_bound)), ref(net.capacity, net.parent, path_bound), on(net.capacity.size(), true) {
     for (std::size_t i = 0; i < net.capacity.size(); ++i)
       link.push_back(solver.add_link(net.capacity[i], net.parent[i] < 0 ? sharing::kNone : link[net.parent[i]]));
   }
@@ -415,8 +421,8 @@ struct Harness {
       if (close(r, solver.effective_bound(fid))) continue;
       bool bottleneck = false;
       for (int l : paths[fid])
-        bottleneck = bottleneck || (load[l] >= solver.bandwidth(link[l]) * (1 - kRel) &&
-                                    r * weight[id] >= top_level[l] * (1 - kRel));
+        bottleneck = bottleneck ||
+                     (load[l] >= solver.bandwidth(link[l]) * (1 - kRel) && r * weight[id] >= top_level[l] * (1 - kRel));
       ASSERT_TRUE(bottleneck) << "flow " << id << " at " << r << " has no bottleneck";
     }
   }
@@ -424,10 +430,11 @@ struct Harness {
   std::map<int, int> leaf_of;
 };
 
-void run_random(std::uint64_t seed, int operations) {
+void run_random(std::uint64_t seed, int operations, int max_sites = 6, double busyness = 1) {
   std::mt19937_64 rng(seed);
-  const RandomNet net = random_net(rng);
-  Harness h(net);
+  const RandomNet net = random_net(rng, max_sites);
+  // Seeds above 200: flows bounded only by their own bound (often none), as with bound_by_path_at_start off.
+  Harness h(net, seed <= 200);
   std::uniform_real_distribution<double> u01(0, 1);
   auto logu = [&](double lo, double hi) { return std::exp(std::log(lo) + u01(rng) * (std::log(hi) - std::log(lo))); };
   const std::vector<double> weights{0.01, 0.02, 0.05};
@@ -435,7 +442,7 @@ void run_random(std::uint64_t seed, int operations) {
   const bool busy = seed % 3 == 0;          // a third with operations four times as frequent: more flows at once
   double t = 0;
   for (int op = 0; op < operations; ++op) {
-    const double t_op = t + std::exponential_distribution<double>(busy ? 8.0 : 2.0)(rng);
+    const double t_op = t + std::exponential_distribution<double>(busyness * (busy ? 8.0 : 2.0))(rng);
     // Every event up to the next operation, near-simultaneous ones together.
     for (;;) {
       double te = std::min(h.solver.next_event_time(), h.ref.next_event_time());
@@ -544,7 +551,14 @@ class SharingRandom : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(SharingRandom, MatchesProgressiveFillingAtEveryEvent) { run_random(GetParam(), 250); }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, SharingRandom, ::testing::Range<std::uint64_t>(1, 201));
+INSTANTIATE_TEST_SUITE_P(Seeds, SharingRandom, ::testing::Range<std::uint64_t>(1, 261));
+
+// Fewer, larger instances: up to 40 sites per tree and operations ten times as frequent (a hundred flows at once).
+class SharingRandomLarge : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(SharingRandomLarge, MatchesProgressiveFillingAtEveryEvent) { run_random(GetParam(), 1500, 40, 10); }
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SharingRandomLarge, ::testing::Values(1001, 1002, 1003, 1204, 1205, 1206));
 
 }  // namespace
 }  // namespace fleetsim::testing

@@ -22,13 +22,14 @@
 // plus a constant offset. An uncapped flow entering with r bytes at V gets the finish tag V + r * w; it completes
 // when its class's clock reaches the tag. Each head is in a global heap keyed by its next completion time.
 
+#include "fleetsim/sharing/solver.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "exact_sum.hpp"
-#include "fleetsim/sharing/solver.hpp"
 #include "indexed_heap.hpp"
 
 namespace fleetsim::sharing {
@@ -61,7 +62,7 @@ struct LinkRec {
   double capacity = 0;
   bool on = true;
   bool head = true;
-  double level = kInfinity;  // heads only
+  double level = kInfinity;     // heads only
   double vbase = 0, tbase = 0;  // heads: V(t) = vbase + level * (t - tbase)
   double offset = 0;            // linked: V = V(parent) + offset
   ExactSum a, w;                // A and W of the linked subtree
@@ -514,8 +515,8 @@ struct Solver::Impl {
 
   void check_time(double t) const {
     if (!(t >= now - 1e-12 * std::max(1.0, std::fabs(now))))
-      throw std::invalid_argument("sharing: time went backwards (" + std::to_string(t) + " < " +
-                                  std::to_string(now) + ")");
+      throw std::invalid_argument("sharing: time went backwards (" + std::to_string(t) + " < " + std::to_string(now) +
+                                  ")");
   }
 };
 

@@ -52,9 +52,9 @@ struct Options {
 
 // Counters of what the solver did (for benchmarks and the complexity claims in docs/SOLVER.md).
 struct Stats {
-  std::uint64_t events = 0;        // activations, completions, cancellations, failures, bandwidth changes
-  std::uint64_t class_changes = 0; // flows capped/uncapped, links saturated/released
-  std::uint64_t scans = 0;         // level computations
+  std::uint64_t events = 0;         // activations, completions, cancellations, failures, bandwidth changes
+  std::uint64_t class_changes = 0;  // flows capped/uncapped, links saturated/released
+  std::uint64_t scans = 0;          // level computations
   // Levels set where SimGrid's maxmin/precision would drop the link early and over-allocate it: the flows
   // bottlenecked there carry less than 1e-5 of its bandwidth (docs/SOLVER.md, "maxmin/precision").
   std::uint64_t precision_hazards = 0;
