@@ -26,10 +26,11 @@ void EventLoop::cancel_timer(TimerId id) {
   timer_at_.erase(it);
 }
 
-void EventLoop::post_at(double at_s, std::function<void()> callback) {
+EventLoop::TimerId EventLoop::post_at(double at_s, std::function<void()> callback) {
   at_s = std::max(at_s, sg4::Engine::get_clock());
-  insert(at_s, std::move(callback));
+  const TimerId id = insert(at_s, std::move(callback));
   if (at_s < wake_at_) ring();
+  return id;
 }
 
 void EventLoop::ring() {
@@ -102,6 +103,9 @@ void EventLoop::run() {
       doorbell_->set_bound(1.0)->start();
       activities_[0] = doorbell_;
       rung_ = false;
+      // Starting the doorbell is a simcall: other actors ran meanwhile, and a stop() then found this loop neither
+      // waiting nor able to be rung. Look again before waiting.
+      if (stopping_) continue;
     }
     wake_at_ = timers_.empty() ? std::numeric_limits<double>::infinity() : timers_.begin()->first.first;
     double timeout = timers_.empty() ? -1.0 : std::max(0.0, wake_at_ - sg4::Engine::get_clock());

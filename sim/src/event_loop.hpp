@@ -39,8 +39,8 @@ class EventLoop {
   TimerId add_timer(double delay_s, std::function<void()> callback);
   void cancel_timer(TimerId id);
   // Called from any actor: runs callback in this loop's actor at simulated time at_s, after the callbacks
-  // already due at that time. Wakes the loop if it sleeps past at_s.
-  void post_at(double at_s, std::function<void()> callback);
+  // already due at that time. Wakes the loop if it sleeps past at_s. The id cancels it (cancel_timer) until it runs.
+  TimerId post_at(double at_s, std::function<void()> callback);
   // Waits for comm too and calls callback when it ends. May be called from another actor (a sender handing a
   // message in flight to its receiver): the loop then wakes to wait on it. path_up tells, when SimGrid reports a
   // network failure, whether this communication's path is still up (the failed one's is not).

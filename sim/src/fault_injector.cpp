@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bulk_network.hpp"
 #include "logging.hpp"
 
 namespace fleetsim::sim {
@@ -204,10 +205,12 @@ void FaultInjector::registry(bool down) {
     for (auto* node : world_.nodes) node->before_uplink_down();
     world_.platform.registry_egress_up->turn_off();
     world_.platform.registry_egress_down->turn_off();
+    links_changed({world_.platform.registry_egress_up, world_.platform.registry_egress_down});
   } else {
     if (--registry_down_ != 0) return;
     world_.platform.registry_egress_up->turn_on();
     world_.platform.registry_egress_down->turn_on();
+    links_changed({world_.platform.registry_egress_up, world_.platform.registry_egress_down});
   }
 }
 
@@ -218,10 +221,12 @@ void FaultInjector::uplink(const PlatformSite& site, bool down) {
     for (std::size_t node : world_.site_nodes[site.index]) world_.nodes[node]->before_uplink_down();
     site.uplink_down->turn_off();
     site.uplink_up->turn_off();
+    links_changed({site.uplink_down, site.uplink_up});
   } else {
     if (--down_count_[site.index] != 0) return;
     site.uplink_down->turn_on();
     site.uplink_up->turn_on();
+    links_changed({site.uplink_down, site.uplink_up});
   }
   if (SiteBus* bus = world_.buses[site.index]) bus->uplink_changed(!down);
 }
@@ -237,6 +242,13 @@ void FaultInjector::apply_bandwidth(const PlatformSite& site) {
   const double factor = degrade_[site.index];
   site.uplink_down->set_bandwidth(site.site_template->uplink_down.bytes_per_s * factor);
   site.uplink_up->set_bandwidth(site.site_template->uplink_up.bytes_per_s * factor);
+  links_changed({site.uplink_down, site.uplink_up});
+}
+
+// fleetsim's solver (World::bulk) mirrors SimGrid's links: it is told of every change a fault makes.
+void FaultInjector::links_changed(std::initializer_list<const simgrid::s4u::Link*> links) {
+  if (world_.bulk == nullptr) return;
+  for (const auto* link : links) world_.bulk->link_changed(link);
 }
 
 }  // namespace fleetsim::sim

@@ -4,6 +4,7 @@
 // end of the run) ends every window still open at that instant.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@ class FaultInjector {
   void registry(bool down);
   SiteBus* bus_on(std::size_t node) const;
   void apply_bandwidth(const PlatformSite& site);
+  void links_changed(std::initializer_list<const simgrid::s4u::Link*> links);
 
   World& world_;
   EventLoop loop_;

@@ -25,6 +25,8 @@ void load_simulation(const Declaration& d, Overridden overridden, Scenario& scen
   s.crosstraffic = f.boolean("crosstraffic", s.crosstraffic);
   s.control_messages =
       f.choice("control_messages", s.control_messages, {"network", "timed"}, "must be \"network\" or \"timed\", got");
+  s.solver = f.choice("solver", s.solver, {"auto", "sharing", "simgrid"},
+                      "must be \"auto\", \"sharing\" or \"simgrid\", got");
   s.simgrid_cfg = f.string_map("simgrid");
   for (const auto& [key, value] : s.simgrid_cfg)
     if (auto problem = check_scenario_setting(key, value)) f.fail_at("simgrid." + key, *problem);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bulk_network.hpp"
 #include "logging.hpp"
 
 namespace fleetsim::sim {
@@ -92,7 +93,9 @@ void SimNode::power_off() {
   world_.record(checks::PowerEvent{now(), index_, false, agent_.has_committed_release()});
   // The agent learns what each transfer had received, as its disk holds it; then memory is lost.
   std::vector<std::pair<agents::TransferId, std::uint64_t>> cut;
-  for (auto& [id, fetch] : fetches_) cut.emplace_back(id, received_bytes(fetch));
+  for (auto& [id, fetch] : fetches_)
+    cut.emplace_back(id, fetch.comm == nullptr ? received_of(fetch.bytes, world_.bulk->cancel(fetch.bulk))
+                                               : received_bytes(fetch));
   loop_.cancel_watched();
   fetches_.clear();
   slot_busy_.assign(slot_busy_.size(), false);
@@ -148,9 +151,17 @@ agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_
     return id;
   }
   sg4::Host* endpoint = take_download_endpoint(id);
-  auto comm = sg4::Comm::sendto_async(world_.platform.registry, endpoint, bytes);
   logger("node")->debug("{}: transfer {} of {} bytes of {} from offset {}", node_.name, id, bytes, layer.digest,
                         offset);
+  if (world_.bulk != nullptr) {
+    Fetch fetch{nullptr, bytes};
+    fetch.bulk = world_.bulk->start(
+        world_.platform.registry, endpoint, static_cast<double>(bytes), loop_,
+        [this, id](bool ok, double remaining) { bulk_fetch_done(id, ok, remaining); }, endpoint != node_.host);
+    fetches_.emplace(id, fetch);
+    return id;
+  }
+  auto comm = sg4::Comm::sendto_async(world_.platform.registry, endpoint, bytes);
   fetches_.emplace(id, Fetch{comm, bytes});
   loop_.watch(
       comm, [this, id](bool ok) { fetch_done(id, ok); }, pull_path_up());
@@ -160,9 +171,14 @@ agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_
 void SimNode::cancel_fetch(agents::TransferId id) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
-  loop_.unwatch(it->second.comm);
-  std::uint64_t received = received_bytes(it->second);
-  it->second.comm->cancel();
+  std::uint64_t received = 0;
+  if (it->second.comm == nullptr) {
+    received = received_of(it->second.bytes, world_.bulk->cancel(it->second.bulk));
+  } else {
+    loop_.unwatch(it->second.comm);
+    received = received_bytes(it->second);
+    it->second.comm->cancel();
+  }
   account_fetch(received);
   fetches_.erase(it);
   release_slot(id);
@@ -223,7 +239,8 @@ std::function<bool()> SimNode::pull_path_up() const {
 }
 
 void SimNode::before_uplink_down() {
-  for (auto& [id, fetch] : fetches_) fetch.remaining_before_fault = fetch.comm->get_remaining();
+  for (auto& [id, fetch] : fetches_)
+    if (fetch.comm != nullptr) fetch.remaining_before_fault = fetch.comm->get_remaining();
 }
 
 std::function<bool()> SimNode::path_to_cloud_up() const {
@@ -252,11 +269,14 @@ agents::NodeAgentConfig SimNode::make_config() const {
   return c;
 }
 
-std::uint64_t SimNode::received_bytes(const Fetch& f) {
-  double remaining = f.remaining_before_fault >= 0 ? f.remaining_before_fault : f.comm->get_remaining();
-  if (!(remaining > 0)) return f.bytes;
+std::uint64_t SimNode::received_of(std::uint64_t bytes, double remaining) {
+  if (!(remaining > 0)) return bytes;
   auto left = static_cast<std::uint64_t>(std::llround(remaining));
-  return left >= f.bytes ? 0 : f.bytes - left;
+  return left >= bytes ? 0 : bytes - left;
+}
+
+std::uint64_t SimNode::received_bytes(const Fetch& f) {
+  return received_of(f.bytes, f.remaining_before_fault >= 0 ? f.remaining_before_fault : f.comm->get_remaining());
 }
 
 void SimNode::release_slot(agents::TransferId id) {
@@ -284,13 +304,22 @@ void SimNode::handed_fetch_result(agents::TransferId id, const agents::FetchResu
   world_.node_bytes_wasted[index_] += agent_.bytes_wasted() - wasted_before;
 }
 
+// A pull's end on fleetsim's solver: it says what the transfer still had to move.
+void SimNode::bulk_fetch_done(agents::TransferId id, bool ok, double remaining) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  it->second.remaining_before_fault = ok ? 0 : remaining;
+  fetch_done(id, ok);
+}
+
 void SimNode::fetch_done(agents::TransferId id, bool ok) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
   // A transfer that failed without a snapshot started while its uplink was already down: nothing arrived.
   std::uint64_t received = ok                                      ? it->second.bytes
                            : it->second.remaining_before_fault < 0 ? 0
-                                                                   : received_bytes(it->second);
+                                                                   : received_of(it->second.bytes,
+                                                                                 it->second.remaining_before_fault);
   fetches_.erase(it);
   release_slot(id);
   account_fetch(received);

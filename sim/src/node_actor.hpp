@@ -68,9 +68,10 @@ class SimNode final : public Receiver,
 
  private:
   struct Fetch {
-    simgrid::s4u::CommPtr comm;
+    simgrid::s4u::CommPtr comm;  // under SimGrid's sharing; null on fleetsim's solver (World::bulk)
     std::uint64_t bytes;
     double remaining_before_fault = -1;  // bytes left when a fault took the uplink down (-1: no fault)
+    std::uint64_t bulk = 0;              // the transfer's handle on fleetsim's solver
   };
 
   agents::NodeAgentConfig make_config() const;
@@ -83,6 +84,8 @@ class SimNode final : public Receiver,
   void account_fetch(std::uint64_t bytes);
   void account_control(const agents::Message& message);
   void fetch_done(agents::TransferId id, bool ok);
+  void bulk_fetch_done(agents::TransferId id, bool ok, double remaining);
+  static std::uint64_t received_of(std::uint64_t bytes, double remaining);
   void handed_fetch_result(agents::TransferId id, const agents::FetchResult& result);
   bool crashes_on_start(const agents::Release& release, double& fail_after);
   void record(const agents::StatusReport& status);

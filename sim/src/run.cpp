@@ -7,7 +7,9 @@
 #include <memory>
 
 #include <simgrid/s4u.hpp>
+#include <xbt/config.hpp>
 
+#include "bulk_network.hpp"
 #include "engine_config.hpp"
 #include "fault_injector.hpp"
 #include "fleetsim/checks/expectations.hpp"
@@ -137,6 +139,32 @@ std::vector<checks::Expectation> expectations_of(const Scenario& scenario) {
   return out;
 }
 
+// Who shares the bandwidth of bulk transfers (simulation.solver): fleetsim's solver, unless the scenario asks for
+// SimGrid's or sets what the solver does not reproduce. Returns what report.json records under engine.
+std::string choose_solver(World& world, const Actors& actors, const std::map<std::string, std::string>& cfg,
+                          std::unique_ptr<BulkNetwork>& bulk) {
+  const SimulationSpec& sim = world.scenario.simulation;
+  if (sim.solver == "simgrid") return "simgrid";
+  std::optional<std::string> why = BulkNetwork::unsupported(cfg);
+  if (!why) {
+    std::vector<sg4::Host*> uploaders;
+    for (const auto& bus : actors.buses) uploaders.push_back(world.platform.nodes[bus->broker_node()].host);
+    why = BulkNetwork::unsupported(world.platform, uploaders);
+  }
+  if (why) {
+    if (sim.solver == "sharing")
+      throw ScenarioError((sim.where.empty() ? world.scenario.file : sim.where) +
+                          ": simulation: key 'solver': \"sharing\" does not reproduce " + *why +
+                          "; use \"simgrid\" or \"auto\"");
+    logger("sim")->info("bulk transfers shared by SimGrid's solver: fleetsim's does not reproduce {}", *why);
+    return "simgrid (" + *why + ")";
+  }
+  bulk = std::make_unique<BulkNetwork>(world.platform, world.scenario.simulation.precision_s,
+                                       simgrid::config::get_value<double>("network/TCP-gamma"));
+  world.bulk = bulk.get();
+  return "sharing";
+}
+
 std::string describe(const std::map<std::string, std::string>& cfg) {
   std::string s;
   for (const auto& [k, v] : cfg) s += (s.empty() ? "" : " ") + k + ":" + v;
@@ -146,7 +174,7 @@ std::string describe(const std::map<std::string, std::string>& cfg) {
 }  // namespace
 
 reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
-  const auto cfg = engine_config(scenario, options);
+  auto cfg = engine_config(scenario, options);
   std::vector<std::string> args = engine_arguments(cfg, options.verbosity);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -161,7 +189,13 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.checks = std::make_unique<checks::InvariantChecks>(fleet_layout(world));
   world.checks->on_violation(
       [](const reports::InvariantViolation& v) { logger("invariants")->error("{}: {}", v.invariant, v.detail); });
+  std::unique_ptr<BulkNetwork> bulk;
+  cfg["fleetsim/solver"] = choose_solver(world, actors, cfg, bulk);
   start_actors(world, actors);
+  if (bulk) {
+    BulkNetwork* b = bulk.get();
+    sg4::Actor::create("network", world.platform.registry, guarded(world, [b] { b->run(); }));
+  }
   measure_progress(world, *actors.orchestrator);
   watch_interrupts(world);
 

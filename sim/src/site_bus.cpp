@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bulk_network.hpp"
+
 namespace fleetsim::sim {
 
 namespace sg4 = simgrid::s4u;
@@ -114,8 +116,13 @@ agents::TimerId SiteBus::set_timer(double delay_s) {
 
 void SiteBus::send_batch(const telem::Batch& batch) {
   world_.record(checks::BatchSent{now(), site_index_, batch.wire_bytes});
-  auto comm = sg4::Comm::sendto_async(host_, world_.platform.ingest, batch.wire_bytes);
   auto b = std::make_shared<telem::Batch>(batch);
+  if (world_.bulk != nullptr) {
+    world_.bulk->start(host_, world_.platform.ingest, static_cast<double>(batch.wire_bytes), loop_,
+                       [this, b](bool ok, double /*remaining*/) { transfer_done(*b, ok); });
+    return;
+  }
+  auto comm = sg4::Comm::sendto_async(host_, world_.platform.ingest, batch.wire_bytes);
   loop_.watch(
       comm, [this, b](bool ok) { transfer_done(*b, ok); }, path_up_);
 }

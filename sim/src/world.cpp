@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "bulk_network.hpp"
 #include "fleetsim/models/units.hpp"
 #include "site_bus.hpp"
 
@@ -94,6 +95,7 @@ void World::stop_every_loop() {
   for (auto* bus : buses)
     if (bus != nullptr) bus->loop().stop();
   if (states_loop != nullptr) states_loop->stop();
+  if (bulk != nullptr) bulk->loop().stop();
 }
 
 void World::stop_early() {

@@ -61,6 +61,7 @@ class Receiver {
 };
 
 class SiteBus;
+class BulkNetwork;
 
 struct World {
   World(const Scenario& s, const RunOptions& o) : scenario(s), options(o) {}
@@ -76,6 +77,8 @@ struct World {
   std::vector<SiteBus*> buses;  // per site index; null without a bus
   std::size_t bus_sites = 0;    // sites with a telemetry bus
   EventLoop* states_loop = nullptr;
+  // Bulk transfers on fleetsim's own sharing solver (simulation.solver, docs/SOLVER.md); null: SimGrid's LMM.
+  BulkNetwork* bulk = nullptr;
   simgrid::s4u::Mailbox* admin_inbox = nullptr;
   std::function<void()> close_faults;  // ends every open fault window and stops the injector
   // Stops the loop of every actor (orchestrator, nodes, buses, sampler) so that the simulation ends.

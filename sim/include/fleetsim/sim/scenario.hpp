@@ -219,6 +219,10 @@ struct SimulationSpec {
   // How control messages travel: "timed" (delivered after route latency + size / narrowest link, outside
   // bandwidth sharing) or "network" (SimGrid communications sharing the links with the pulls). docs/ENGINE.md.
   std::string control_messages = "timed";
+  // Who shares bandwidth among bulk transfers (layer pulls, telemetry batches): "sharing", fleetsim's incremental
+  // solver (same answers as SimGrid's, n log n cost; docs/SOLVER.md); "simgrid", SimGrid's LMM; "auto" (default),
+  // the solver unless a setting it does not reproduce asks for SimGrid's.
+  std::string solver = "auto";
   std::map<std::string, std::string> simgrid_cfg;  // extra --cfg values
   models::Duration telemetry_sample{60};           // period of the telemetry time series
   models::Duration states_sample{60};              // period of the nodes-in-state time series

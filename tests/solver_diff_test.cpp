@@ -1,0 +1,126 @@
+// fleetsim's sharing solver (simulation.solver = "sharing", the default) against SimGrid's LMM under optim:Full
+// (solver = "simgrid") through the whole runtime: seeded random fleets, each run once with each solver, must give
+// every node the same times (notified, downloaded, healthy per operation) within 1e-6 relative, the same outcomes
+// and the same bytes, and the same telemetry. docs/SOLVER.md, "Differential testing".
+//
+// The fleets mix what the solver has to get right: site templates of different sizes, uplinks (down and up),
+// latencies (so RTT-weighted shares and TCP-window caps), LAN ports slower than the uplink (a third level in the
+// tree), packet loss (per-transfer Mathis caps on download slots), an egress that binds some sites and not others,
+// staggered starts (notify jitter, batches), a degrade window, a partition and a registry outage in the middle of
+// transfers (failed pulls resumed from what arrived), random outages, and telemetry batches on the up links.
+// Decisions that depend on which of two simultaneous events is handled first (an abort threshold crossed by
+// failures at one instant) are left out: the solvers agree on times, and may order events of one instant
+// differently (docs/SOLVER.md §6).
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sim_test_support.hpp"
+
+namespace fleetsim::testing {
+namespace {
+
+std::string random_fleet(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto pick = [&](std::initializer_list<const char*> options) {
+    std::vector<const char*> v(options);
+    return std::string(v[std::uniform_int_distribution<std::size_t>(0, v.size() - 1)(rng)]);
+  };
+  auto integer = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto chance = [&](double p) { return std::bernoulli_distribution(p)(rng); };
+
+  std::ostringstream lua;
+  lua << "scenario { name = \"diff_" << seed << "\" }\n";
+  lua << "cloud { registry = { egress = \"" << pick({"100Mbps", "400Mbps", "1Gbps", "10Gbps"}) << "\", latency = \""
+      << integer(1, 20) << "ms\" } }\n";
+  const int templates = integer(1, 3);
+  bool sensors = false;
+  for (int t = 0; t < templates; ++t) {
+    lua << "site { name = \"t" << t << "\", count = " << integer(1, 6) << ", nodes = " << integer(1, 4) << ",\n";
+    lua << "  uplink = { down = \"" << integer(2, 100) << "Mbps\", up = \"" << integer(1, 20) << "Mbps\", latency = \""
+        << integer(5, 150) << "ms\"";
+    if (chance(0.25)) lua << ", loss = 0.00" << integer(1, 9);
+    lua << " },\n";
+    if (chance(0.3)) lua << "  lan = { bandwidth = \"" << integer(1, 8) << "Mbps\", latency = \"1ms\" },\n";
+    if (chance(0.3)) lua << "  outages = { mtbf = \"" << integer(1, 6) << "h\", mttr = \"" << integer(2, 15) << "m\" },\n";
+    if (chance(0.4)) {
+      sensors = true;
+      lua << "  sensors = { { name = \"s\", rate = \"" << integer(1, 50) << "/s\", size = \"" << integer(32, 512)
+          << "B\", process = \"poisson\" } },\n";
+    }
+    lua << "  agent = { notify_jitter = \"" << pick({"0s", "5s", "30s"}) << "\", max_fetch_attempts = 100, retry_max = \"2m\","
+        << " max_concurrent_downloads = " << integer(1, 3) << ", resume = \"" << pick({"range", "restart"}) << "\" },\n";
+    lua << "}\n";
+  }
+  auto layers = [&] {
+    std::string s = "{ { name = \"base\", size = \"" + std::to_string(integer(5, 60)) + "MiB\" }";
+    for (int k = integer(0, 2); k > 0; --k) s += ", \"" + std::to_string(integer(1, 90)) + "MiB\"";
+    return s + " }";
+  };
+  lua << "app { name = \"a\", versions = {\n";
+  lua << "  [\"1\"] = { layers = " << layers() << ", start_time = \"2s\" },\n";
+  lua << "  [\"2\"] = { layers = " << layers() << ", start_time = \"2s\" },\n";
+  lua << "} }\n";
+  lua << "at(\"0s\", deploy { app = \"a\", version = \"1\", name = \"install\", node_deadline = \"1d\" })\n";
+  lua << "at(\"3h\", rollout { app = \"a\", version = \"2\", name = \"upgrade\", node_deadline = \"1d\"";
+  if (chance(0.5)) lua << ", strategy = { kind = \"batches\", size = " << integer(1, 5) << " }";
+  lua << " })\n";
+  // Faults in the middle of the upgrade's transfers.
+  if (chance(0.6))
+    lua << "at(\"3h0m" << integer(1, 50) << "s\", fault.degrade { template = \"t0\", factor = 0." << integer(1, 9)
+        << ", duration = \"" << integer(1, 20) << "m\" })\n";
+  if (chance(0.6))
+    lua << "at(\"3h1m" << integer(0, 50) << "s\", fault.partition { template = \"t" << integer(0, templates - 1)
+        << "\", fraction = 0.5, duration = \"" << integer(1, 10) << "m\" })\n";
+  if (chance(0.4)) lua << "at(\"3h0m" << integer(5, 40) << "s\", fault.registry_outage { duration = \"" << integer(10, 90) << "s\" })\n";
+  lua << "simulation { max_time = \"3d\", duration = \"" << (sensors ? "5h" : "3h30m") << "\" }\n";
+  return lua.str();
+}
+
+// Every cell of two CSV files: numbers within 1e-6 relative (the files print 6 decimals), anything else equal.
+void expect_same_csv(const std::string& a_path, const std::string& b_path, const std::string& what) {
+  std::vector<std::string> ha, hb;
+  auto a = read_csv(a_path, &ha), b = read_csv(b_path, &hb);
+  ASSERT_EQ(ha, hb) << what;
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t r = 0; r < a.size(); ++r) {
+    ASSERT_EQ(a[r].size(), b[r].size()) << what << " row " << r;
+    for (std::size_t c = 0; c < a[r].size(); ++c) {
+      if (a[r][c] == b[r][c]) continue;
+      char* end_a = nullptr;
+      char* end_b = nullptr;
+      const double x = std::strtod(a[r][c].c_str(), &end_a), y = std::strtod(b[r][c].c_str(), &end_b);
+      const bool numbers = !a[r][c].empty() && !b[r][c].empty() && *end_a == '\0' && *end_b == '\0';
+      EXPECT_TRUE(numbers && std::abs(x - y) <= 1e-6 * std::max({std::abs(x), std::abs(y), 1.0}) + 2e-6)
+          << what << ": " << a[r][0] << " " << ha[c] << ": sharing " << a[r][c] << ", simgrid " << b[r][c];
+    }
+  }
+}
+
+class SolverDifferential : public ::testing::TestWithParam<int> {};
+
+TEST_P(SolverDifferential, RandomFleetGivesSimGridsTimes) {
+  const auto seed = static_cast<std::uint64_t>(GetParam());
+  const std::string dir = fresh_dir("diff" + std::to_string(seed));
+  const std::string scenario = write_scenario(dir, "fleet.lua", random_fleet(seed));
+  auto sharing = run_fleetsim(scenario, {"--seed", std::to_string(seed)}, dir + "/sharing");
+  auto simgrid = run_fleetsim(scenario, {"--seed", std::to_string(seed), "--set", "simulation.solver=simgrid"},
+                              dir + "/simgrid");
+  ASSERT_EQ(sharing.exit_code, simgrid.exit_code) << read_file(scenario) << sharing.err << simgrid.err;
+  ASSERT_LE(sharing.exit_code, 1) << read_file(scenario) << sharing.err;
+  EXPECT_EQ(read_report(sharing)["engine"]["fleetsim/solver"], "sharing");
+  EXPECT_EQ(read_report(simgrid)["engine"]["fleetsim/solver"], "simgrid");
+  expect_same_csv(sharing.dir + "/nodes.csv", simgrid.dir + "/nodes.csv", "nodes.csv of\n" + read_file(scenario));
+  if (std::filesystem::exists(sharing.dir + "/telemetry_sites.csv"))
+    expect_same_csv(sharing.dir + "/telemetry_sites.csv", simgrid.dir + "/telemetry_sites.csv", "telemetry_sites.csv");
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SolverDifferential, ::testing::Range(1, 41));
+
+}  // namespace
+}  // namespace fleetsim::testing
