@@ -38,7 +38,24 @@ void EventLoop::ring() {
   if (waiting_ && !rung_) {
     rung_ = true;
     doorbell_->cancel();
+  } else if (quiet_waiting_ && !quiet_rung_) {
+    quiet_rung_ = true;
+    quiet_->release();
   }
+}
+
+// With nothing to wait on but timers and deliveries, the loop sleeps on a semaphore: ring() releases it, a timer is
+// its timeout. Neither raises an exception (the doorbell's cancel does, with a backtrace: most of a run's cost when
+// every delivery paid it).
+void EventLoop::wait_quietly() {
+  if (!quiet_) quiet_ = sg4::Semaphore::create(0);
+  quiet_waiting_ = true;
+  if (timers_.empty())
+    quiet_->acquire();
+  else
+    quiet_->acquire_timeout(std::max(0.0, wake_at_ - sg4::Engine::get_clock()));
+  quiet_waiting_ = false;
+  quiet_rung_ = false;  // a permit released as the timeout fired stays: the next wait returns at once, harmlessly
 }
 
 void EventLoop::stop() {
@@ -96,6 +113,11 @@ void EventLoop::run() {
       callbacks_.resize(1);
       path_up_.resize(1);
       return;
+    }
+    wake_at_ = timers_.empty() ? std::numeric_limits<double>::infinity() : timers_.begin()->first.first;
+    if (activities_.size() == 1) {
+      wait_quietly();
+      continue;
     }
     if (!doorbell_ || rung_) {
       // Bound to 1 flop/s so that it takes no measurable share of the host's CPU.

@@ -65,6 +65,7 @@ class EventLoop {
   TimerId insert(double at_s, std::function<void()> callback);
   void ring();
   void fire_due_timers();
+  void wait_quietly();
 
   // activities_[0] is the doorbell: an execution that never ends on its own, cancelled by post_at to wake the
   // actor. It costs nothing in the network's bandwidth-sharing system.
@@ -72,6 +73,9 @@ class EventLoop {
   std::vector<CommCallback> callbacks_;         // parallel to activities_
   std::vector<std::function<bool()>> path_up_;  // parallel to activities_
   simgrid::s4u::ExecPtr doorbell_;
+  simgrid::s4u::SemaphorePtr quiet_;  // what the loop sleeps on when it watches no activity (wait_quietly)
+  bool quiet_waiting_ = false;
+  bool quiet_rung_ = false;
   bool waiting_ = false;
   bool rung_ = false;
   bool stopping_ = false;
