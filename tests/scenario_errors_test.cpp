@@ -171,6 +171,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"ExpectBadValueUnit", 11, R"(expect "rollout_pos_2.time_to_100 <= 1 fortnight")", {"expect", "unit"}},
         Case{"ExpectMalformed", 11, R"(expect "rollout_pos_2.time_to_100")", {"expect", "<metric> <op> <value>"}},
         Case{"AppNotATable", 8, R"(app "pos")", {"app expects a table"}},
+        // found by fuzz/scenario_loader_fuzz: a list where keys belong used to end in exit 3 (json type_error)
+        Case{"ActionGivenAList", 9, R"(at("0s", deploy { "pos", "1" }))", {"deploy expects a table of named keys", "got a list"}},
+        Case{"SiteGivenAList", 8, R"(site { "store" })", {"site expects a table of named keys"}},
         Case{"FunctionInTable", 6, R"(  hardware = { disk = function() end },)", {"hardware.disk", "function"}, 3},
         Case{
             "LuaSyntaxError", 8, R"(app { name = "pos", versions = { )", {"'}' expected (to close '{' at line 8)"}, 10},

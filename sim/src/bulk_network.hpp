@@ -82,7 +82,12 @@ class BulkNetwork {
   sharing::Solver solver_;
   EventLoop loop_;
   double last_now_ = 0;
-  std::map<std::pair<const simgrid::s4u::Host*, const simgrid::s4u::Host*>, Route> routes_;
+  struct PairHash {
+    std::size_t operator()(const std::pair<const simgrid::s4u::Host*, const simgrid::s4u::Host*>& p) const {
+      return std::hash<const void*>()(p.first) * 31 + std::hash<const void*>()(p.second);
+    }
+  };
+  std::unordered_map<std::pair<const simgrid::s4u::Host*, const simgrid::s4u::Host*>, Route, PairHash> routes_;
   std::unordered_map<const simgrid::s4u::Link*, sharing::LinkId> links_;
   std::vector<const simgrid::s4u::Link*> link_of_;     // by LinkId
   std::unordered_map<const simgrid::s4u::Link*, int> site_links_;  // site uplinks (both directions)

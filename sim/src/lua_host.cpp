@@ -277,7 +277,12 @@ json table_argument(lua_State* L, const char* function) {
   if (lua_type(L, 1) != LUA_TTABLE)
     throw ScenarioError(where_of(L, 1) + ": " + function + " expects a table, e.g. " + function + " { ... }, got a " +
                         luaL_typename(L, 1));
-  return table_to_json(L, 1, "", 0);
+  json value = table_to_json(L, 1, "", 0);
+  if (value.is_array() && value.empty()) value = json::object();
+  if (!value.is_object())
+    throw ScenarioError(where_of(L, 1) + ": " + function + " expects a table of named keys, e.g. " + function +
+                        " { name = ... }, got a list");
+  return value;
 }
 
 int declare(lua_State* L, const char* kind) {
