@@ -1,6 +1,8 @@
 // Every invariant checker is shown to fail: each gets a hand-written history (no SimGrid, no agents running) that
 // violates it, and a near miss that does not. The table of violating histories must cover the whole catalogue, so
 // an invariant added without a failing test fails this suite.
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -262,6 +264,14 @@ TEST(NodeInvariants, LocalRollbackToThePreviousReleasePasses) {
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(names(violations));
 }
 
+TEST(NodeInvariants, AHealthyReportFromANodeThatRunsNothingIsAViolation) {
+  // healthy-report-matches-running-release from the other side: the node runs no release at all (running = 0) and
+  // still reports revision 2 healthy. (Killed mutant: chk-healthy-running-none-ok.)
+  auto violations = check_history(history({StatusSent{3, 2, "pos", 2, 2, NodeAppState::healthy, 0}}));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "healthy-report-matches-running-release");
+}
+
 TEST(NodeInvariants, EachNodeAndInvariantIsReportedOnce) {
   // A node that keeps breaking the disk budget is reported once; another node is reported on its own.
   auto violations = check_history(history({DiskUsage{1, 0, 1500}, DiskUsage{2, 0, 1600}, DiskUsage{3, 1, 1001}}));
@@ -399,6 +409,33 @@ TEST(Metrics, OperationTimesByName) {
   EXPECT_EQ(metric_value(r, "upgrade.time_to_"), std::nullopt);
   r.operations[0].aborted_at_s.reset();
   EXPECT_EQ(metric_value(r, "upgrade.time_to_abort"), std::nullopt);
+}
+
+// ---- what a violation does to the run's result (reports/) ----------------------------------------------------------
+
+TEST(RunResultOfViolations, AViolationFailsARunWhoseExpectationsAllPass) {
+  // RunResult::passed and result() count invariant violations as much as failed expectations, and junit.xml has a
+  // failing test case for the violation. (Killed mutant: rep-passed-ignores-violations.)
+  reports::RunResult r;
+  reports::ExpectationResult e;
+  e.text = "upgrade.failed == 0";
+  e.metric = "upgrade.failed";
+  e.op = "==";
+  e.unit = "count";
+  e.measured = 0;
+  e.passed = true;
+  r.expectations.push_back(e);
+  EXPECT_TRUE(r.passed());
+  EXPECT_EQ(r.result(), "pass");
+  r.violations.push_back({"disk-within-budget", "store-1/n1 stored 1500 bytes on a disk of 1000", 4});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.result(), "fail");
+  const std::string path = ::testing::TempDir() + "checks_test_junit.xml";
+  reports::write_junit_xml(r, path);
+  std::ifstream in(path);
+  const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(xml.find("failures=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("disk-within-budget"), std::string::npos) << xml;
 }
 
 }  // namespace

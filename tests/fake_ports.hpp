@@ -104,6 +104,9 @@ class FakeTimers final : public agents::Timers {
   }
 
   void advance_to(Time until) {
+    // An agent that re-arms a timer at the same instant forever (a zero-delay loop) would hang the test: fail it.
+    std::size_t fired_at_this_instant = 0;
+    Time instant = clock_.now();
     while (true) {
       Armed* due = nullptr;
       for (auto& armed : all) {
@@ -112,6 +115,12 @@ class FakeTimers final : public agents::Timers {
       }
       if (due == nullptr) break;
       due->fired = true;
+      if (due->at != instant) {
+        instant = due->at;
+        fired_at_this_instant = 0;
+      }
+      if (++fired_at_this_instant > 10000)
+        throw std::logic_error("over 10,000 timers fired at one instant: a timer loop that never lets time advance");
       agents::TimerId id = due->id;  // `all` may grow while firing
       if (due->at > clock_.now()) clock_.set(due->at);
       if (fire) fire(id);

@@ -820,5 +820,31 @@ TEST_F(NodeAgentTest, AResendOfAnUpdateThatFailedIsNotTriedAgain) {
   EXPECT_EQ(reports().back().revision, 2u);
 }
 
+TEST_F(NodeAgentTest, APowerLossDoesNotTurnAFailedUpdateIntoAHealthyOne) {
+  // Goal: a power loss keeps what the agent knew of an update that failed; method: without local rollback v2 fails
+  // on start (it stays the committed release, restarting with back-off); the power goes and comes back: at boot the
+  // node restarts v2 and must not say v2 is healthy before it has even started. (Killed mutant:
+  // agent-crash-forgets-failed.)
+  config.local_rollback = false;
+  make_agent();
+  const Release r1 = make_release("web", 1, {{"sha:a", 100}}, 0);
+  const Release r2 = make_release("web", 2, {{"sha:b", 100}}, 0);
+  run_to_healthy(1, r1);
+  desire(2, r2);
+  complete_all_fetches();
+  agent->on_container_event("web", ContainerEvent::exited);
+  const auto so_far = reports();
+  ASSERT_TRUE(std::any_of(so_far.begin(), so_far.end(), [](const StatusReport& r) {
+    return r.state == NodeAppState::failed && r.revision == 2;
+  }));
+  const std::size_t before = reports().size();
+  agent->on_crash();
+  agent->on_boot();
+  const auto all = reports();
+  for (std::size_t i = before; i < all.size(); ++i)
+    EXPECT_NE(all[i].state, NodeAppState::healthy) << "report " << i << " says revision " << all[i].revision
+                                                   << " is healthy right after the boot";
+}
+
 }  // namespace
 }  // namespace fleetsim::agents

@@ -68,6 +68,12 @@ INSTANTIATE_TEST_SUITE_P(
              R"(  uplink = { down = "20Mbps", latncy = "40ms" },)",
              {"site 'store'", "key 'uplink.latency'", "latncy"},
              3},
+        // Two edits away (a transposition): still "did you mean". (Killed mutant: load-did-you-mean-distance.)
+        Case{"UnknownNestedKeyTwoEditsAway",
+             5,
+             R"(  uplink = { down = "20Mbps", latnecy = "40ms" },)",
+             {"key 'uplink.latency'", "did you mean it instead of 'latnecy'"},
+             3},
         Case{"BadUnit",
              5,
              R"(  uplink = { down = "20Mbs", up = "2Mbps", latency = "40ms" },)",
@@ -116,6 +122,11 @@ INSTANTIATE_TEST_SUITE_P(
             10,
             R"(at("1h", rollout { app = "pos", version = "2", strategy = { kind = "batches", size = "10 percent" } }))",
             {"key 'strategy.size'", "percentage"}},
+        // A batch of 0 % would never end. (Killed mutant: load-percent-zero-accepted.)
+        Case{"ZeroPercentBatch",
+             10,
+             R"(at("1h", rollout { app = "pos", version = "2", strategy = { kind = "batches", size = "0%" } }))",
+             {"key 'strategy.size'"}},
         Case{
             "BatchWithoutSize",
             10,
