@@ -192,7 +192,9 @@ void BulkNetwork::hand_over_ended() {
   // list of started actions); the solver's own order (flow ids, which are reused) would differ.
   std::stable_sort(ended.begin(), ended.end(),
                    [](const auto& a, const auto& b) { return a.first.time < b.first.time || (a.first.time == b.first.time && a.second < b.second); });
-  for (const auto& [e, handle] : ended) {
+  for (const auto& entry : ended) {
+    const sharing::Ended& e = entry.first;
+    const Handle handle = entry.second;  // a plain variable: clang 14 cannot capture structured bindings
     auto it = transfers_.find(handle);
     if (it == transfers_.end()) continue;
     Transfer& t = it->second;

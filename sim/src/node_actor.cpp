@@ -11,17 +11,15 @@ namespace fleetsim::sim {
 namespace sg4 = simgrid::s4u;
 using agents::NodeAppState;
 
-SimNode::SimNode(World& world, std::size_t index)
+SimNode::SimNode(World& world, std::size_t index, EventLoop& loop)
     : world_(world),
       index_(index),
       node_(world.platform.nodes[index]),
+      loop_(loop),
       random_(world.options.seed, node_.name, "agent"),
       agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}) {}
 
-void SimNode::run() {
-  agent_.start();
-  loop_.run();
-}
+void SimNode::start() { agent_.start(); }
 
 agents::Time SimNode::now() const { return sg4::Engine::get_clock(); }
 
@@ -96,7 +94,11 @@ void SimNode::power_off() {
   for (auto& [id, fetch] : fetches_)
     cut.emplace_back(id, fetch.comm == nullptr ? received_of(fetch.bytes, world_.bulk->cancel(fetch.bulk))
                                                : received_bytes(fetch));
-  loop_.cancel_watched();
+  for (auto& [id, fetch] : fetches_)  // the loop is the site's: only this node's transfers stop
+    if (fetch.comm != nullptr) {
+      loop_.unwatch(fetch.comm);
+      fetch.comm->cancel();
+    }
   fetches_.clear();
   slot_busy_.assign(slot_busy_.size(), false);
   slot_of_.clear();

@@ -1,5 +1,5 @@
-// One edge node on SimGrid: the node agent (agents/node_agent.hpp) in its own actor, with its ports implemented on
-// S4U: layer pulls are communications from the registry host, container starts are timers, the release's behaviour
+// One edge node on SimGrid: the node agent (agents/node_agent.hpp), driven by its site's event loop (one actor per
+// site runs every node of the site: the agents are sans-IO, they need no stack of their own), with its ports on S4U: layer pulls are communications from the registry host, container starts are timers, the release's behaviour
 // (crashes, exits) is drawn from the seed. It records what the node is told and does for the checks.
 #pragma once
 
@@ -23,9 +23,11 @@ class SimNode final : public Receiver,
                       public agents::Registry,
                       public agents::ContainerRuntime {
  public:
-  SimNode(World& world, std::size_t index);
+  // `loop` is the site's: every node of a site shares one loop and one actor.
+  SimNode(World& world, std::size_t index, EventLoop& loop);
 
-  void run();
+  // Starts the agent (in the site's actor, before its loop runs).
+  void start();
   EventLoop& loop() override { return loop_; }
   void receive(const Envelope& envelope) override;
 
@@ -95,7 +97,7 @@ class SimNode final : public Receiver,
   World& world_;
   std::size_t index_;
   const PlatformNode& node_;
-  EventLoop loop_;
+  EventLoop& loop_;
   models::RandomStream random_;
   agents::NodeAgent agent_;
   std::map<agents::TransferId, Fetch> fetches_;

@@ -31,6 +31,7 @@ namespace sg4 = simgrid::s4u;
 // The actors of a run, owned here; World holds plain pointers to them.
 struct Actors {
   std::unique_ptr<SimOrchestrator> orchestrator;
+  std::vector<std::unique_ptr<EventLoop>> site_loops;  // one per site: its actor drives every node of the site
   std::vector<std::unique_ptr<SimNode>> nodes;
   std::vector<std::unique_ptr<SiteBus>> buses;
 };
@@ -59,8 +60,11 @@ Actors make_actors(World& world) {
   const std::size_t n = world.platform.nodes.size();
   actors.nodes.reserve(n);
   world.nodes.reserve(n);
+  actors.site_loops.reserve(world.platform.sites.size());
+  for (std::size_t k = 0; k < world.platform.sites.size(); ++k) actors.site_loops.push_back(std::make_unique<EventLoop>());
   for (std::size_t i = 0; i < n; ++i) {
-    actors.nodes.push_back(std::make_unique<SimNode>(world, i));
+    EventLoop& loop = *actors.site_loops[world.platform.nodes[i].site_index];
+    actors.nodes.push_back(std::make_unique<SimNode>(world, i, loop));
     world.nodes.push_back(actors.nodes.back().get());
   }
   world.buses.assign(world.platform.sites.size(), nullptr);
@@ -95,9 +99,18 @@ void start_actors(World& world, Actors& actors) {
     SiteBus* b = bus.get();
     sg4::Actor::create("bus", world.platform.nodes[b->broker_node()].host, guarded(world, [b] { b->run(); }));
   }
-  for (std::size_t i = 0; i < actors.nodes.size(); ++i) {
-    SimNode* node = actors.nodes[i].get();
-    sg4::Actor::create("agent", world.platform.nodes[i].host, guarded(world, [node] { node->run(); }));
+  // One actor per site, on its first node's host, starts the site's agents and runs their shared loop.
+  for (std::size_t k = 0; k < world.platform.sites.size(); ++k) {
+    const std::vector<std::size_t>& members = world.site_nodes[k];
+    if (members.empty()) continue;
+    std::vector<SimNode*> site_nodes;
+    for (std::size_t i : members) site_nodes.push_back(actors.nodes[i].get());
+    EventLoop* loop = actors.site_loops[k].get();
+    sg4::Actor::create("agents", world.platform.nodes[members.front()].host,
+                       guarded(world, [site_nodes, loop] {
+                         for (SimNode* node : site_nodes) node->start();
+                         loop->run();
+                       }));
   }
 }
 
