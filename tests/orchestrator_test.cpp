@@ -651,6 +651,26 @@ TEST_F(OrchestratorTest, SitesInParallelBatchesWholeSites) {
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2, 3, 4}));
 }
 
+TEST_F(OrchestratorTest, SitesInParallelKeepsItsCountAfterTheFirstBatch) {
+  // Goal: every batch of whole sites has k sites, not only the first; method: 6 nodes on 3 sites, one site per
+  // batch: three batches, one per site (a count restarted at 0 would put sites b and c together). (Killed mutant:
+  // orch-sites-in-parallel-off-by-one.)
+  inventory.push_back({5, "n5", "site-c", {{"tier", "edge"}}, {{"memory", 8e9}}});
+  inventory.push_back({6, "n6", "site-c", {{"tier", "edge"}}, {{"memory", 8e9}}});
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::batches;
+  strategy.sites_in_parallel = 1;
+  orchestrator->submit(batched("web", {}, strategy));
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+  report(1, "web", 1, NodeAppState::healthy);
+  report(2, "web", 1, NodeAppState::healthy);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2, 3, 4}));
+  report(3, "web", 1, NodeAppState::healthy);
+  report(4, "web", 1, NodeAppState::healthy);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2, 3, 4, 5, 6}));
+}
+
 TEST_F(OrchestratorTest, AbortFiresAtTheThresholdOnlyAfterTheMinimumExecutedCount) {
   // Goal: the abort rule's edges; method: 50 % threshold, at least 2 executed, over the 4 nodes: one failure
   // alone (1 executed) does not abort; one success then makes it exactly 50 % of 2 executed: abort.
