@@ -839,6 +839,28 @@ TEST_F(OrchestratorTest, RollingTakesEachSiteOneNodeAtATimeInParallel) {
   EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 3, 2, 4}));
 }
 
+TEST_F(OrchestratorTest, AbortOnFailedIgnoresNodesThatTimedOut) {
+  // Goal: the other failure type: "failed" counts failed nodes only; method: 6 nodes, threshold 40 %, a 100 s
+  // deadline: at 1 s two nodes are healthy and one fails (1 of 3), at 100 s the other three time out: failed stays
+  // at 1 of up to 6 executed, never 40 %, so no abort (counting the timeouts, 2 of 4 would abort at the first one).
+  // (Killed mutant: orch-abort-failure-type-failed.)
+  inventory.push_back({5, "n5", "site-c", {{"tier", "edge"}}, {{"memory", 8e9}}});
+  inventory.push_back({6, "n6", "site-c", {{"tier", "edge"}}, {{"memory", 8e9}}});
+  make();
+  Command command = deploy("web", {}, /*node_deadline_s=*/100);
+  command.abort_threshold_percent = 40;
+  command.abort_min_executed = 2;
+  command.abort_failure_type = Command::FailureType::failed;
+  orchestrator->submit(command);
+  world.timers.advance_to(1);
+  report(5, "web", 1, NodeAppState::healthy);
+  report(6, "web", 1, NodeAppState::healthy);
+  report(3, "web", 1, NodeAppState::failed, "x");
+  world.timers.advance_to(100);  // nodes 1, 2 and 4 never report: timed out
+  EXPECT_EQ(op(1).timed_out, 3u);
+  EXPECT_FALSE(op(1).aborted_at.has_value()) << "timed-out nodes counted as failed";
+}
+
 TEST_F(OrchestratorTest, AbortCountsOnlyOutcomesOfItsFailureType) {
   // Goal: AWS failureType; method: threshold 50 %, failure type timed_out, a 100 s node deadline: two nodes fail
   // at 1 s (executed 2, timed out 0: no abort); the other two time out at 100 s (2 of 4 = 50 %: abort then).
