@@ -483,6 +483,24 @@ Command batched(const std::string& app, std::map<std::string, std::string> selec
   return command;
 }
 
+TEST_F(OrchestratorTest, RestartDuringABatchTellsOnlyTheBatchesAlreadyStarted) {
+  // Goal: a restart resends to told nodes only; method: batches of 2 over the 4 nodes, the first batch told, a
+  // restart: n1 and n2 get the desired state again, n3 and n4 (a batch not yet started) hear nothing. (Killed
+  // mutant: orch-restart-tells-unnotified.)
+  make();
+  Strategy strategy;
+  strategy.kind = Strategy::Kind::batches;
+  strategy.batch_size = 2;
+  orchestrator->submit(batched("web", {}, strategy));
+  ASSERT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+  world.timers.advance_by(10);
+  const auto before = world.channel.sent.size();
+  orchestrator->on_restart();
+  std::vector<NodeId> resent;
+  for (std::size_t i = before; i < world.channel.sent.size(); ++i) resent.push_back(world.channel.sent[i].first);
+  EXPECT_EQ(resent, (std::vector<NodeId>{1, 2}));
+}
+
 TEST_F(OrchestratorTest, BatchesNotifyOneBatchAtATimeAfterTheHealthyTime) {
   // Goal: batch boundaries and the healthy-time gate; method: 3 edge nodes in batches of 2 with a 60 s healthy
   // time; the second batch is notified only 60 s after the first batch's last node is healthy, and the operation
