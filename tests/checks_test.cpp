@@ -272,6 +272,21 @@ TEST(NodeInvariants, AHealthyReportFromANodeThatRunsNothingIsAViolation) {
   EXPECT_EQ(violations[0].invariant, "healthy-report-matches-running-release");
 }
 
+TEST(NodeInvariants, ADowngradeIsJudgedAgainstTheHighestRevisionEverSent) {
+  // no-downgrade-without-rollback compares with the highest revision the node was ever told, not the last one
+  // (revisions only grow; a rollback gets a new generation, never a new revision): told 3, rolled back to 1 (fine),
+  // then told 2 outside a rollback: below 3, a downgrade, though above the last revision sent.
+  // (Killed mutant: chk-downgrade-vs-last.)
+  auto violations = check_history(history({
+      DesiredStateHandled{1, 0, "pos", 1, 3, false, 0, false, true},
+      DesiredStateHandled{2, 0, "pos", 2, 1, true, 3, false, true},
+      DesiredStateHandled{3, 0, "pos", 3, 2, false, 1, false, true},
+  }));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "no-downgrade-without-rollback");
+  EXPECT_NE(violations[0].detail.find("from revision 3 to 2"), std::string::npos) << violations[0].detail;
+}
+
 TEST(NodeInvariants, EachNodeAndInvariantIsReportedOnce) {
   // A node that keeps breaking the disk budget is reported once; another node is reported on its own.
   auto violations = check_history(history({DiskUsage{1, 0, 1500}, DiskUsage{2, 0, 1600}, DiskUsage{3, 1, 1001}}));
@@ -284,6 +299,21 @@ TEST(NodeInvariants, PowerCycleWithoutACommittedReleaseIsBootable) {
   auto violations = check_history(history({PowerEvent{1, 0, false, false}, PowerEvent{2, 0, true, false},
                                            PowerEvent{3, 1, false, true}, PowerEvent{4, 1, true, true}}));
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(names(violations));
+}
+
+TEST(OperationInvariants, ANodeIsJudgedByItsFirstNotificationNotItsLast) {
+  // notified-only-in-its-batch uses the first time the node heard of the operation: store-1/n2, of batch 2 (started
+  // at 70 s), heard at 20 s and again at 75 s (a resend): a violation at 20 s, which its last notification would
+  // hide. (Killed mutant: chk-notified-last-not-first.)
+  agents::Operation op = operation({0, 1});
+  op.strategy.kind = agents::Strategy::Kind::batches;
+  op.wave_begin = {0, 1};
+  op.wave_started_at = {0, 70};
+  op.wave_completed_at = {10, 80};
+  auto violations = check_history(with_operation(op, {DesiredStateHandled{20, 1, "pos", 2, 2, false, 1, false, true},
+                                                      DesiredStateHandled{75, 1, "pos", 2, 2, false, 1, true, false}}));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "notified-only-in-its-batch");
 }
 
 TEST(OperationInvariants, GatesRatesAndWindowsThatHoldPass) {

@@ -316,6 +316,73 @@ TEST(TelemetryBroker, TtlExpiresInsteadOfDelivering) {
   EXPECT_LE(bus.max_age_at_send, 1800.0 + 1e-6);
 }
 
+// A message exactly as old as the TTL, or younger, is never expired: at every instant the TTL drops are at most the
+// messages strictly older than now - ttl (100 messages at 1, 2, ..., 100 s; TTL 100 s; the link down so that they
+// wait). (Killed mutant: bus-ttl-one-more.)
+TEST(TelemetryBroker, TtlExpiresOnlyWhatIsOlderThanTheTtl) {
+  auto c = config(Overflow::drop_oldest, 1ULL << 30, 1);
+  c.stream.ttl_s = 100;
+  Bus bus(c);
+  bus.down();
+  bus.timers.advance_to(100);
+  bus.broker->produce(0, 100, 100, 0, 100, 5, 1);  // message k at k seconds
+  for (double t = 100; t <= 230; t += 0.25) {
+    bus.timers.advance_to(t);
+    std::uint64_t older = 0;
+    for (int k = 1; k <= 100; ++k)
+      if (k < t - 100) ++older;
+    ASSERT_LE(dropped(bus.broker->stats(0), DropReason::ttl_expired), older) << "at " << t << " s";
+  }
+  EXPECT_EQ(dropped(bus.broker->stats(0), DropReason::ttl_expired), 100u);
+  bus.check_conservation();
+}
+
+// With compression the upload cap paces by wire bytes: a backlog B (stored bytes) drains in B·k / (cap − r·b·k) for a
+// compression ratio k (here 0.5), not in B / (cap − r·b). (Killed mutant: bus-upload-cap-raw-bytes.)
+TEST(TelemetryBroker, UploadCapPacesByWireBytes) {
+  const double r = 10, b = 1000, k = 0.5, cap = 50e3;
+  auto c = config(Overflow::drop_oldest, 1ULL << 30);
+  c.forwarder.upload_cap_bytes_per_s = cap;
+  c.forwarder.compression = k;
+  c.forwarder.max_batch_bytes = 256 * 1024;
+  Bus bus(c);
+  bus.capacity = 1e6;
+  bus.sensor(r, static_cast<std::uint32_t>(b), 10);
+  bus.down();
+  bus.run_to(1800);
+  const double backlog = static_cast<double>(bus.broker->buffered_bytes(0));
+  bus.up();
+  double drained_at = -1;
+  for (double t = 1800; t < 3 * 3600; t += 1) {
+    bus.timers.advance_to(t);
+    if (bus.broker->caught_up()) {
+      drained_at = t;
+      break;
+    }
+  }
+  EXPECT_NEAR(drained_at - 1800, backlog * k / (cap - r * b * k), 10.0);
+}
+
+// retry_limit counts retries after the first try: with retry_limit = 2 a batch is sent three times before it is
+// discarded. (Killed mutant: bus-retry-limit-off-by-one.)
+TEST(TelemetryBroker, RetryLimitAllowsThatManyRetriesAfterTheFirstTry) {
+  auto c = config(Overflow::drop_oldest, 1ULL << 30, 1);
+  c.forwarder.retry_limit = 2;
+  Bus bus(c);
+  bus.down();
+  bus.timers.advance_to(10);
+  bus.broker->produce(0, 10, 100, 0, 10, 5, 1);
+  std::size_t sends_before_drop = 0;
+  for (double t = 10; t <= 120 && dropped(bus.broker->stats(0), DropReason::retries_exhausted) == 0; t += 0.5) {
+    sends_before_drop = bus.sent.size();
+    bus.timers.advance_to(t);
+  }
+  EXPECT_EQ(dropped(bus.broker->stats(0), DropReason::retries_exhausted), 10u);
+  EXPECT_EQ(bus.sent.size(), 3u) << "the first try and two retries";
+  EXPECT_LE(sends_before_drop, 3u);
+  bus.check_conservation();
+}
+
 // Greengrass spooler: QoS 0 is evicted first; QoS 1 is never evicted; then new messages are rejected.
 TEST(TelemetryBroker, PriorityEvictTakesQos0FirstAndNeverQos1) {
   auto c = config(Overflow::priority_evict, 100'000);
