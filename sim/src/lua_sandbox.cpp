@@ -47,6 +47,10 @@ namespace {
 // of the budgets) and looks at Ctrl-C. Lua calls its trace function at every instruction once any count hook is
 // set, so a larger interval would save little; this one stops a loop within a few microseconds.
 constexpr int kHookEvery = 1000;
+// Work done inside library functions counts too: every kBytesPerInstruction bytes the Lua code allocates count as one
+// instruction, so that a loop of cheap instructions that each copy megabytes (`string.rep("x", 1e6)` in a loop whose
+// garbage the collector frees) meets the instruction budget instead of running for hours under the memory budget.
+constexpr std::size_t kBytesPerInstruction = 8;
 // What the error path and lua_close may still allocate once the memory budget stopped the Lua code.
 constexpr std::size_t kGrace = std::size_t{64} << 20;
 
@@ -93,6 +97,7 @@ void* budget_alloc(void* ud, void* block, std::size_t old_size, std::size_t new_
   void* resized = std::realloc(block, new_size);
   if (resized == nullptr) return nullptr;
   s.memory = s.memory - held + new_size;
+  if (new_size > held) s.instructions += (new_size - held) / kBytesPerInstruction;
   // Past half the budget, the hook notes the line at every instruction, so that a stop for memory names the line
   // that allocated last (Lua calls no handler for a memory error).
   if (s.hook_every > 1 && s.memory > s.memory_limit / 2) hook_every_instruction(s);
