@@ -1,5 +1,5 @@
 // libFuzzer target for the scenario loader: the input bytes become a scenario file, which load_scenario() reads as
-// `fleetsim run` would, with the sandbox's budgets lowered (--set lua.instructions=1e7, lua.memory=64MiB) so that an
+// `fleetsim run` would, with the sandbox's budgets lowered (--set lua.instructions=1e6, lua.memory=64MiB) so that an
 // endless loop or a memory blow-up ends in the budget's ScenarioError well within -timeout and -rss_limit_mb. A ScenarioError is the expected outcome for bad input; any other exception, a
 // crash, a hang (-timeout), a memory blow-up (-rss_limit_mb) or a sanitizer report is a finding. docs/TESTING.md.
 #include <cstddef>
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   try {
-    fleetsim::sim::load_scenario(path, {"lua.instructions=1e7", "lua.memory=64MiB"});
+    fleetsim::sim::load_scenario(path, {"lua.instructions=1e6", "lua.memory=64MiB"});
   } catch (const fleetsim::sim::ScenarioError&) {
     // The loader refused the input with a message: what it must do with bad input.
   }

@@ -468,5 +468,111 @@ TEST(RunResultOfViolations, AViolationFailsARunWhoseExpectationsAllPass) {
   EXPECT_NE(xml.find("disk-within-budget"), std::string::npos) << xml;
 }
 
+// ---- tests for survivors of the full mutation run (docs/MUTATION.md) --------------------------------------------
+
+TEST(NodeInvariants, EachNodeIsJudgedAgainstItsOwnDisk) {
+  // disk-budget uses the node's own disk: store-1/n2 has 500 bytes, store-1/n1 1000; 800 bytes on n2 break
+  // it. (Killed mutant: chk-disk-budget-first-node.)
+  FleetLayout f = fleet();
+  f.nodes[1].disk_bytes = 500;
+  auto violations = check_history(History{f, {DiskUsage{1, 1, 800}}, RunEnd{}});
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "disk-budget");
+}
+
+TEST(OperationInvariants, TheCanaryIsHeldForTheCanaryTime) {
+  // batch-starts-after-previous-gate after a canary uses canary_time (100 s), not healthy_time (10 s): the canary
+  // completed at 10 s and the next batch started at 50 s. (Killed mutant: chk-gate-of-wrong-batch.)
+  agents::Operation op = operation({0, 1});
+  op.strategy.kind = agents::Strategy::Kind::canary;
+  op.strategy.canary_time_s = 100;
+  op.strategy.healthy_time_s = 10;
+  op.wave_begin = {0, 1};
+  op.wave_started_at = {0, 50};
+  op.wave_completed_at = {10, 60};
+  auto violations = check_history(with_operation(op));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "batch-starts-after-previous-gate");
+}
+
+TEST(OperationInvariants, TheLastNodeOfABatchIsCheckedToo) {
+  // notified-only-in-its-batch covers every node of a batch, its last one included: batches {n1, n2} (started at 5 s)
+  // and {n3, n4}; store-1/n2 heard at 2 s. (Killed mutant: chk-batch-last-node-unchecked.)
+  agents::Operation op = operation({0, 1, 2, 3});
+  op.strategy.kind = agents::Strategy::Kind::batches;
+  op.wave_begin = {0, 2};
+  op.wave_started_at = {5, 70};
+  op.wave_completed_at = {20, 80};
+  auto violations =
+      check_history(with_operation(op, {DesiredStateHandled{2, 1, "pos", 2, 2, false, 1, false, true}}));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "notified-only-in-its-batch");
+}
+
+TEST(OperationInvariants, TheRollingWindowIsPerSite) {
+  // rolling-window-holds computes the window from the site's node count: 50 % of a site of 2 is 1 node, though 50 %
+  // of the operation's 4 would be 2; both nodes of each site updated at once. (Killed mutant:
+  // chk-rolling-window-of-operation.)
+  agents::Operation op = operation({0, 1, 2, 3});
+  op.strategy.kind = agents::Strategy::Kind::rolling;
+  op.strategy.max_unavailable_percent = 50;
+  auto violations = check_history(with_operation(op));
+  ASSERT_FALSE(violations.empty());
+  for (const auto& v : violations) EXPECT_EQ(v.invariant, "rolling-window-holds") << v.detail;
+}
+
+TEST(TelemetryInvariants, AStreamBoundedByMessagesIsCheckedByMessages) {
+  // telemetry-storage-limit checks max_msgs too: the "events" stream holds at most 100 messages and reports 150 (of
+  // 150 bytes, no byte bound). (Killed mutant: chk-storage-msgs-unchecked.)
+  auto violations = check_history(history({TelemetryProduced{10, 0, 1, 150, 150, 150}}));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "telemetry-storage-limit");
+}
+
+TEST(TelemetryInvariants, TheTtlIsJudgedOnTheOldestMessageOfARun) {
+  // telemetry-ttl looks at the oldest message a run carries: messages 1..50 produced at 1..50 s and sent at 99 s
+  // with a TTL of 60 s: message 1 is 98 s old, though the newest is only 49 s old. (Killed mutant: chk-ttl-at-arrival.)
+  auto violations = check_history(history({BatchArrived{100, 0, 99, {run(0, 1, 50, 0)}, {run(0, 1, 50, 0)}}}));
+  ASSERT_EQ(violations.size(), 1u) << ::testing::PrintToString(names(violations));
+  EXPECT_EQ(violations[0].invariant, "telemetry-ttl");
+}
+
+TEST(Expectations, AMetricNeverMeasuredFailsItsExpectation) {
+  // "upgrade.time_to_100 <= 1h" when 100 % was never reached: not measured, so not passed, whatever the bound.
+  // (Killed mutant: chk-expect-unmeasured-passes.)
+  reports::RunResult r;
+  reports::OperationResult op;
+  op.name = "upgrade";
+  op.time_to_pct = {{50, 20.0}, {90, std::nullopt}, {99, std::nullopt}, {100, std::nullopt}};
+  r.operations.push_back(op);
+  auto results = evaluate({Expectation{"upgrade.time_to_100 <= 1h", "s.lua:9", "upgrade.time_to_100", "<=", 3600,
+                                       "seconds"}},
+                          r);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].measured.has_value());
+  EXPECT_FALSE(results[0].passed);
+}
+
+TEST(RunResultOfViolations, AnUnmeasuredExpectationOrAnInterruptionFailsTheRun) {
+  // RunResult::passed is false for an expectation that failed because its metric was never measured, and for an
+  // interrupted run, whose result() says "interrupted". (Killed mutants: rep-passed-ignores-unmeasured,
+  // rep-passed-when-interrupted.)
+  reports::RunResult r;
+  reports::ExpectationResult e;
+  e.text = "upgrade.time_to_100 <= 1h";
+  e.metric = "upgrade.time_to_100";
+  e.op = "<=";
+  e.unit = "seconds";
+  e.expected = 3600;
+  e.passed = false;  // never measured
+  r.expectations.push_back(e);
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.result(), "fail");
+  reports::RunResult interrupted;
+  interrupted.interrupted = true;
+  EXPECT_FALSE(interrupted.passed());
+  EXPECT_EQ(interrupted.result(), "interrupted");
+}
+
 }  // namespace
 }  // namespace fleetsim::checks
