@@ -182,6 +182,19 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"ExpectBadValueUnit", 11, R"(expect "rollout_pos_2.time_to_100 <= 1 fortnight")", {"expect", "unit"}},
         Case{"ExpectMalformed", 11, R"(expect "rollout_pos_2.time_to_100")", {"expect", "<metric> <op> <value>"}},
         Case{"AppNotATable", 8, R"(app "pos")", {"app expects a table"}},
+        // Survivors of the full mutation run (docs/MUTATION.md): a version with neither image nor layers
+        // (load-image-and-layers), a fractional integer (load-integer-fraction-truncated), an integer above its
+        // bound (load-integer-no-upper-bound).
+        Case{"VersionWithoutImageOrLayers",
+             8,
+             R"(app { name = "pos", versions = { ["1"] = { start_time = "5s" }, ["2"] = { image = "110MiB" } } })",
+             {"give either image"}},
+        Case{"FractionalCount", 4, R"(  name = "store", count = 2.5, nodes = 2,)", {"key 'count'", "whole number"}, 3},
+        Case{"CpuAboveItsBound",
+             6,
+             R"(  hardware = { disk = "64GiB", cpu = 2000 },)",
+             {"key 'hardware.cpu'", "between 1 and 1024"},
+             3},
         // found by fuzz/scenario_loader_fuzz: a list where keys belong used to end in exit 3 (json type_error)
         Case{"ActionGivenAList", 9, R"(at("0s", deploy { "pos", "1" }))", {"deploy expects a table of named keys", "got a list"}},
         Case{"SiteGivenAList", 8, R"(site { "store" })", {"site expects a table of named keys"}},

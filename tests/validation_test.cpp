@@ -676,5 +676,19 @@ at("2h", fault.partition { sites = { "s-1" }, duration = "1m" }))"),
   EXPECT_EQ(with_action.faults.size(), 1u);
 }
 
+TEST(Timeline, ARolloutAtTheSameTimeAsItsDeployIsAccepted) {
+  // A rollout may be scheduled at the very time of the deploy that places its app (the deploy comes first in the
+  // timeline): not an error. (Killed mutant: load-rollout-same-time-as-deploy.)
+  std::string dir = fresh_dir("timeline");
+  auto scenario = sim::load_scenario(write_scenario(dir, "same.lua", R"(
+site { name = "s", uplink = { down = "8Mbps", latency = "20ms" } }
+app { name = "a", versions = { ["1"] = { image = "1MiB" }, ["2"] = { image = "2MiB" } } }
+at("1h", deploy { app = "a", version = "1" })
+at("1h", rollout { app = "a", version = "2" })
+)"),
+                                     {});
+  EXPECT_EQ(scenario.timeline.size(), 2u);
+}
+
 }  // namespace
 }  // namespace fleetsim::testing
