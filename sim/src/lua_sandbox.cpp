@@ -47,10 +47,10 @@ namespace {
 // of the budgets) and looks at Ctrl-C. Lua calls its trace function at every instruction once any count hook is
 // set, so a larger interval would save little; this one stops a loop within a few microseconds.
 constexpr int kHookEvery = 1000;
-// Work done inside library functions counts too: every kBytesPerInstruction bytes the Lua code allocates count as one
+// Work done inside library functions counts too: every byte the Lua code allocates counts as one
 // instruction, so that a loop of cheap instructions that each copy megabytes (`string.rep("x", 1e6)` in a loop whose
 // garbage the collector frees) meets the instruction budget instead of running for hours under the memory budget.
-constexpr std::size_t kBytesPerInstruction = 8;
+constexpr std::size_t kBytesPerInstruction = 1;
 // What the error path and lua_close may still allocate once the memory budget stopped the Lua code.
 constexpr std::size_t kGrace = std::size_t{64} << 20;
 
