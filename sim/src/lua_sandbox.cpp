@@ -97,7 +97,11 @@ void* budget_alloc(void* ud, void* block, std::size_t old_size, std::size_t new_
   void* resized = std::realloc(block, new_size);
   if (resized == nullptr) return nullptr;
   s.memory = s.memory - held + new_size;
-  if (new_size > held) s.instructions += (new_size - held) / kBytesPerInstruction;
+  if (new_size > held) {
+    s.instructions += (new_size - held) / kBytesPerInstruction;
+    // Stop at the next instruction, not at the next hook: a thousand instructions of string.rep are a gigabyte.
+    if (s.stop == Stop::none && s.instructions > s.instruction_limit) stop_lua(s, Stop::instructions);
+  }
   // Past half the budget, the hook notes the line at every instruction, so that a stop for memory names the line
   // that allocated last (Lua calls no handler for a memory error).
   if (s.hook_every > 1 && s.memory > s.memory_limit / 2) hook_every_instruction(s);
@@ -107,12 +111,14 @@ void* budget_alloc(void* ud, void* block, std::size_t old_size, std::size_t new_
 
 void budget_hook(lua_State* L, lua_Debug* ar) {
   SandboxState& s = state_of(L);
+  // Where the code is, for the messages: at every hook, and once more when a stop came from elsewhere (the
+  // allocator, Ctrl-C) before any hook noted a line.
+  if ((s.stop == Stop::none || s.where_line == 0) && lua_getinfo(L, "Sl", ar) != 0 && ar->currentline > 0) {
+    std::memcpy(s.where_src, ar->short_src, sizeof s.where_src);
+    s.where_line = ar->currentline;
+  }
   if (s.stop == Stop::none) {
     s.instructions += static_cast<std::uint64_t>(s.hook_every);
-    if (lua_getinfo(L, "Sl", ar) != 0 && ar->currentline > 0) {
-      std::memcpy(s.where_src, ar->short_src, sizeof s.where_src);
-      s.where_line = ar->currentline;
-    }
     if (fleetsim::sim::interrupt_requested())
       stop_lua(s, Stop::interrupted);
     else if (s.instructions > s.instruction_limit)
