@@ -65,8 +65,8 @@ BulkNetwork::BulkNetwork(const Platform& platform, double time_precision_s, doub
         return o;
       }()) {
   for (const auto& site : platform.sites) {
-    site_links_.emplace(site.uplink_down, 1);
-    site_links_.emplace(site.uplink_up, 1);
+    site_links_.insert(site.uplink_down);
+    site_links_.insert(site.uplink_up);
   }
 }
 
@@ -87,8 +87,6 @@ sharing::LinkId BulkNetwork::link_id(const sg4::Link* link, sharing::LinkId pare
   const sharing::LinkId id = solver_.add_link(link->get_bandwidth(), parent);
   if (!link->is_on()) solver_.turn_off(now(), id);
   links_.emplace(link, id);
-  if (link_of_.size() <= id) link_of_.resize(id + 1, nullptr);
-  link_of_[id] = link;
   return id;
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -89,8 +90,7 @@ class BulkNetwork {
   };
   std::unordered_map<std::pair<const simgrid::s4u::Host*, const simgrid::s4u::Host*>, Route, PairHash> routes_;
   std::unordered_map<const simgrid::s4u::Link*, sharing::LinkId> links_;
-  std::vector<const simgrid::s4u::Link*> link_of_;     // by LinkId
-  std::unordered_map<const simgrid::s4u::Link*, int> site_links_;  // site uplinks (both directions)
+  std::unordered_set<const simgrid::s4u::Link*> site_links_;  // site uplinks (both directions)
   std::unordered_map<Handle, Transfer> transfers_;
   std::vector<Handle> handle_of_flow_;  // by FlowId: the running transfer that has it
   Handle next_handle_ = 1;

@@ -85,13 +85,6 @@ void EventLoop::unwatch(const sg4::CommPtr& comm) {
   }
 }
 
-void EventLoop::cancel_watched() {
-  for (std::size_t i = 1; i < activities_.size(); ++i) activities_[i]->cancel();
-  activities_.resize(1);
-  callbacks_.resize(1);
-  path_up_.resize(1);
-}
-
 void EventLoop::fire_due_timers() {
   // Callbacks due now run in (time, creation) order; a callback may add or cancel timers.
   while (!timers_.empty() && timers_.begin()->first.first <= sg4::Engine::get_clock()) {

@@ -48,8 +48,6 @@ class EventLoop {
   // The same for any activity (an execution on a GPU host: up tells whether that host is still on).
   void watch_activity(const simgrid::s4u::ActivityPtr& activity, CommCallback callback, std::function<bool()> up = {});
   void unwatch(const simgrid::s4u::CommPtr& comm);
-  // Cancels every watched communication without calling its callback (the node lost power).
-  void cancel_watched();
 
   // Runs until stop() is called (from any actor); then cancels what it still waits on and returns.
   void run();
