@@ -58,12 +58,12 @@ std::optional<std::string> BulkNetwork::unsupported(const Platform& platform,
          "act as a bound (docs/SOLVER.md §3.4)";
 }
 
-BulkNetwork::BulkNetwork(const Platform& platform, double time_precision_s, double tcp_gamma_bytes)
+BulkNetwork::BulkNetwork(const Platform& platform, double time_precision_s, double tcp_gamma_bytes, EventLoop& loop)
     : platform_(platform), tcp_gamma_(tcp_gamma_bytes), solver_([&] {
         sharing::Options o;
         o.time_precision = time_precision_s;
         return o;
-      }()) {
+      }()), loop_(loop) {
   for (const auto& site : platform.sites) {
     site_links_.insert(site.uplink_down);
     site_links_.insert(site.uplink_up);
@@ -226,7 +226,5 @@ void BulkNetwork::on_timer() {
   hand_over_ended();
   reschedule();
 }
-
-void BulkNetwork::run() { loop_.run(); }
 
 }  // namespace fleetsim::sim

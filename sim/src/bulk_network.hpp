@@ -36,7 +36,8 @@ class BulkNetwork {
   // The same for the platform: the FATPIPE ingest must act as a bound on every upload (docs/SOLVER.md §3.4).
   static std::optional<std::string> unsupported(const Platform& platform, const std::vector<simgrid::s4u::Host*>& uploaders);
 
-  BulkNetwork(const Platform& platform, double time_precision_s, double tcp_gamma_bytes);
+  // The driver's timers run in `loop` (its own actor's, or the loop the sites share: see run.cpp).
+  BulkNetwork(const Platform& platform, double time_precision_s, double tcp_gamma_bytes, EventLoop& loop);
   BulkNetwork(const BulkNetwork&) = delete;
   BulkNetwork& operator=(const BulkNetwork&) = delete;
 
@@ -51,8 +52,6 @@ class BulkNetwork {
   // After SimGrid's state or bandwidth of `link` changed (a fault): the transfers crossing it follow.
   void link_changed(const simgrid::s4u::Link* link);
 
-  // The driver actor's body; stop() ends it (with the other loops at the end of the run).
-  void run();
   EventLoop& loop() { return loop_; }
   const sharing::Stats& stats() const { return solver_.stats(); }
 
@@ -81,7 +80,7 @@ class BulkNetwork {
   const Platform& platform_;
   double tcp_gamma_;
   sharing::Solver solver_;
-  EventLoop loop_;
+  EventLoop& loop_;
   double last_now_ = 0;
   struct PairHash {
     std::size_t operator()(const std::pair<const simgrid::s4u::Host*, const simgrid::s4u::Host*>& p) const {

@@ -1,6 +1,7 @@
 #include "event_loop.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <simgrid/Exception.hpp>
 
@@ -8,11 +9,43 @@ namespace fleetsim::sim {
 
 namespace sg4 = simgrid::s4u;
 
+namespace {
+constexpr std::uint64_t kSlotMask = 0xffffffffULL;
+
+// The heap's order: std::push_heap keeps the greatest first, so "greater" puts the earliest (time, id) on top.
+bool later(const EventLoop::TimerId a_id, double a_at, const EventLoop::TimerId b_id, double b_at) {
+  return a_at > b_at || (a_at == b_at && a_id > b_id);
+}
+}  // namespace
+
 EventLoop::TimerId EventLoop::insert(double at_s, std::function<void()> callback) {
-  TimerId id = next_timer_++;
-  timers_.emplace(std::make_pair(at_s, id), std::move(callback));
-  timer_at_.emplace(id, at_s);
+  std::uint32_t slot = 0;
+  if (free_slots_.empty()) {
+    if (slots_.size() > kSlotMask) throw std::length_error("event loop: more than 2^32 pending timers");
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  const TimerId id = (next_seq_++ << 32) | slot;
+  slots_[slot].callback = std::move(callback);
+  slots_[slot].id = id;
+  heap_.push_back({at_s, id});
+  std::push_heap(heap_.begin(), heap_.end(),
+                 [](const HeapEntry& a, const HeapEntry& b) { return later(a.id, a.at, b.id, b.at); });
   return id;
+}
+
+bool EventLoop::prune() {
+  while (!heap_.empty()) {
+    const HeapEntry& top = heap_.front();
+    if (slots_[top.id & kSlotMask].id == top.id) return true;
+    std::pop_heap(heap_.begin(), heap_.end(),
+                  [](const HeapEntry& a, const HeapEntry& b) { return later(a.id, a.at, b.id, b.at); });
+    heap_.pop_back();
+  }
+  return false;
 }
 
 EventLoop::TimerId EventLoop::add_timer(double delay_s, std::function<void()> callback) {
@@ -20,10 +53,11 @@ EventLoop::TimerId EventLoop::add_timer(double delay_s, std::function<void()> ca
 }
 
 void EventLoop::cancel_timer(TimerId id) {
-  auto it = timer_at_.find(id);
-  if (it == timer_at_.end()) return;
-  timers_.erase({it->second, id});
-  timer_at_.erase(it);
+  const std::uint64_t slot = id & kSlotMask;
+  if (id == 0 || slot >= slots_.size() || slots_[slot].id != id) return;  // ran, cancelled, or never was
+  slots_[slot].callback = nullptr;
+  slots_[slot].id = 0;
+  free_slots_.push_back(static_cast<std::uint32_t>(slot));
 }
 
 EventLoop::TimerId EventLoop::post_at(double at_s, std::function<void()> callback) {
@@ -50,7 +84,7 @@ void EventLoop::ring() {
 void EventLoop::wait_quietly() {
   if (!quiet_) quiet_ = sg4::Semaphore::create(0);
   quiet_waiting_ = true;
-  if (timers_.empty())
+  if (!prune())
     quiet_->acquire();
   else
     quiet_->acquire_timeout(std::max(0.0, wake_at_ - sg4::Engine::get_clock()));
@@ -87,10 +121,18 @@ void EventLoop::unwatch(const sg4::CommPtr& comm) {
 
 void EventLoop::fire_due_timers() {
   // Callbacks due now run in (time, creation) order; a callback may add or cancel timers.
-  while (!timers_.empty() && timers_.begin()->first.first <= sg4::Engine::get_clock()) {
-    auto node = timers_.extract(timers_.begin());
-    timer_at_.erase(node.key().second);
-    node.mapped()();
+  const double now = sg4::Engine::get_clock();
+  while (prune() && heap_.front().at <= now) {
+    const TimerId id = heap_.front().id;
+    std::pop_heap(heap_.begin(), heap_.end(),
+                  [](const HeapEntry& a, const HeapEntry& b) { return later(a.id, a.at, b.id, b.at); });
+    heap_.pop_back();
+    Slot& slot = slots_[id & kSlotMask];
+    std::function<void()> callback = std::move(slot.callback);
+    slot.callback = nullptr;
+    slot.id = 0;
+    free_slots_.push_back(static_cast<std::uint32_t>(id & kSlotMask));
+    callback();
   }
 }
 
@@ -107,7 +149,7 @@ void EventLoop::run() {
       path_up_.resize(1);
       return;
     }
-    wake_at_ = timers_.empty() ? std::numeric_limits<double>::infinity() : timers_.begin()->first.first;
+    wake_at_ = prune() ? heap_.front().at : std::numeric_limits<double>::infinity();
     if (activities_.size() == 1) {
       wait_quietly();
       continue;
@@ -122,8 +164,8 @@ void EventLoop::run() {
       // waiting nor able to be rung. Look again before waiting.
       if (stopping_) continue;
     }
-    wake_at_ = timers_.empty() ? std::numeric_limits<double>::infinity() : timers_.begin()->first.first;
-    double timeout = timers_.empty() ? -1.0 : std::max(0.0, wake_at_ - sg4::Engine::get_clock());
+    wake_at_ = prune() ? heap_.front().at : std::numeric_limits<double>::infinity();
+    double timeout = heap_.empty() ? -1.0 : std::max(0.0, wake_at_ - sg4::Engine::get_clock());
     ssize_t index = -1;
     bool ok = true;
     waiting_ = true;

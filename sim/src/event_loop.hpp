@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <map>
 #include <utility>
 #include <vector>
 
@@ -61,6 +60,8 @@ class EventLoop {
     return hook;
   }
   TimerId insert(double at_s, std::function<void()> callback);
+  // Drops cancelled timers from the top of the heap; true if a live timer is left.
+  bool prune();
   void ring();
   void fire_due_timers();
   void wait_quietly();
@@ -78,9 +79,22 @@ class EventLoop {
   bool rung_ = false;
   bool stopping_ = false;
   double wake_at_ = std::numeric_limits<double>::infinity();
-  std::map<std::pair<double, TimerId>, std::function<void()>> timers_;
-  std::map<TimerId, double> timer_at_;
-  TimerId next_timer_ = 1;
+  // Timers: a binary heap of (time, id), earliest first, ties in creation order; the callbacks sit in slots reused
+  // through a free list. An id is its creation number (high 32 bits) and its slot (low 32 bits): cancelling frees
+  // the slot at once, and the heap entry, found stale when it reaches the top, is dropped. (Two ordered maps did
+  // this before: two node allocations and two tree walks per timer, a tenth of a telemetry-heavy run.)
+  struct HeapEntry {
+    double at;
+    TimerId id;
+  };
+  struct Slot {
+    std::function<void()> callback;
+    TimerId id = 0;  // 0: free
+  };
+  std::vector<HeapEntry> heap_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::uint64_t next_seq_ = 1;
 };
 
 }  // namespace fleetsim::sim

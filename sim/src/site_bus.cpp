@@ -10,14 +10,15 @@ namespace fleetsim::sim {
 namespace sg4 = simgrid::s4u;
 namespace telem = agents::telemetry;
 
-SiteBus::SiteBus(World& world, std::size_t site)
+SiteBus::SiteBus(World& world, std::size_t site, EventLoop& loop)
     : world_(world),
       site_index_(site),
       site_(world.platform.sites[site]),
       tpl_(*site_.site_template),
       streams_(tpl_.streams()),
       random_(world.options.seed, site_.name, "bus"),
-      broker_(tpl_.bus->config, streams_, tpl_.bus->streams, telem::BrokerPorts{*this, *this, *this, *this}) {
+      broker_(tpl_.bus->config, streams_, tpl_.bus->streams, telem::BrokerPorts{*this, *this, *this, *this}),
+      loop_(loop) {
   broker_node_ = world.site_nodes[site].front();
   host_ = world.platform.nodes[broker_node_].host;
   add_sources();
@@ -79,7 +80,7 @@ checks::BusLayout SiteBus::layout() const {
   return layout;
 }
 
-void SiteBus::run() {
+void SiteBus::start() {
   interval_ = tpl_.bus->config.forwarder.batch_interval_s;
   // Sites do not tick in step: each bus starts at its own phase in [0, interval), drawn from the seed. (In step,
   // every site's batch would leave at the same instant and all of them would share one bandwidth-sharing
@@ -100,7 +101,6 @@ void SiteBus::run() {
   });
   sample_period_ = world_.scenario.simulation.telemetry_sample.seconds;
   loop_.add_timer(sample_period_, [this] { sample(); });
-  loop_.run();
 }
 
 agents::Time SiteBus::now() const { return sg4::Engine::get_clock(); }

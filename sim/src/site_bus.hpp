@@ -22,13 +22,15 @@ class SiteBus final : public agents::Clock,
                       public agents::Timers,
                       public agents::telemetry::UplinkPort {
  public:
-  SiteBus(World& world, std::size_t site);
+  // The bus's events run in `loop` (its own, or the one every site's agents and bus share: see run.cpp).
+  SiteBus(World& world, std::size_t site, EventLoop& loop);
 
   EventLoop& loop() { return loop_; }
   std::size_t broker_node() const { return broker_node_; }
   // What the checks need to know of this bus: its streams' limits, its interval and cap.
   checks::BusLayout layout() const;
-  void run();
+  // Arms the bus's first timers; its loop's actor runs them.
+  void start();
 
   // Clock, Random, Timers
   agents::Time now() const override;
@@ -89,7 +91,7 @@ class SiteBus final : public agents::Clock,
   std::vector<std::string> streams_;
   models::RandomStream random_;
   agents::telemetry::Broker broker_;
-  EventLoop loop_;
+  EventLoop& loop_;
   simgrid::s4u::Host* host_ = nullptr;
   std::size_t broker_node_ = 0;
   std::vector<Sensor> sensors_;
