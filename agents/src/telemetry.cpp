@@ -471,7 +471,10 @@ CloudReceiver::Result CloudReceiver::receive(std::uint32_t site, const Batch& ba
   Result result;
   for (MessageRun r : batch.runs) {
     if (r.count == 0) continue;
-    std::uint64_t& hwm = hwm_[{site, r.stream}];
+    if (hwm_.size() <= site) hwm_.resize(site + 1);
+    std::vector<std::uint64_t>& marks = hwm_[site];
+    if (marks.size() <= r.stream) marks.resize(r.stream + 1, 0);
+    std::uint64_t& hwm = marks[r.stream];
     const std::uint64_t last = r.first_seq + r.count - 1;
     if (last <= hwm) {
       result.duplicates += r.count;
@@ -491,8 +494,8 @@ CloudReceiver::Result CloudReceiver::receive(std::uint32_t site, const Batch& ba
 }
 
 std::uint64_t CloudReceiver::high_water_mark(std::uint32_t site, std::uint32_t stream) const {
-  auto it = hwm_.find({site, stream});
-  return it == hwm_.end() ? 0 : it->second;
+  if (site >= hwm_.size() || stream >= hwm_[site].size()) return 0;
+  return hwm_[site][stream];
 }
 
 }  // namespace fleetsim::agents::telemetry

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -79,7 +80,7 @@ class SiteBus final : public agents::Clock,
                int qos);
   void produce_tick();
   void start_exec(std::size_t g);
-  void transfer_done(const agents::telemetry::Batch& batch, bool ok);
+  void transfer_done(const std::shared_ptr<const agents::telemetry::Batch>& batch, bool ok);
   void accepted(const agents::telemetry::CloudReceiver::Result& result);
   void after();
   void sample();

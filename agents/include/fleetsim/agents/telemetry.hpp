@@ -222,7 +222,7 @@ class CloudReceiver {
   std::uint64_t high_water_mark(std::uint32_t site, std::uint32_t stream) const;
 
  private:
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> hwm_;
+  std::vector<std::vector<std::uint64_t>> hwm_;  // by site, then stream (sites and streams are small indices)
 };
 
 }  // namespace fleetsim::agents::telemetry
