@@ -122,5 +122,50 @@ TEST_P(SolverDifferential, RandomFleetGivesSimGridsTimes) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, SolverDifferential, ::testing::Range(1, 41));
 
+// report.json's network.solver: what the sharing solver did. Each pull is at least two of its events (its start and
+// its end), and an ordinary fleet has no precision hazard; under SimGrid's solver the entry is null.
+TEST(SolverReport, CountsTheSolversEventsAndNoHazardForAnOrdinaryFleet) {
+  const std::string dir = fresh_dir("solver-report");
+  const std::string scenario = write_scenario(dir, "fleet.lua", R"lua(
+scenario { name = "ordinary" }
+site { name = "store", count = 5, nodes = 4, uplink = { down = "20Mbps", latency = "30ms" } }
+app { name = "a", versions = { ["1"] = { layers = { "10MiB", "5MiB" } } } }
+at("0s", deploy { app = "a", version = "1", name = "install" })
+)lua");
+  auto sharing = run_fleetsim(scenario, {}, dir + "/sharing");
+  ASSERT_EQ(sharing.exit_code, 0) << sharing.err;
+  const auto work = read_report(sharing)["network"]["solver"];
+  EXPECT_GE(work["events"].get<std::uint64_t>(), 2u * 20 * 2) << work.dump();  // 20 nodes, 2 layers each
+  EXPECT_EQ(work["precision_hazards"], 0) << work.dump();
+  EXPECT_EQ(sharing.out.find("maxmin/precision"), std::string::npos) << sharing.out;
+  auto simgrid = run_fleetsim(scenario, {"--set", "simulation.solver=simgrid"}, dir + "/simgrid");
+  ASSERT_EQ(simgrid.exit_code, 0) << simgrid.err;
+  EXPECT_TRUE(read_report(simgrid)["network"]["solver"].is_null());
+}
+
+// A flow left with less than maxmin/precision (1e-5) of a saturated link's bandwidth (tests/sharing_test.cpp,
+// CountsWhereSimGridsPrecisionWouldOverAllocate, through the whole program): store "near", 1,000 nodes a few ms away,
+// fills its own uplink, 99.9999 % of the egress, before the egress saturates, since its pulls' shares together weigh
+// over 10^7 times the share of store "far", 100 s away (a residual of 1e-6 needs more than 10^6). far's pull starts
+// about 300 s in, while near's 1,000 GiB take about 8,600 s, and is left with 1e-6 of the egress (125 B/s, below
+// 1e-5 of it) until they end. The run reports the hazard in report.json and in its summary.
+TEST(SolverReport, NamesTheLevelsBelowSimGridsPrecision) {
+  const std::string dir = fresh_dir("solver-hazard");
+  const std::string scenario = write_scenario(dir, "hazard.lua", R"lua(
+scenario { name = "hazard" }
+cloud { registry = { egress = "1Gbps", latency = "0ms" } }
+site { name = "near", count = 1, nodes = 1000, uplink = { down = "999.999Mbps", latency = "0.01ms" } }
+site { name = "far", count = 1, nodes = 1, uplink = { down = "10Gbps", latency = "100s" } }
+app { name = "a", versions = { ["1"] = { image = "1GiB" } } }
+at("0s", deploy { app = "a", version = "1", name = "install", node_deadline = "1d" })
+)lua");
+  auto run = run_raw({"run", scenario, "--out", dir + "/out", "--no-progress"});  // not quiet: the summary too
+  run.dir = dir + "/out";
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  const auto work = read_report(run)["network"]["solver"];
+  EXPECT_GT(work["precision_hazards"].get<std::uint64_t>(), 0u) << work.dump();
+  EXPECT_NE(run.out.find("below SimGrid's maxmin/precision"), std::string::npos) << run.out;
+}
+
 }  // namespace
 }  // namespace fleetsim::testing

@@ -197,7 +197,12 @@ void write_report_json(const RunResult& r, const std::string& path) {
   j["network"] = {{"registry_egress_bytes", r.registry_egress_bytes},
                   {"busiest_uplink", {{"site", r.busiest_uplink_site}, {"bytes", r.busiest_uplink_bytes}}},
                   {"control_bytes", r.control_bytes},
-                  {"bytes_wasted", r.bytes_wasted}};
+                  {"bytes_wasted", r.bytes_wasted},
+                  {"solver", r.solver ? ordered_json{{"events", r.solver->events},
+                                                     {"class_changes", r.solver->class_changes},
+                                                     {"scans", r.solver->scans},
+                                                     {"precision_hazards", r.solver->precision_hazards}}
+                                      : ordered_json(nullptr)}};
   j["nodes_failed"] = r.nodes_failed;
   ordered_json faults = ordered_json::array();
   for (const auto& f : r.faults)
@@ -430,6 +435,10 @@ std::string summary_text(const RunResult& r) {
       << "; control messages: " << models::format_bytes(static_cast<double>(r.control_bytes));
   if (r.bytes_wasted)
     out << "; wasted by interrupted pulls: " << models::format_bytes(static_cast<double>(r.bytes_wasted));
+  if (r.solver && r.solver->precision_hazards > 0)
+    out << "\n  sharing: " << r.solver->precision_hazards
+        << " level(s) below SimGrid's maxmin/precision: simulation.solver = \"simgrid\" would share those links "
+           "differently (docs/SOLVER.md)";
   out << "\n  nodes failed: " << r.nodes_failed;
   if (r.crash_reports) out << "; committed releases that crashed and restarted: " << r.crash_reports;
   out << "\n";

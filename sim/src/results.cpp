@@ -5,6 +5,7 @@
 
 #include <simgrid/version.h>
 
+#include "bulk_network.hpp"
 #include "timeline.hpp"
 
 namespace fleetsim::sim {
@@ -29,6 +30,10 @@ void collect_fleet(const World& world, const std::map<std::string, std::string>&
   r.hit_max_time = hit_max_time;
   r.interrupted = world.stopped_early_at.has_value();
   r.registry_egress_bytes = world.registry_egress_bytes;
+  if (world.bulk != nullptr) {
+    const sharing::Stats& s = world.bulk->stats();
+    r.solver = reports::RunResult::SolverWork{s.events, s.class_changes, s.scans, s.precision_hazards};
+  }
   r.events = world.events;
   r.control_bytes = world.control_bytes;
   for (std::size_t s = 0; s < world.platform.sites.size(); ++s) {

@@ -180,6 +180,16 @@ struct RunResult {
   std::uint64_t control_bytes = 0;
   std::uint64_t bytes_wasted = 0;
   std::size_t nodes_failed = 0;  // nodes whose last operation did not succeed
+  // What fleetsim's sharing solver did (absent under SimGrid's): its events and, above all, its precision hazards,
+  // levels where SimGrid's maxmin/precision would have dropped a link early (docs/SOLVER.md): there the two solvers
+  // may disagree, and SimGrid's answer is the less exact one.
+  struct SolverWork {
+    std::uint64_t events = 0;
+    std::uint64_t class_changes = 0;
+    std::uint64_t scans = 0;
+    std::uint64_t precision_hazards = 0;
+  };
+  std::optional<SolverWork> solver;
 
   std::vector<FaultWindow> faults;
   std::vector<Event> events;
