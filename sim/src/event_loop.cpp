@@ -69,20 +69,15 @@ EventLoop::TimerId EventLoop::post_at(double at_s, std::function<void()> callbac
 
 void EventLoop::ring() {
   // Only another actor can find this loop waiting: the loop's own actor is running when it adds work.
-  if (waiting_ && !rung_) {
-    rung_ = true;
-    doorbell_->cancel();
-  } else if (quiet_waiting_ && !quiet_rung_) {
+  if (quiet_waiting_ && !quiet_rung_) {
     quiet_rung_ = true;
     quiet_->release();
   }
 }
 
-// With nothing to wait on but timers and deliveries, the loop sleeps on a semaphore: ring() releases it, a timer is
-// its timeout. Neither raises an exception (the doorbell's cancel does, with a backtrace: most of a run's cost when
-// every delivery paid it).
+// The loop sleeps on a semaphore: ring() releases it, the next timer is its timeout. (A cancelled execution as a
+// doorbell did this before: its exception, with a backtrace, was most of a run's cost when every delivery paid it.)
 void EventLoop::wait_quietly() {
-  if (!quiet_) quiet_ = sg4::Semaphore::create(0);
   quiet_waiting_ = true;
   if (!prune())
     quiet_->acquire();
@@ -97,26 +92,81 @@ void EventLoop::stop() {
   ring();
 }
 
-void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback, std::function<bool()> path_up) {
-  watch_activity(comm, std::move(callback), std::move(path_up));
-}
+void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback) { watch_activity(comm, std::move(callback)); }
 
-void EventLoop::watch_activity(const sg4::ActivityPtr& comm, CommCallback callback, std::function<bool()> path_up) {
-  activities_.push_back(comm);
-  callbacks_.push_back(std::move(callback));
-  path_up_.push_back(std::move(path_up));
-  ring();
-}
-
-void EventLoop::unwatch(const sg4::CommPtr& comm) {
-  for (std::size_t i = 1; i < activities_.size(); ++i) {
-    if (activities_[i] == comm) {
-      activities_.erase(activities_.begin() + static_cast<std::ptrdiff_t>(i));
-      callbacks_.erase(callbacks_.begin() + static_cast<std::ptrdiff_t>(i));
-      path_up_.erase(path_up_.begin() + static_cast<std::ptrdiff_t>(i));
-      return;
-    }
+void EventLoop::watch_activity(const sg4::ActivityPtr& activity, CommCallback callback) {
+  auto alive = std::make_shared<bool>(true);
+  watched_[activity.get()] = Watched{activity, alive};
+  // An idle waiter takes it, or a new one: waiters are kept, since creating and destroying an actor per activity
+  // (its context, its 8 MiB stack mapped and unmapped) was 40 % of a run on SimGrid's solver. (Smaller stacks made
+  // it slower: they come from the heap between SimGrid's records of the transfers, whose list scans lose locality.)
+  Waiter* w = nullptr;
+  if (idle_.empty()) {
+    w = waiters_.emplace_back(std::make_unique<Waiter>()).get();
+    w->go = sg4::Semaphore::create(0);
+    sg4::Actor::create("wait", sg4::this_actor::get_host(), [this, w] { wait_for_activities(*w); });
+  } else {
+    w = idle_.back();
+    idle_.pop_back();
   }
+  w->activity = activity;
+  w->alive = std::move(alive);
+  w->order = next_watch_++;
+  w->callback = std::move(callback);
+  w->go->release();
+}
+
+// A waiter's body: waits on the activity it is given, hands its end to the loop, and waits to be given another.
+void EventLoop::wait_for_activities(Waiter& w) {
+  for (;;) {
+    w.go->acquire();
+    if (w.quit) return;
+    bool ok = true;
+    bool cancelled = false;
+    try {
+      w.activity->wait();
+    } catch (const simgrid::CancelException&) {
+      cancelled = true;  // unwatched and cancelled, or the loop stopped: nobody waits for it
+    } catch (const simgrid::NetworkFailureException&) {
+      ok = false;
+    } catch (const simgrid::HostFailureException&) {
+      ok = false;
+    } catch (const simgrid::TimeoutException&) {
+      ok = false;
+    }
+    if (!cancelled && *w.alive) {
+      ended_.push_back({w.order, ok, std::move(w.activity), std::move(w.alive), std::move(w.callback)});
+      if (!ended_posted_) {
+        ended_posted_ = true;
+        post_at(sg4::Engine::get_clock(), [this] { run_ended(); });
+      }
+    }
+    w.activity = nullptr;
+    w.alive = nullptr;
+    w.callback = nullptr;
+    if (stopping_) return;
+    idle_.push_back(&w);
+  }
+}
+
+void EventLoop::run_ended() {
+  ended_posted_ = false;
+  std::vector<Ended> ended = std::move(ended_);
+  ended_.clear();
+  std::sort(ended.begin(), ended.end(), [](const Ended& a, const Ended& b) { return a.order < b.order; });
+  for (Ended& e : ended) {
+    if (!*e.alive) continue;  // unwatched by a callback before it
+    *e.alive = false;
+    watched_.erase(e.activity.get());
+    e.callback(e.ok);
+  }
+}
+
+void EventLoop::unwatch(const sg4::ActivityPtr& activity) {
+  auto it = watched_.find(activity.get());
+  if (it == watched_.end()) return;
+  *it->second.alive = false;
+  watched_.erase(it);
 }
 
 void EventLoop::fire_due_timers() {
@@ -137,86 +187,29 @@ void EventLoop::fire_due_timers() {
 }
 
 void EventLoop::run() {
+  // Created here, not before waiting: creating is a simcall, during which other actors run and may stop or post to
+  // this loop, which then must not go to sleep unrung.
+  if (!quiet_) quiet_ = sg4::Semaphore::create(0);
   for (;;) {
     if (const auto& hook = wake_hook()) hook();
     fire_due_timers();
     if (stopping_) {
-      // Leave nothing running behind: SimGrid must not wake an actor that has returned.
-      for (std::size_t i = 1; i < activities_.size(); ++i) activities_[i]->cancel();
-      if (doorbell_ && !rung_) doorbell_->cancel();
-      activities_.resize(1);
-      callbacks_.resize(1);
-      path_up_.resize(1);
+      // Leave nothing running behind: the waiters end, the busy ones when their activities are cancelled (without
+      // calling back), the idle ones told to quit.
+      for (auto& [activity, w] : watched_) {
+        *w.alive = false;
+        w.activity->cancel();
+      }
+      watched_.clear();
+      for (Waiter* w : idle_) {
+        w->quit = true;
+        w->go->release();
+      }
+      idle_.clear();
       return;
     }
     wake_at_ = prune() ? heap_.front().at : std::numeric_limits<double>::infinity();
-    if (activities_.size() == 1) {
-      wait_quietly();
-      continue;
-    }
-    if (!doorbell_ || rung_) {
-      // Bound to 1 flop/s so that it takes no measurable share of the host's CPU.
-      doorbell_ = sg4::this_actor::exec_init(1e300);
-      doorbell_->set_bound(1.0)->start();
-      activities_[0] = doorbell_;
-      rung_ = false;
-      // Starting the doorbell is a simcall: other actors ran meanwhile, and a stop() then found this loop neither
-      // waiting nor able to be rung. Look again before waiting.
-      if (stopping_) continue;
-    }
-    wake_at_ = prune() ? heap_.front().at : std::numeric_limits<double>::infinity();
-    double timeout = heap_.empty() ? -1.0 : std::max(0.0, wake_at_ - sg4::Engine::get_clock());
-    ssize_t index = -1;
-    bool ok = true;
-    waiting_ = true;
-    try {
-      index = sg4::Activity::wait_any_for(activities_, timeout);
-    } catch (const simgrid::CancelException&) {
-      waiting_ = false;
-      continue;  // the doorbell: a delivery was posted
-    } catch (const simgrid::NetworkFailureException&) {
-      ok = false;
-    } catch (const simgrid::HostFailureException&) {
-      ok = false;
-    } catch (const simgrid::TimeoutException&) {
-      ok = false;
-    }
-    waiting_ = false;
-    if (!ok) {
-      // Find the communication that failed: SimGrid raised its failure in this actor without saying which one,
-      // and SimGrid 3.32's s4u API tells a failed communication from a finished one by neither state nor
-      // remaining bytes on that path.
-      for (std::size_t i = 1; i < activities_.size(); ++i) {
-        if (activities_[i]->get_state() == sg4::Activity::State::FAILED) {  // an execution on a failed host
-          index = static_cast<ssize_t>(i);
-          break;
-        }
-        try {
-          if (activities_[i]->test()) {
-            // test() reports a failed communication as ended too: ask the path whether it is still up.
-            index = static_cast<ssize_t>(i);
-            ok = !path_up_[i] || path_up_[i]();
-            break;
-          }
-        } catch (const simgrid::NetworkFailureException&) {
-          index = static_cast<ssize_t>(i);
-          break;
-        } catch (const simgrid::HostFailureException&) {
-          index = static_cast<ssize_t>(i);
-          break;
-        } catch (const simgrid::TimeoutException&) {
-          index = static_cast<ssize_t>(i);
-          break;
-        }
-      }
-    }
-    if (index <= 0) continue;  // a timer is due (or the doorbell, already handled)
-    auto i = static_cast<std::size_t>(index);
-    CommCallback callback = std::move(callbacks_[i]);
-    activities_.erase(activities_.begin() + index);
-    callbacks_.erase(callbacks_.begin() + index);
-    path_up_.erase(path_up_.begin() + index);
-    callback(ok);
+    wait_quietly();
   }
 }
 

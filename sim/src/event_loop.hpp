@@ -1,11 +1,13 @@
-// The event loop of one actor: it waits on the communications the actor started, on its timers, and on
-// deliveries other actors post to it, and hands each to a callback. It is how the sans-IO agents are driven on
-// SimGrid. Deliveries (control messages) are timed callbacks, not SimGrid communications: see docs/ENGINE.md.
+// The event loop of one actor: it runs its timers and the deliveries other actors post to it, and the ends of the
+// SimGrid activities it watches, each as a callback. It is how the sans-IO agents are driven on SimGrid. Deliveries
+// (control messages) are timed callbacks, not SimGrid communications: see docs/ENGINE.md.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,7 +32,7 @@ class EventLoop {
   // Completion callbacks get ok = false when the communication failed (a link or host went down).
   using CommCallback = std::function<void(bool ok)>;
 
-  EventLoop() : activities_(1), callbacks_(1), path_up_(1) {}
+  EventLoop() = default;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -40,15 +42,18 @@ class EventLoop {
   // Called from any actor: runs callback in this loop's actor at simulated time at_s, after the callbacks
   // already due at that time. Wakes the loop if it sleeps past at_s. The id cancels it (cancel_timer) until it runs.
   TimerId post_at(double at_s, std::function<void()> callback);
-  // Waits for comm too and calls callback when it ends. May be called from another actor (a sender handing a
-  // message in flight to its receiver): the loop then wakes to wait on it. path_up tells, when SimGrid reports a
-  // network failure, whether this communication's path is still up (the failed one's is not).
-  void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback, std::function<bool()> path_up = {});
-  // The same for any activity (an execution on a GPU host: up tells whether that host is still on).
-  void watch_activity(const simgrid::s4u::ActivityPtr& activity, CommCallback callback, std::function<bool()> up = {});
-  void unwatch(const simgrid::s4u::CommPtr& comm);
+  // Calls callback in this loop's actor when comm ends (ok = false if it failed: a link or host went down). May be
+  // called from another actor (a sender handing a message in flight to its receiver). A small actor of its own waits
+  // on the activity (on the calling actor's host) and posts its end here: SimGrid answers a wait on one activity at
+  // the cost of that activity, where a wait on many (Activity::wait_any_for) tests every one of them each time, which
+  // made a site's loop of hundreds of transfers cost the square of their number.
+  void watch(const simgrid::s4u::CommPtr& comm, CommCallback callback);
+  // The same for any activity (an execution on a GPU host fails when that host goes down).
+  void watch_activity(const simgrid::s4u::ActivityPtr& activity, CommCallback callback);
+  // Forgets a watched activity: its callback never runs (the caller cancels it).
+  void unwatch(const simgrid::s4u::ActivityPtr& activity);
 
-  // Runs until stop() is called (from any actor); then cancels what it still waits on and returns.
+  // Runs until stop() is called (from any actor); then cancels the activities it still watches and returns.
   void run();
   void stop();
   // Called in every loop each time it wakes (the run watches for interrupts there); empty: nothing.
@@ -66,17 +71,40 @@ class EventLoop {
   void fire_due_timers();
   void wait_quietly();
 
-  // activities_[0] is the doorbell: an execution that never ends on its own, cancelled by post_at to wake the
-  // actor. It costs nothing in the network's bandwidth-sharing system.
-  std::vector<simgrid::s4u::ActivityPtr> activities_;
-  std::vector<CommCallback> callbacks_;         // parallel to activities_
-  std::vector<std::function<bool()>> path_up_;  // parallel to activities_
-  simgrid::s4u::ExecPtr doorbell_;
-  simgrid::s4u::SemaphorePtr quiet_;  // what the loop sleeps on when it watches no activity (wait_quietly)
+  // The activities watched: each has a waiter actor; `alive` turns false when it is unwatched or the loop stops.
+  struct Watched {
+    simgrid::s4u::ActivityPtr activity;
+    std::shared_ptr<bool> alive;
+  };
+  std::unordered_map<const simgrid::s4u::Activity*, Watched> watched_;
+  // Ends the waiters reported, run together in the order the activities were watched (as SimGrid's own wait on many
+  // reported them), whatever order SimGrid woke the waiters in.
+  struct Ended {
+    std::uint64_t order;
+    bool ok;
+    simgrid::s4u::ActivityPtr activity;
+    std::shared_ptr<bool> alive;
+    CommCallback callback;
+  };
+  std::vector<Ended> ended_;
+  bool ended_posted_ = false;
+  std::uint64_t next_watch_ = 0;
+  void run_ended();
+  // The waiter actors, kept for the next activity once theirs ended.
+  struct Waiter {
+    simgrid::s4u::SemaphorePtr go;  // released when it is given an activity, or told to quit
+    simgrid::s4u::ActivityPtr activity;
+    std::shared_ptr<bool> alive;
+    std::uint64_t order = 0;
+    CommCallback callback;
+    bool quit = false;
+  };
+  std::vector<std::unique_ptr<Waiter>> waiters_;
+  std::vector<Waiter*> idle_;
+  void wait_for_activities(Waiter& w);
+  simgrid::s4u::SemaphorePtr quiet_;  // what the loop sleeps on (wait_quietly)
   bool quiet_waiting_ = false;
   bool quiet_rung_ = false;
-  bool waiting_ = false;
-  bool rung_ = false;
   bool stopping_ = false;
   double wake_at_ = std::numeric_limits<double>::infinity();
   // Timers: a binary heap of (time, id), earliest first, ties in creation order; the callbacks sit in slots reused

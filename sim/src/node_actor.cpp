@@ -165,8 +165,7 @@ agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_
   }
   auto comm = sg4::Comm::sendto_async(world_.platform.registry, endpoint, bytes);
   fetches_.emplace(id, Fetch{comm, bytes});
-  loop_.watch(
-      comm, [this, id](bool ok) { fetch_done(id, ok); }, pull_path_up());
+  loop_.watch(comm, [this, id](bool ok) { fetch_done(id, ok); });
   return id;
 }
 
@@ -231,13 +230,6 @@ void SimNode::stop_container(const std::string& app) {
     loop_.cancel_timer(it->second);
     containers_.erase(it);
   }
-}
-
-// A pull's path: the registry's egress and the site's uplink, the links faults turn off.
-std::function<bool()> SimNode::pull_path_up() const {
-  const PlatformSite* site = &world_.platform.sites[node_.site_index];
-  const sg4::Link* egress = world_.platform.registry_egress_up;
-  return [site, egress] { return egress->is_on() && site->uplink_down->is_on() && site->uplink_up->is_on(); };
 }
 
 void SimNode::before_uplink_down() {

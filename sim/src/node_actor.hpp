@@ -79,7 +79,6 @@ class SimNode final : public Receiver,
   agents::NodeAgentConfig make_config() const;
   void power_off();
   void power_on();
-  std::function<bool()> pull_path_up() const;
   static std::uint64_t received_bytes(const Fetch& f);
   simgrid::s4u::Host* take_download_endpoint(agents::TransferId id);
   void release_slot(agents::TransferId id);

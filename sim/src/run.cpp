@@ -29,23 +29,15 @@ namespace {
 namespace sg4 = simgrid::s4u;
 
 // The actors of a run, owned here; World holds plain pointers to them.
-// Who runs the events of the sites' agents and buses and of the bulk network:
-// - with fleetsim's solver and timed control messages, nothing of theirs waits on a SimGrid activity, so one loop
-//   (`fleet`, one actor) runs them all: an instant at which many sites have something to do is one wake of one
-//   actor, not one per site (docs/ENGINE.md, "One loop for the fleet"). A bus whose GPUs run executions keeps a
-//   loop of its own, since a loop waiting on activities looks at each of them every time it waits;
-// - otherwise every site's agents share a loop and actor, each bus has its own, and so has the bulk network.
+// One loop (`fleet`, one actor) runs every node's agents, every site's bus and the bulk network's driver: an instant
+// at which many sites have something to do is one wake of one actor, not one per site (docs/ENGINE.md, "One loop
+// for the fleet"). What they wait on in SimGrid (transfers under solver = "simgrid", messages under control_messages
+// = "network", GPU executions) each has a waiter actor that posts its end to the loop (EventLoop::watch).
 struct Actors {
   std::unique_ptr<SimOrchestrator> orchestrator;
-  std::unique_ptr<EventLoop> fleet;                    // the shared loop, or null
-  std::vector<std::unique_ptr<EventLoop>> site_loops;  // without the shared loop: one per site's agents
-  std::vector<std::unique_ptr<EventLoop>> own_loops;   // buses (and the bulk network) with a loop of their own
+  std::unique_ptr<EventLoop> fleet = std::make_unique<EventLoop>();
   std::vector<std::unique_ptr<SimNode>> nodes;
   std::vector<std::unique_ptr<SiteBus>> buses;
-  std::vector<std::pair<SiteBus*, EventLoop*>> bus_actors;  // the buses with their own loop (and actor)
-  EventLoop* network_loop = nullptr;                        // the bulk network's own loop, if it has one
-
-  EventLoop& own_loop() { return *own_loops.emplace_back(std::make_unique<EventLoop>()); }
 };
 
 void build_world(World& world) {
@@ -65,40 +57,22 @@ void build_world(World& world) {
   for (std::size_t i = 0; i < n; ++i) world.site_nodes[world.platform.nodes[i].site_index].push_back(i);
 }
 
-// Whether a site's bus runs GPU executions (inference on nodes with a GPU).
-bool bus_runs_gpus(const World& world, std::size_t site) {
-  if (!world.platform.sites[site].site_template->inference) return false;
-  for (std::size_t node : world.site_nodes[site])
-    if (world.platform.nodes[node].gpu != nullptr) return true;
-  return false;
-}
-
-// `fleet`: the shared loop (see Actors), or null for a loop per site's agents.
 void make_actors(World& world, Actors& actors) {
   actors.orchestrator = std::make_unique<SimOrchestrator>(world, make_inventory(world.platform));
   world.orchestrator = actors.orchestrator.get();
   const std::size_t n = world.platform.nodes.size();
   actors.nodes.reserve(n);
   world.nodes.reserve(n);
-  if (!actors.fleet) {
-    actors.site_loops.reserve(world.platform.sites.size());
-    for (std::size_t k = 0; k < world.platform.sites.size(); ++k)
-      actors.site_loops.push_back(std::make_unique<EventLoop>());
-  }
   for (std::size_t i = 0; i < n; ++i) {
-    EventLoop& loop = actors.fleet ? *actors.fleet : *actors.site_loops[world.platform.nodes[i].site_index];
-    actors.nodes.push_back(std::make_unique<SimNode>(world, i, loop));
+    actors.nodes.push_back(std::make_unique<SimNode>(world, i, *actors.fleet));
     world.nodes.push_back(actors.nodes.back().get());
   }
   world.buses.assign(world.platform.sites.size(), nullptr);
   for (const auto& site : world.platform.sites) world.bus_sites += site.site_template->bus ? 1 : 0;
   for (const auto& site : world.platform.sites) {
     if (!site.site_template->bus) continue;
-    const bool shared = actors.fleet && !bus_runs_gpus(world, site.index);
-    EventLoop& loop = shared ? *actors.fleet : actors.own_loop();
-    actors.buses.push_back(std::make_unique<SiteBus>(world, site.index, loop));
+    actors.buses.push_back(std::make_unique<SiteBus>(world, site.index, *actors.fleet));
     world.buses[site.index] = actors.buses.back().get();
-    if (!shared) actors.bus_actors.emplace_back(actors.buses.back().get(), &loop);
   }
 }
 
@@ -120,44 +94,17 @@ void start_actors(World& world, Actors& actors) {
   SimOrchestrator* orchestrator = actors.orchestrator.get();
   sg4::Actor::create("orchestrator", world.platform.orchestrator,
                      guarded(world, [orchestrator] { orchestrator->run(); }));
-  for (auto [bus, loop] : actors.bus_actors) {
-    sg4::Actor::create("bus", world.platform.nodes[bus->broker_node()].host, guarded(world, [bus = bus, loop = loop] {
-                         bus->start();
-                         loop->run();
-                       }));
-  }
-  if (actors.fleet) {
-    // One actor starts every shared bus and every node, then runs the fleet's loop.
-    std::vector<SiteBus*> buses;
-    for (auto& bus : actors.buses)
-      if (&bus->loop() == actors.fleet.get()) buses.push_back(bus.get());
-    std::vector<SimNode*> nodes;
-    for (auto& node : actors.nodes) nodes.push_back(node.get());
-    EventLoop* loop = actors.fleet.get();
-    sg4::Actor::create("fleet", world.platform.registry, guarded(world, [buses, nodes, loop] {
-                         for (SiteBus* bus : buses) bus->start();
-                         for (SimNode* node : nodes) node->start();
-                         loop->run();
-                       }));
-  }
-  if (actors.network_loop != nullptr) {
-    EventLoop* loop = actors.network_loop;
-    sg4::Actor::create("network", world.platform.registry, guarded(world, [loop] { loop->run(); }));
-  }
-  // Without the shared loop, one actor per site, on its first node's host, starts the site's agents and runs their
-  // loop.
-  for (std::size_t k = 0; k < actors.site_loops.size(); ++k) {
-    const std::vector<std::size_t>& members = world.site_nodes[k];
-    if (members.empty()) continue;
-    std::vector<SimNode*> site_nodes;
-    for (std::size_t i : members) site_nodes.push_back(actors.nodes[i].get());
-    EventLoop* loop = actors.site_loops[k].get();
-    sg4::Actor::create("agents", world.platform.nodes[members.front()].host,
-                       guarded(world, [site_nodes, loop] {
-                         for (SimNode* node : site_nodes) node->start();
-                         loop->run();
-                       }));
-  }
+  // The fleet's actor starts every bus and every node, then runs their loop.
+  std::vector<SiteBus*> buses;
+  for (auto& bus : actors.buses) buses.push_back(bus.get());
+  std::vector<SimNode*> nodes;
+  for (auto& node : actors.nodes) nodes.push_back(node.get());
+  EventLoop* loop = actors.fleet.get();
+  sg4::Actor::create("fleet", world.platform.registry, guarded(world, [buses, nodes, loop] {
+                       for (SiteBus* bus : buses) bus->start();
+                       for (SimNode* node : nodes) node->start();
+                       loop->run();
+                     }));
 }
 
 // Ctrl-C and SIGTERM are noticed by whichever actor wakes next, which stops the run at that instant.
@@ -220,14 +167,8 @@ std::string choose_solver(World& world, Actors& actors, const std::map<std::stri
     logger("sim")->info("bulk transfers shared by SimGrid's solver: fleetsim's does not reproduce {}", *why);
     return "simgrid (" + *why + ")";
   }
-  if (world.timed_control) {
-    actors.fleet = std::make_unique<EventLoop>();
-  } else {
-    actors.network_loop = &actors.own_loop();
-  }
   bulk = std::make_unique<BulkNetwork>(world.platform, world.scenario.simulation.precision_s,
-                                       simgrid::config::get_value<double>("network/TCP-gamma"),
-                                       actors.fleet ? *actors.fleet : *actors.network_loop);
+                                       simgrid::config::get_value<double>("network/TCP-gamma"), *actors.fleet);
   world.bulk = bulk.get();
   return "sharing";
 }

@@ -123,8 +123,7 @@ void SiteBus::send_batch(const telem::Batch& batch) {
     return;
   }
   auto comm = sg4::Comm::sendto_async(host_, world_.platform.ingest, batch.wire_bytes);
-  loop_.watch(
-      comm, [this, b](bool ok) { transfer_done(b, ok); }, path_up_);
+  loop_.watch(comm, [this, b](bool ok) { transfer_done(b, ok); });
 }
 
 void SiteBus::crash() {
@@ -270,10 +269,7 @@ void SiteBus::start_exec(std::size_t g) {
   exec->set_host(gpu.host);
   exec->start();
   gpu.exec = exec;
-  sg4::Host* host = gpu.host;
-  loop_.watch_activity(
-      exec,
-      [this, g, frames](bool ok) {
+  loop_.watch_activity(exec, [this, g, frames](bool ok) {
         Gpu& done = gpus_[g];
         done.busy = false;
         done.exec = nullptr;
@@ -284,8 +280,7 @@ void SiteBus::start_exec(std::size_t g) {
           done.queue.fail(frames);
         }
         start_exec(g);
-      },
-      [host] { return host->is_on(); });
+      });
 }
 
 void SiteBus::transfer_done(const std::shared_ptr<const telem::Batch>& batch, bool ok) {

@@ -54,7 +54,7 @@ void World::send_to_node(std::size_t node, const agents::Message& message) {
   sg4::Host* to = platform.nodes[node].host;
   target->loop().post_at(sg4::Engine::get_clock(), [target, deliver, envelope, from, to] {
     auto comm = sg4::Comm::sendto_async(from, to, agents::wire_size(envelope->message));
-    target->loop().watch(comm, deliver, target->path_to_cloud_up());
+    target->loop().watch(comm, deliver);
   });
 }
 
@@ -85,8 +85,7 @@ void World::send_to_orchestrator(std::size_t node, const agents::Message& messag
           target->loop().post_at(sg4::Engine::get_clock(), [target, envelope] { target->receive(*envelope); });
         else
           sender->send_failed(node, envelope->message);  // runs in the node's own actor
-      },
-      path_up);
+      });
 }
 
 void World::stop_every_loop() {
