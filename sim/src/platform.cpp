@@ -52,9 +52,10 @@ struct SiteShape {
   double uplink_latency_s = 0;
 };
 
-// Under packet loss: one endpoint per download slot, behind a link of the TCP throughput cap (docs/ENGINE.md).
+// Under packet loss: one endpoint per download slot, behind a link of the TCP throughput cap (docs/ENGINE.md), then
+// the site's uplink.
 void add_download_endpoints(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl,
-                            const SiteShape& shape, PlatformNode& node) {
+                            const SiteShape& shape, sg4::SplitDuplexLink* uplink, PlatformNode& node) {
   // RTT of a pull: twice the route latency registry -> node, loss latency included.
   const double route_latency =
       scenario.cloud.registry_latency.seconds + shape.uplink_latency_s + tpl.lan_latency.seconds;
@@ -66,36 +67,40 @@ void add_download_endpoints(sg4::NetZone* zone, const Scenario& scenario, const 
     auto* cap =
         zone->create_split_duplex_link(endpoint, std::min(node.tcp_cap_bytes_per_s, tpl.lan_bandwidth.bytes_per_s));
     cap->set_latency(shape.lan_can_bind ? tpl.lan_latency.seconds : 0.0)->seal();
-    zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(cap, Dir::UP)}, true);
+    zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr,
+                    {sg4::LinkInRoute(cap, Dir::UP), sg4::LinkInRoute(uplink, Dir::UP)}, true);
     node.download_endpoints.push_back(h);
   }
 }
 
 PlatformNode add_node(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl, const SiteShape& shape,
-                      const std::string& site_name, std::size_t site_index, int k) {
+                      sg4::SplitDuplexLink* uplink, const std::string& site_name, std::size_t site_index, int k) {
   std::string node_name = site_name + "/n" + std::to_string(k + 1);
   auto* host =
       zone->create_host(node_name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
+  std::vector<sg4::LinkInRoute> route;
   if (shape.lan_can_bind) {
     auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
                      ->set_latency(tpl.lan_latency.seconds)
                      ->seal();
-    zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port, Dir::UP)}, true);
+    route.emplace_back(port, Dir::UP);
   }
+  route.emplace_back(uplink, Dir::UP);
+  zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, route, true);
   PlatformNode node{node_name, site_index, &tpl, host, {}, 0};
-  if (tpl.uplink_loss > 0) add_download_endpoints(zone, scenario, tpl, shape, node);
+  if (tpl.uplink_loss > 0) add_download_endpoints(zone, scenario, tpl, shape, uplink, node);
   if (tpl.inference && tpl.hardware.gpu)
     node.gpu =
         zone->create_host(node_name + "/gpu", tpl.hardware.gpu->throughput.per_s * tpl.hardware.gpu->count)->seal();
   return node;
 }
 
-// A star zone per site with a gateway; each node behind its LAN port; the zone behind its uplink.
-void build_site(sg4::NetZone* root, const Scenario& scenario, const SiteTemplate& tpl, int s, Platform& p) {
+// A site: its nodes, each behind its LAN port (where it can bind) and then the site's uplink, in the star zone that
+// holds every site. (A zone per site made building the platform cost the square of its size: SimGrid 3.32 walks
+// every host of the platform to seal a zone, and every zone to check a new host's name. 43 s of a 100,000-node run
+// of 48 s.) A route between two nodes of one site would cross the uplink twice: no traffic takes one today.
+void build_site(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl, int s, Platform& p) {
   std::string site_name = tpl.name + "-" + std::to_string(s + 1);
-  auto* zone = sg4::create_star_zone(site_name);
-  zone->set_parent(root);
-  auto* gw = zone->create_router(site_name + "/gw");
   std::size_t site_index = p.sites.size();
   SiteShape shape;
   // All of a node's traffic today crosses the site uplink too, so a LAN port at least as fast as the uplink (both
@@ -106,13 +111,12 @@ void build_site(sg4::NetZone* root, const Scenario& scenario, const SiteTemplate
                        tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
   // Loss p costs a lost packet one more round trip of the uplink: on average p * 2 * latency per crossing.
   shape.uplink_latency_s = tpl.uplink_latency.seconds * (1 + 2 * tpl.uplink_loss);
-  for (int k = 0; k < tpl.nodes; ++k) p.nodes.push_back(add_node(zone, scenario, tpl, shape, site_name, site_index, k));
-  zone->seal();
   // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
-  auto* uplink = root->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
+  auto* uplink = zone->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
   uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
   uplink->set_latency(shape.uplink_latency_s + (shape.lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
-  root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, {sg4::LinkInRoute(uplink, Dir::UP)}, true);
+  for (int k = 0; k < tpl.nodes; ++k)
+    p.nodes.push_back(add_node(zone, scenario, tpl, shape, uplink, site_name, site_index, k));
   p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up()});
 }
 
@@ -125,8 +129,13 @@ Platform build_platform(const Scenario& scenario) {
   build_cloud(root, scenario, p);
   p.sites.reserve(scenario.site_count());
   p.nodes.reserve(scenario.node_count());
+  auto* sites = sg4::create_star_zone("sites");
+  sites->set_parent(root);  // before adding hosts and links: the zone takes its network model from the parent
+  auto* sites_gw = sites->create_router("sites-gw");
   for (const auto& tpl : scenario.sites)
-    for (int s = 0; s < tpl.count; ++s) build_site(root, scenario, tpl, s, p);
+    for (int s = 0; s < tpl.count; ++s) build_site(sites, scenario, tpl, s, p);
+  sites->seal();
+  root->add_route(sites->get_netpoint(), nullptr, sites_gw, nullptr, {}, true);
   root->seal();
   return p;
 }
