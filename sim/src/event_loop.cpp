@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <simgrid/Exception.hpp>
+#include <simgrid/kernel/Timer.hpp>
 
 namespace fleetsim::sim {
 
@@ -75,16 +76,31 @@ void EventLoop::ring() {
   }
 }
 
-// The loop sleeps on a semaphore: ring() releases it, the next timer is its timeout. (A cancelled execution as a
-// doorbell did this before: its exception, with a backtrace, was most of a run's cost when every delivery paid it.)
+// The loop sleeps on a semaphore: ring() releases it, and so does an alarm at the next timer's date, a SimGrid kernel
+// timer run by maestro. (An acquire with a timeout did this before: it puts a sleep action into the CPU model at
+// every wait, which the engine then updates, solves and ends: a third of SimGrid's cost per step of a telemetry-heavy
+// run. A cancelled execution as a doorbell did it before that: its exception, with a backtrace, was most of a run's
+// cost when every delivery paid it.)
 void EventLoop::wait_quietly() {
   quiet_waiting_ = true;
-  if (!prune())
-    quiet_->acquire();
-  else
-    quiet_->acquire_timeout(std::max(0.0, wake_at_ - sg4::Engine::get_clock()));
+  if (prune()) {
+    alarm_ = simgrid::kernel::timer::Timer::set(wake_at_, [this] {
+      alarm_ = nullptr;
+      ring();
+    });
+  }
+  quiet_->acquire();
   quiet_waiting_ = false;
-  quiet_rung_ = false;  // a permit released as the timeout fired stays: the next wait returns at once, harmlessly
+  quiet_rung_ = false;
+  clear_alarm();
+}
+
+// Kernel timers live in maestro's heap; the actors and maestro run one at a time (fleetsim never sets
+// contexts/nthreads), so the loop's actor may take its alarm back directly.
+void EventLoop::clear_alarm() {
+  if (alarm_ == nullptr) return;
+  alarm_->remove();
+  alarm_ = nullptr;
 }
 
 void EventLoop::stop() {
@@ -206,6 +222,7 @@ void EventLoop::run() {
         w->go->release();
       }
       idle_.clear();
+      clear_alarm();  // a pending alarm would keep the engine's clock going after the run
       return;
     }
     wake_at_ = prune() ? heap_.front().at : std::numeric_limits<double>::infinity();

@@ -70,6 +70,7 @@ class EventLoop {
   void ring();
   void fire_due_timers();
   void wait_quietly();
+  void clear_alarm();
 
   // The activities watched: each has a waiter actor; `alive` turns false when it is unwatched or the loop stops.
   struct Watched {
@@ -105,6 +106,7 @@ class EventLoop {
   simgrid::s4u::SemaphorePtr quiet_;  // what the loop sleeps on (wait_quietly)
   bool quiet_waiting_ = false;
   bool quiet_rung_ = false;
+  simgrid::kernel::timer::Timer* alarm_ = nullptr;  // wakes the loop at its next timer (wait_quietly)
   bool stopping_ = false;
   double wake_at_ = std::numeric_limits<double>::infinity();
   // Timers: a binary heap of (time, id), earliest first, ties in creation order; the callbacks sit in slots reused
