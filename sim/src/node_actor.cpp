@@ -94,7 +94,7 @@ void SimNode::power_off() {
   for (auto& [id, fetch] : fetches_)
     cut.emplace_back(id, fetch.comm == nullptr ? received_of(fetch.bytes, world_.bulk->cancel(fetch.bulk))
                                                : received_bytes(fetch));
-  for (auto& [id, fetch] : fetches_)  // the loop is the site's: only this node's transfers stop
+  for (auto& [id, fetch] : fetches_)  // the loop is the fleet's: only this node's transfers stop
     if (fetch.comm != nullptr) {
       loop_.unwatch(fetch.comm);
       fetch.comm->cancel();
