@@ -227,6 +227,12 @@ TEST(TelemetryBroker, DropOldestDeletesWholeSegments) {
   EXPECT_EQ(evicted % 2000, 0U) << "whole segments of 2000 messages";
   EXPECT_GE(bus.broker->buffered_bytes(0), 10'000'000U - 1'000'000U);
   EXPECT_LE(bus.broker->buffered_bytes(0), 10'000'000U);
+  // The oldest go, never the new: what is left is the newest messages, sequence numbers up to the last one without a
+  // gap. (Rounding what must be freed down to whole segments instead of up frees nothing while less than a segment
+  // is missing, and the new messages are dropped instead: the mutant bus-segment-round-down, docs/MUTATION.md.)
+  const std::uint64_t buffered = bus.broker->buffered_msgs(0);
+  EXPECT_EQ(evicted + buffered, bus.broker->next_seq(0) - 1) << "every message produced is buffered or evicted";
+  EXPECT_EQ(bus.broker->first_unacked_seq(0), bus.broker->next_seq(0) - buffered) << "the newest are kept";
 }
 
 // A backlog B with link capacity c > r drains in B / (c - r) within one batch interval.
