@@ -132,8 +132,10 @@ site { name = "store", count = 5, nodes = 4, uplink = { down = "20Mbps", latency
 app { name = "a", versions = { ["1"] = { layers = { "10MiB", "5MiB" } } } }
 at("0s", deploy { app = "a", version = "1", name = "install" })
 )lua");
-  auto sharing = run_fleetsim(scenario, {}, dir + "/sharing");
+  auto sharing = run_raw({"run", scenario, "--out", dir + "/sharing", "--no-progress"});  // not quiet: the summary
+  sharing.dir = dir + "/sharing";
   ASSERT_EQ(sharing.exit_code, 0) << sharing.err;
+  ASSERT_NE(sharing.out.find("registry egress:"), std::string::npos) << sharing.out;  // the summary was printed
   const auto work = read_report(sharing)["network"]["solver"];
   EXPECT_GE(work["events"].get<std::uint64_t>(), 2u * 20 * 2) << work.dump();  // 20 nodes, 2 layers each
   EXPECT_EQ(work["precision_hazards"], 0) << work.dump();

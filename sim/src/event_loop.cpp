@@ -13,10 +13,13 @@ namespace sg4 = simgrid::s4u;
 namespace {
 constexpr std::uint64_t kSlotMask = 0xffffffffULL;
 
-// The heap's order: std::push_heap keeps the greatest first, so "greater" puts the earliest (time, id) on top.
-bool later(const EventLoop::TimerId a_id, double a_at, const EventLoop::TimerId b_id, double b_at) {
-  return a_at > b_at || (a_at == b_at && a_id > b_id);
-}
+// The heap's order: std::push_heap keeps the greatest first, so "later" puts the earliest (time, id) on top.
+struct Later {
+  template <typename Entry>
+  bool operator()(const Entry& a, const Entry& b) const {
+    return a.at > b.at || (a.at == b.at && a.id > b.id);
+  }
+};
 }  // namespace
 
 EventLoop::TimerId EventLoop::insert(double at_s, std::function<void()> callback) {
@@ -33,8 +36,7 @@ EventLoop::TimerId EventLoop::insert(double at_s, std::function<void()> callback
   slots_[slot].callback = std::move(callback);
   slots_[slot].id = id;
   heap_.push_back({at_s, id});
-  std::push_heap(heap_.begin(), heap_.end(),
-                 [](const HeapEntry& a, const HeapEntry& b) { return later(a.id, a.at, b.id, b.at); });
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
   return id;
 }
 
@@ -42,8 +44,7 @@ bool EventLoop::prune() {
   while (!heap_.empty()) {
     const HeapEntry& top = heap_.front();
     if (slots_[top.id & kSlotMask].id == top.id) return true;
-    std::pop_heap(heap_.begin(), heap_.end(),
-                  [](const HeapEntry& a, const HeapEntry& b) { return later(a.id, a.at, b.id, b.at); });
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
     heap_.pop_back();
   }
   return false;
@@ -190,8 +191,7 @@ void EventLoop::fire_due_timers() {
   const double now = sg4::Engine::get_clock();
   while (prune() && heap_.front().at <= now) {
     const TimerId id = heap_.front().id;
-    std::pop_heap(heap_.begin(), heap_.end(),
-                  [](const HeapEntry& a, const HeapEntry& b) { return later(a.id, a.at, b.id, b.at); });
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
     heap_.pop_back();
     Slot& slot = slots_[id & kSlotMask];
     std::function<void()> callback = std::move(slot.callback);
