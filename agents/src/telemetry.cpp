@@ -297,6 +297,8 @@ void Broker::try_send() {
     return;
   }
   Batch b;
+  b.runs.swap(spare_runs_);
+  b.runs.clear();
   bool full = false;
   for (std::size_t idx : send_order_) {
     Stream& s = streams_[idx];
@@ -335,6 +337,7 @@ void Broker::try_send() {
   }
   if (b.messages == 0) {
     for (auto& s : streams_) s.inflight_runs = 0;
+    spare_runs_.swap(b.runs);
     return;
   }
   b.id = next_batch_++;
@@ -349,6 +352,7 @@ void Broker::try_send() {
 
 void Broker::on_batch_result(std::uint64_t batch_id, bool acked) {
   if (!inflight_ || inflight_->id != batch_id || down_) return;  // a batch from before a crash
+  spare_runs_.swap(inflight_->runs);
   inflight_.reset();
   if (acked) {
     offline_ = false;
@@ -469,6 +473,14 @@ std::uint64_t Broker::first_unacked_seq(std::size_t s) const {
 
 CloudReceiver::Result CloudReceiver::receive(std::uint32_t site, const Batch& batch) {
   Result result;
+  result.accepted.reserve(batch.runs.size());
+  receive(site, batch, result);
+  return result;
+}
+
+void CloudReceiver::receive(std::uint32_t site, const Batch& batch, Result& result) {
+  result.accepted.clear();
+  result.duplicates = 0;
   for (MessageRun r : batch.runs) {
     if (r.count == 0) continue;
     if (hwm_.size() <= site) hwm_.resize(site + 1);
@@ -490,7 +502,6 @@ CloudReceiver::Result CloudReceiver::receive(std::uint32_t site, const Batch& ba
     hwm = last;
     result.accepted.push_back(r);
   }
-  return result;
 }
 
 std::uint64_t CloudReceiver::high_water_mark(std::uint32_t site, std::uint32_t stream) const {

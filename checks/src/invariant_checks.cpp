@@ -31,6 +31,11 @@ void InvariantChecks::observe(const Record& record) {
       record);
 }
 
+void InvariantChecks::observe(const TelemetryProduced& r) { telemetry_->observe(r); }
+void InvariantChecks::observe(const BatchSent& r) { telemetry_->observe(r); }
+void InvariantChecks::observe(const BatchArrived& r) { telemetry_->observe(r); }
+void InvariantChecks::observe(const BatchAcknowledged& r) { telemetry_->observe(r); }
+
 void InvariantChecks::finish(const RunEnd& end) {
   const FirstNotified first_notified = [this](const std::string& app, std::uint64_t generation, std::size_t node) {
     return nodes_->first_notified(app, generation, node);

@@ -17,6 +17,10 @@ void SequenceSet::insert(std::uint64_t lo, std::uint64_t hi) {
   if (it != ranges_.begin()) {
     auto prev = std::prev(it);
     if (prev->second + 1 >= lo) {
+      if (it == ranges_.end() || it->first > hi + 1) {  // extends the range before it and reaches no other
+        prev->second = std::max(prev->second, hi);
+        return;
+      }
       lo = prev->first;
       hi = std::max(hi, prev->second);
       it = ranges_.erase(prev);

@@ -136,8 +136,16 @@ BulkNetwork::Handle BulkNetwork::start(sg4::Host* src, sg4::Host* dst, double by
   spec.bound = r.bound;
   spec.latency = r.latency;
   const sharing::FlowId flow = solver_.start(now(), spec);
-  const Handle handle = next_handle_++;
-  transfers_.emplace(handle, Transfer{flow, &owner, std::move(done), false, 0});
+  std::uint32_t slot = 0;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  const Handle handle = (next_handle_++ << 32) | slot;  // in start order, as hand_over_ended needs
+  slots_[slot] = Slot{handle, Transfer{flow, &owner, std::move(done), false, 0}};
   if (handle_of_flow_.size() <= flow) handle_of_flow_.resize(flow + 1, 0);
   handle_of_flow_[flow] = handle;
   hand_over_ended();  // a path already down fails the transfer at once
@@ -149,15 +157,15 @@ double BulkNetwork::cancel(Handle handle) {
   // Whatever ended before now is handed over first, so a transfer that completed at this instant is not cancelled.
   solver_.advance(now());
   hand_over_ended();
-  auto it = transfers_.find(handle);
-  if (it == transfers_.end()) return 0;
-  double remaining = it->second.remaining;
-  if (!it->second.ended) {
-    const sharing::FlowId flow = it->second.flow;
+  Transfer* it = find(handle);
+  if (it == nullptr) return 0;
+  double remaining = it->remaining;
+  if (!it->ended) {
+    const sharing::FlowId flow = it->flow;
     remaining = solver_.cancel(now(), flow);
     handle_of_flow_[flow] = 0;
   }
-  transfers_.erase(it);  // an end already posted finds nothing and does nothing
+  erase(handle);  // an end already posted finds nothing and does nothing
   hand_over_ended();
   reschedule();
   return remaining;
@@ -181,8 +189,10 @@ void BulkNetwork::link_changed(const sg4::Link* link) {
 }
 
 void BulkNetwork::hand_over_ended() {
-  std::vector<std::pair<sharing::Ended, Handle>> ended;
-  for (const sharing::Ended& e : solver_.take_ended()) {
+  auto& ended = ended_scratch_;  // kept between calls: most calls find nothing, and the rest few
+  ended.clear();
+  solver_.take_ended(taken_);
+  for (const sharing::Ended& e : taken_) {
     ended.emplace_back(e, handle_of_flow_[e.flow]);
     handle_of_flow_[e.flow] = 0;
   }
@@ -193,22 +203,33 @@ void BulkNetwork::hand_over_ended() {
   for (const auto& entry : ended) {
     const sharing::Ended& e = entry.first;
     const Handle handle = entry.second;  // a plain variable: clang 14 cannot capture structured bindings
-    auto it = transfers_.find(handle);
-    if (it == transfers_.end()) continue;
-    Transfer& t = it->second;
+    Transfer* found = find(handle);
+    if (found == nullptr) continue;
+    Transfer& t = *found;
     t.flow = sharing::kNone;
     t.ended = true;
     t.remaining = e.failed ? e.remaining : 0;
     const bool ok = !e.failed;
     t.owner->post_at(e.time, [this, handle, ok] {
-      auto found = transfers_.find(handle);
-      if (found == transfers_.end()) return;  // cancelled after its end
-      Done done = std::move(found->second.done);
-      const double remaining = found->second.remaining;
-      transfers_.erase(found);
+      Transfer* transfer = find(handle);
+      if (transfer == nullptr) return;  // cancelled after its end
+      Done done = std::move(transfer->done);
+      const double remaining = transfer->remaining;
+      erase(handle);
       done(ok, remaining);
     });
   }
+}
+
+BulkNetwork::Transfer* BulkNetwork::find(Handle handle) {
+  const std::uint64_t slot = handle & 0xffffffffULL;
+  return slot < slots_.size() && slots_[slot].handle == handle ? &slots_[slot].transfer : nullptr;
+}
+
+void BulkNetwork::erase(Handle handle) {
+  const std::uint64_t slot = handle & 0xffffffffULL;
+  slots_[slot] = Slot{};
+  free_slots_.push_back(static_cast<std::uint32_t>(slot));
 }
 
 void BulkNetwork::reschedule() {

@@ -26,9 +26,9 @@ namespace fleetsim::sim {
 
 class BulkNetwork {
  public:
-  using Handle = std::uint64_t;  // never reused within a run (the solver's flow ids are)
+  using Handle = std::uint64_t;  // never reused within a run (the solver's flow ids are); ordered by start
   // ok = false: a link of the path went down; remaining = bytes still to move (0 when ok).
-  using Done = std::function<void(bool ok, double remaining)>;
+  using Done = InlineFunction<void(bool ok, double remaining)>;
 
   // Why this run's settings fall outside what the solver reproduces (nullopt: they do not). `cfg` is the engine
   // configuration SimGrid gets (engine_config.cpp).
@@ -90,7 +90,17 @@ class BulkNetwork {
   std::unordered_map<std::pair<const simgrid::s4u::Host*, const simgrid::s4u::Host*>, Route, PairHash> routes_;
   std::unordered_map<const simgrid::s4u::Link*, sharing::LinkId> links_;
   std::unordered_set<const simgrid::s4u::Link*> site_links_;  // site uplinks (both directions)
-  std::unordered_map<Handle, Transfer> transfers_;
+  // The transfers, in slots reused through a free list: a handle is its start number (high 32 bits) and its slot.
+  struct Slot {
+    Handle handle = 0;  // 0: free
+    Transfer transfer;
+  };
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  Transfer* find(Handle handle);  // nullptr: ended and handed over, or cancelled
+  void erase(Handle handle);
+  std::vector<sharing::Ended> taken_;                               // hand_over_ended's buffers
+  std::vector<std::pair<sharing::Ended, Handle>> ended_scratch_;
   std::vector<Handle> handle_of_flow_;  // by FlowId: the running transfer that has it
   Handle next_handle_ = 1;
   EventLoop::TimerId timer_ = 0;

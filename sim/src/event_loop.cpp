@@ -22,7 +22,7 @@ struct Later {
 };
 }  // namespace
 
-EventLoop::TimerId EventLoop::insert(double at_s, std::function<void()> callback) {
+EventLoop::TimerId EventLoop::insert(double at_s, Task callback) {
   std::uint32_t slot = 0;
   if (free_slots_.empty()) {
     if (slots_.size() > kSlotMask) throw std::length_error("event loop: more than 2^32 pending timers");
@@ -35,6 +35,12 @@ EventLoop::TimerId EventLoop::insert(double at_s, std::function<void()> callback
   const TimerId id = (next_seq_++ << 32) | slot;
   slots_[slot].callback = std::move(callback);
   slots_[slot].id = id;
+  if (at_s <= sg4::Engine::get_clock()) {
+    // Due now: after every timer due now that exists already (all made earlier, so in the heap, or before it in this
+    // queue), which is where the heap's (time, creation) order puts it, without the heap's cost.
+    due_now_.push_back(id);
+    return id;
+  }
   heap_.push_back({at_s, id});
   std::push_heap(heap_.begin(), heap_.end(), Later{});
   return id;
@@ -50,7 +56,7 @@ bool EventLoop::prune() {
   return false;
 }
 
-EventLoop::TimerId EventLoop::add_timer(double delay_s, std::function<void()> callback) {
+EventLoop::TimerId EventLoop::add_timer(double delay_s, Task callback) {
   return insert(sg4::Engine::get_clock() + std::max(delay_s, 0.0), std::move(callback));
 }
 
@@ -62,7 +68,7 @@ void EventLoop::cancel_timer(TimerId id) {
   free_slots_.push_back(static_cast<std::uint32_t>(slot));
 }
 
-EventLoop::TimerId EventLoop::post_at(double at_s, std::function<void()> callback) {
+EventLoop::TimerId EventLoop::post_at(double at_s, Task callback) {
   at_s = std::max(at_s, sg4::Engine::get_clock());
   const TimerId id = insert(at_s, std::move(callback));
   if (at_s < wake_at_) ring();
@@ -73,16 +79,24 @@ void EventLoop::ring() {
   // Only another actor can find this loop waiting: the loop's own actor is running when it adds work.
   if (quiet_waiting_ && !quiet_rung_) {
     quiet_rung_ = true;
-    quiet_->release();
+    if (quiet_)
+      quiet_->release();
+    else
+      sleeper_->resume();
   }
 }
 
-// The loop sleeps on a semaphore: ring() releases it, and so does an alarm at the next timer's date, a SimGrid kernel
-// timer run by maestro. (An acquire with a timeout did this before: it puts a sleep action into the CPU model at
-// every wait, which the engine then updates, solves and ends: a third of SimGrid's cost per step of a telemetry-heavy
-// run. A cancelled execution as a doorbell did it before that: its exception, with a backtrace, was most of a run's
-// cost when every delivery paid it.)
+// The loop sleeps by suspending its actor: ring() resumes it, and so does an alarm at the next timer's date, a
+// SimGrid kernel timer run by maestro. Resuming costs maestro a push on its list of actors to run. (A semaphore did
+// this before: an acquisition activity made, registered, finished and freed per wait, a tenth of a telemetry-heavy
+// run. An acquire with a timeout before that put a sleep action into the CPU model at every wait, which the engine
+// then updated, solved and ended. A cancelled execution as a doorbell before that: its exception, with a backtrace,
+// was most of a run's cost when every delivery paid it.) The order is safe: a ring from another actor in the same
+// scheduling round is a simcall, which maestro answers after this actor's suspension, in the order they ran.
+// SimGrid suspends an actor's executions with it, so while the loop's actor has one running (a GPU's), the loop
+// waits on a semaphore instead.
 void EventLoop::wait_quietly() {
+  quiet_ = owned_running_ > 0 ? semaphore_.get() : nullptr;  // before a ring can come
   quiet_waiting_ = true;
   if (prune()) {
     alarm_ = simgrid::kernel::timer::Timer::set(wake_at_, [this] {
@@ -90,7 +104,12 @@ void EventLoop::wait_quietly() {
       ring();
     });
   }
-  quiet_->acquire();
+  if (quiet_ != nullptr) {
+    quiet_->acquire();
+    quiet_ = nullptr;
+  } else {
+    sg4::this_actor::suspend();
+  }
   quiet_waiting_ = false;
   quiet_rung_ = false;
   clear_alarm();
@@ -113,7 +132,11 @@ void EventLoop::watch(const sg4::CommPtr& comm, CommCallback callback) { watch_a
 
 void EventLoop::watch_activity(const sg4::ActivityPtr& activity, CommCallback callback) {
   auto alive = std::make_shared<bool>(true);
-  watched_[activity.get()] = Watched{activity, alive};
+  // An execution belongs to the actor that made it, and SimGrid suspends an actor's executions with the actor: while
+  // the loop's actor has one running, the loop sleeps on a semaphore instead (wait_quietly).
+  const bool owned = dynamic_cast<const sg4::Exec*>(activity.get()) != nullptr && sg4::Actor::self() == sleeper_;
+  watched_[activity.get()] = Watched{activity, alive, owned};
+  owned_running_ += owned ? 1 : 0;
   // An idle waiter takes it, or a new one: waiters are kept, since creating and destroying an actor per activity
   // (its context and its stack, 64 KiB: contexts/stack-size in engine_config.cpp) was 40 % of a 10,000-node rollout
   // on SimGrid's solver, and 44 s instead of 0.5 s for scenarios/gpu_inference.lua (one execution per GPU tick).
@@ -174,7 +197,7 @@ void EventLoop::run_ended() {
   for (Ended& e : ended) {
     if (!*e.alive) continue;  // unwatched by a callback before it
     *e.alive = false;
-    watched_.erase(e.activity.get());
+    forget(e.activity.get());
     e.callback(e.ok);
   }
 }
@@ -183,29 +206,47 @@ void EventLoop::unwatch(const sg4::ActivityPtr& activity) {
   auto it = watched_.find(activity.get());
   if (it == watched_.end()) return;
   *it->second.alive = false;
+  forget(activity.get());
+}
+
+void EventLoop::forget(const sg4::Activity* activity) {
+  auto it = watched_.find(activity);
+  if (it == watched_.end()) return;
+  owned_running_ -= it->second.owned ? 1 : 0;
   watched_.erase(it);
 }
 
+void EventLoop::fire(TimerId id) {
+  Slot& slot = slots_[id & kSlotMask];
+  Task callback = std::move(slot.callback);
+  slot.id = 0;
+  free_slots_.push_back(static_cast<std::uint32_t>(id & kSlotMask));
+  callback();
+}
+
 void EventLoop::fire_due_timers() {
-  // Callbacks due now run in (time, creation) order; a callback may add or cancel timers.
+  // Callbacks due now run in (time, creation) order; a callback may add or cancel timers. The heap's due timers
+  // were all made before this instant's, which wait in due_now_ in creation order; a callback adds to due_now_ only.
   const double now = sg4::Engine::get_clock();
   while (prune() && heap_.front().at <= now) {
     const TimerId id = heap_.front().id;
     std::pop_heap(heap_.begin(), heap_.end(), Later{});
     heap_.pop_back();
-    Slot& slot = slots_[id & kSlotMask];
-    std::function<void()> callback = std::move(slot.callback);
-    slot.callback = nullptr;
-    slot.id = 0;
-    free_slots_.push_back(static_cast<std::uint32_t>(id & kSlotMask));
-    callback();
+    fire(id);
   }
+  // By index: a callback may append (and so reallocate) while it runs.
+  for (std::size_t i = 0; i < due_now_.size(); ++i) {
+    const TimerId id = due_now_[i];
+    if (slots_[id & kSlotMask].id == id) fire(id);  // else cancelled
+  }
+  due_now_.clear();
 }
 
 void EventLoop::run() {
+  sleeper_ = sg4::Actor::self();
   // Created here, not before waiting: creating is a simcall, during which other actors run and may stop or post to
   // this loop, which then must not go to sleep unrung.
-  if (!quiet_) quiet_ = sg4::Semaphore::create(0);
+  if (!semaphore_) semaphore_ = sg4::Semaphore::create(0);
   for (;;) {
     if (const auto& hook = wake_hook()) hook();
     fire_due_timers();
@@ -217,6 +258,7 @@ void EventLoop::run() {
         w.activity->cancel();
       }
       watched_.clear();
+      owned_running_ = 0;
       for (Waiter* w : idle_) {
         w->quit = true;
         w->go->release();
@@ -225,6 +267,7 @@ void EventLoop::run() {
       clear_alarm();  // a pending alarm would keep the engine's clock going after the run
       return;
     }
+    // due_now_ is empty here: fire_due_timers ran it dry, and nothing ran since
     wake_at_ = prune() ? heap_.front().at : std::numeric_limits<double>::infinity();
     wait_quietly();
   }

@@ -15,6 +15,7 @@
 
 #include "fleetsim/agents/orchestrator.hpp"
 #include "fleetsim/agents/protocol.hpp"
+#include "task.hpp"
 
 namespace fleetsim::sim {
 
@@ -37,11 +38,11 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Timers of the loop's own actor.
-  TimerId add_timer(double delay_s, std::function<void()> callback);
+  TimerId add_timer(double delay_s, Task callback);
   void cancel_timer(TimerId id);
   // Called from any actor: runs callback in this loop's actor at simulated time at_s, after the callbacks
   // already due at that time. Wakes the loop if it sleeps past at_s. The id cancels it (cancel_timer) until it runs.
-  TimerId post_at(double at_s, std::function<void()> callback);
+  TimerId post_at(double at_s, Task callback);
   // Calls callback in this loop's actor when comm ends (ok = false if it failed: a link or host went down). May be
   // called from another actor (a sender handing a message in flight to its receiver). A small actor of its own waits
   // on the activity (on the calling actor's host) and posts its end here: SimGrid answers a wait on one activity at
@@ -64,11 +65,12 @@ class EventLoop {
     static std::function<void()> hook;
     return hook;
   }
-  TimerId insert(double at_s, std::function<void()> callback);
+  TimerId insert(double at_s, Task callback);
   // Drops cancelled timers from the top of the heap; true if a live timer is left.
   bool prune();
   void ring();
   void fire_due_timers();
+  void fire(TimerId id);
   void wait_quietly();
   void clear_alarm();
 
@@ -76,8 +78,11 @@ class EventLoop {
   struct Watched {
     simgrid::s4u::ActivityPtr activity;
     std::shared_ptr<bool> alive;
+    bool owned = false;  // an execution the loop's actor made
   };
   std::unordered_map<const simgrid::s4u::Activity*, Watched> watched_;
+  std::size_t owned_running_ = 0;  // watched executions the loop's actor made
+  void forget(const simgrid::s4u::Activity* activity);
   // Ends the waiters reported, run together in the order the activities were watched (as SimGrid's own wait on many
   // reported them), whatever order SimGrid woke the waiters in.
   struct Ended {
@@ -103,7 +108,9 @@ class EventLoop {
   std::vector<std::unique_ptr<Waiter>> waiters_;
   std::vector<Waiter*> idle_;
   void wait_for_activities(Waiter& w);
-  simgrid::s4u::SemaphorePtr quiet_;  // what the loop sleeps on (wait_quietly)
+  simgrid::s4u::Actor* sleeper_ = nullptr;  // the loop's actor, suspended while the loop waits (wait_quietly)
+  simgrid::s4u::SemaphorePtr semaphore_;     // what it waits on instead while it owns a running execution
+  simgrid::s4u::Semaphore* quiet_ = nullptr;  // the semaphore while the loop waits on it
   bool quiet_waiting_ = false;
   bool quiet_rung_ = false;
   simgrid::kernel::timer::Timer* alarm_ = nullptr;  // wakes the loop at its next timer (wait_quietly)
@@ -118,10 +125,11 @@ class EventLoop {
     TimerId id;
   };
   struct Slot {
-    std::function<void()> callback;
+    Task callback;
     TimerId id = 0;  // 0: free
   };
   std::vector<HeapEntry> heap_;
+  std::vector<TimerId> due_now_;  // timers made for the current instant, in creation order (fire_due_timers)
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::uint64_t next_seq_ = 1;

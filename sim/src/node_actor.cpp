@@ -383,9 +383,9 @@ void SimNode::flush_node_time() {
   }
 }
 
-std::pair<std::string, std::string> SimNode::state_of(const std::string& app) const {
+std::pair<std::string_view, std::string_view> SimNode::state_of(const std::string& app) const {
   const agents::Release* r = agent_.active_release(app);
-  std::string version = r ? r->version : "-";
+  const std::string_view version = r ? std::string_view(r->version) : std::string_view("-");
   if (down_) return {version, "down"};
   if (agent_.updating(app)) return {version, "updating"};
   if (r == nullptr) return {version, "none"};

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -65,7 +66,8 @@ class SimNode final : public Receiver,
   void observe();
   void flush_node_time();
   // The node's state for an app, for the states time series: (version, state).
-  std::pair<std::string, std::string> state_of(const std::string& app) const;
+  // (version or "-", state): views valid until the node next changes (the sampler copies what it keeps)
+  std::pair<std::string_view, std::string_view> state_of(const std::string& app) const;
   const agents::NodeAgent& agent() const { return agent_; }
 
  private:

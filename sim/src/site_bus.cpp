@@ -24,8 +24,7 @@ SiteBus::SiteBus(World& world, std::size_t site, EventLoop& loop)
   add_sources();
   produced_.assign(streams_.size(), 0);
   delivered_.assign(streams_.size(), 0);
-  const PlatformSite* s = &site_;
-  path_up_ = [s] { return s->uplink_up->is_on() && s->uplink_down->is_on(); };
+  uplink_on_ = site_.uplink_up->is_on() && site_.uplink_down->is_on();
   ack_latency_ = control_path(world.platform.ingest, host_).latency_s;
   measure_rates();
 }
@@ -116,7 +115,14 @@ agents::TimerId SiteBus::set_timer(double delay_s) {
 
 void SiteBus::send_batch(const telem::Batch& batch) {
   world_.record(checks::BatchSent{now(), site_index_, batch.wire_bytes});
-  auto b = std::make_shared<const telem::Batch>(batch);
+  std::shared_ptr<const telem::Batch> b;
+  for (auto& pooled : batch_pool_)
+    if (pooled.use_count() == 1) {
+      *pooled = batch;  // copy-assigning keeps the runs vector's capacity
+      b = pooled;
+      break;
+    }
+  if (!b) b = batch_pool_.emplace_back(std::make_shared<telem::Batch>(batch));
   if (world_.bulk != nullptr) {
     world_.bulk->start(host_, world_.platform.ingest, static_cast<double>(batch.wire_bytes), loop_,
                        [this, b](bool ok, double /*remaining*/) { transfer_done(b, ok); });
@@ -148,6 +154,7 @@ void SiteBus::boot() {
 }
 
 void SiteBus::uplink_changed(bool up) {
+  uplink_on_ = up;  // at once, as the links' own state: an acknowledgement due at this instant reads it
   loop_.post_at(now(), [this, up] {
     if (up) {
       if (!broker_.caught_up()) {
@@ -290,12 +297,22 @@ void SiteBus::transfer_done(const std::shared_ptr<const telem::Batch>& batch, bo
     return;
   }
   world_.site_uplink_bytes[site_index_] += batch->wire_bytes;
-  auto result = world_.cloud.receive(static_cast<std::uint32_t>(site_index_), *batch);
-  accepted(result);  // the bus's own counts: the checks below see none of them
-  world_.record(checks::BatchArrived{now(), site_index_, batch->sent_at, batch->runs, std::move(result.accepted)});
+  // The records are members, filled in place: their vectors keep their capacity from batch to batch.
+  world_.cloud.receive(static_cast<std::uint32_t>(site_index_), *batch, received_);
+  accepted(received_);  // the bus's own counts: the checks below see none of them
+  arrived_.t = now();
+  arrived_.site = site_index_;
+  arrived_.sent_at = batch->sent_at;
+  arrived_.runs = batch->runs;
+  arrived_.accepted = received_.accepted;
+  world_.record(arrived_);
   loop_.add_timer(ack_latency_, [this, batch] {
-    const bool up = path_up_();
-    world_.record(checks::BatchAcknowledged{now(), site_index_, batch->runs, up});
+    const bool up = uplink_on_;
+    acknowledged_.t = now();
+    acknowledged_.site = site_index_;
+    acknowledged_.runs = batch->runs;
+    acknowledged_.delivered = up;
+    world_.record(acknowledged_);
     broker_.on_batch_result(batch->id, up);
     after();
   });
@@ -308,13 +325,26 @@ void SiteBus::accepted(const telem::CloudReceiver::Result& result) {
   const double t = now();
   for (const auto& r : result.accepted) {
     delivered_[r.stream] += r.count;
-    const std::uint64_t slices = std::min<std::uint64_t>(8, r.count);
-    std::uint64_t lo = 0;
-    for (std::uint64_t k = 1; k <= slices; ++k) {
-      const std::uint64_t hi = r.count * k / slices;
-      if (hi > lo) delays_.add(t - r.event_time((lo + hi - 1) / 2), static_cast<double>(hi - lo));
-      lo = hi;
+    // Oldest first, so the delays do not increase (DelayHistogram::add_descending).
+    double delay[8], count[8];
+    std::size_t n = 0;
+    if (r.count < 8) {  // a slice per message
+      for (std::uint64_t i = 0; i < r.count; ++i, ++n) {
+        delay[n] = t - r.event_time(i);
+        count[n] = 1.0;
+      }
+    } else {
+      std::uint64_t lo = 0;
+      for (std::uint64_t k = 1; k <= 8; ++k) {
+        const std::uint64_t hi = r.count * k / 8;  // a shift: a division by a variable was most of this loop
+        if (hi > lo) {
+          delay[n] = t - r.event_time((lo + hi - 1) / 2);
+          count[n++] = static_cast<double>(hi - lo);
+        }
+        lo = hi;
+      }
     }
+    delays_.add_descending(delay, count, n);
   }
 }
 

@@ -100,7 +100,13 @@ class SiteBus final : public agents::Clock,
   std::size_t inference_stream_ = 0;
   std::uint64_t results_pending_ = 0;
   std::vector<std::uint64_t> produced_, delivered_;
-  std::function<bool()> path_up_;
+  // Copies of the batches in flight, reused once no transfer or acknowledgement holds them (one per batch was two
+  // allocations, a vector's and a shared_ptr's).
+  std::vector<std::shared_ptr<agents::telemetry::Batch>> batch_pool_;
+  agents::telemetry::CloudReceiver::Result received_;  // transfer_done's, kept for its buffer
+  checks::BatchArrived arrived_;
+  checks::BatchAcknowledged acknowledged_;
+  bool uplink_on_ = true;  // both directions of the site's uplink (the fault injector tells: uplink_changed)
   double ack_latency_ = 0;
   double interval_ = 10;
   double sample_period_ = 60;

@@ -101,6 +101,10 @@ struct World {
   // ---- the run's records go to its checks ----
   std::unique_ptr<checks::InvariantChecks> checks;
   void record(const checks::Record& r) { checks->observe(r); }
+  void record(const checks::TelemetryProduced& r) { checks->observe(r); }
+  void record(const checks::BatchSent& r) { checks->observe(r); }
+  void record(const checks::BatchArrived& r) { checks->observe(r); }
+  void record(const checks::BatchAcknowledged& r) { checks->observe(r); }
 
   // ---- measurements ----
   // Per (app, generation), per node. Keyed by generation, not revision: a rollback returns to an older revision

@@ -162,14 +162,19 @@ void Solver::advance(double now) {
 }
 
 std::vector<Ended> Solver::take_ended() {
-  Impl& s = *impl_;
   std::vector<Ended> out;
-  out.swap(s.ended);
+  take_ended(out);
+  return out;
+}
+
+void Solver::take_ended(std::vector<Ended>& out) {
+  Impl& s = *impl_;
+  out.clear();
+  out.swap(s.ended);  // the two buffers trade places: neither is allocated again once both are grown
   for (const Ended& e : out) {
     s.flows[e.flow].state = FlowState::free;
     s.free_flows.push_back(e.flow);
   }
-  return out;
 }
 
 FlowState Solver::state(FlowId flow) const { return impl_->flows.at(flow).state; }

@@ -197,6 +197,7 @@ class Broker {
   std::vector<Stream> streams_;
   std::vector<std::size_t> send_order_;  // stream indices by priority, then declaration
   std::optional<Batch> inflight_;
+  std::vector<MessageRun> spare_runs_;  // the last batch's runs buffer, for the next batch (no allocation per batch)
   unsigned batch_failures_ = 0;  // failures of the batch being retried (retry_limit)
   TimerId tick_timer_ = 0;
   TimerId retry_timer_ = 0;
@@ -219,6 +220,7 @@ class CloudReceiver {
     std::uint64_t duplicates = 0;
   };
   Result receive(std::uint32_t site, const Batch& batch);
+  void receive(std::uint32_t site, const Batch& batch, Result& out);  // the same into `out`, reusing its buffer
   std::uint64_t high_water_mark(std::uint32_t site, std::uint32_t stream) const;
 
  private:

@@ -29,6 +29,11 @@ class InvariantChecks {
   void on_violation(std::function<void(const reports::InvariantViolation&)> callback);
 
   void observe(const Record& record);
+  // The same for the records every telemetry batch makes, without building a Record (a variant) for each.
+  void observe(const TelemetryProduced& r);
+  void observe(const BatchSent& r);
+  void observe(const BatchArrived& r);
+  void observe(const BatchAcknowledged& r);
   // The end-of-run invariants: every operation's targets, gates, windows, rates and rollbacks; telemetry
   // conservation. Call once, after the last record.
   void finish(const RunEnd& end);

@@ -89,6 +89,7 @@ class Solver {
   void advance(double now);
   // Completions and failures since the last call, in the order they happened. Their ids are reused afterwards.
   std::vector<Ended> take_ended();
+  void take_ended(std::vector<Ended>& out);  // the same into `out` (cleared first), keeping both buffers' capacity
 
   FlowState state(FlowId flow) const;
   double remaining(double now, FlowId flow) const;  // bytes still to move at `now` (after advance(now))
