@@ -4,10 +4,15 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include <simgrid/s4u.hpp>
+
 #include "delay_histogram.hpp"
+#include "event_loop.hpp"
 #include "task.hpp"
 
 namespace fleetsim::sim {
@@ -114,6 +119,93 @@ TEST(InlineFunction, ArgumentsAndResultsPass) {
   auto moved_in = std::make_unique<int>(5);
   InlineFunction<int(int)> g = [p = std::move(moved_in)](int x) { return *p + x; };  // move-only capture
   EXPECT_EQ(g(2), 7);
+}
+
+// The event loop runs its callbacks in (time, creation) order, however they were made: with a delay, in a lane (a
+// queue per fixed delay), posted for a date, or for the current instant (which skips the heap); cancelled ones never
+// run. A seeded random program of timers, some made by callbacks as they run, against that order computed apart.
+// (The only test here with a SimGrid engine: one per process.)
+TEST(EventLoop, CallbacksRunInTimeThenCreationOrderWhateverTheirKind) {
+  int argc = 1;
+  char name[] = "engine_parts_test";
+  char* argv[] = {name, nullptr};
+  simgrid::s4u::Engine engine(&argc, argv);
+  auto* zone = simgrid::s4u::create_full_zone("zone");
+  simgrid::s4u::Host* host = zone->create_host("host", 1e9)->seal();
+  zone->seal();
+
+  struct Made {
+    double at;
+    std::uint64_t seq;  // creation order
+    int label;
+    bool cancelled;
+  };
+  std::vector<Made> made;
+  std::vector<std::pair<double, int>> ran;
+  EventLoop loop;
+  std::mt19937_64 rng(3);
+  int next_label = 0;
+  std::uint64_t seq = 0;
+  std::vector<EventLoop::TimerId> ids;
+  std::vector<EventLoop::Lane> lanes;
+  std::function<void(int)> make;  // makes `n` timers of random kinds now
+  make = [&](int n) {
+    for (int k = 0; k < n; ++k) {
+      const double now = simgrid::s4u::Engine::get_clock();
+      const int label = next_label++;
+      const int kind = static_cast<int>(rng() % 4);
+      const bool spawn = label < 400 && rng() % 2 == 0;  // its callback makes more timers
+      auto body = [&, label, spawn] {
+        ran.emplace_back(simgrid::s4u::Engine::get_clock(), label);
+        if (spawn) make(2);
+      };
+      // Delays from a few values, so that times tie often.
+      const double delays[] = {0.0, 0.5, 1.0, 1.5, 2.0};
+      const double delay = delays[rng() % 5];
+      EventLoop::TimerId id = 0;
+      double at = now + delay;
+      if (kind == 0) {
+        id = loop.add_timer(delay, body);
+      } else if (kind == 1 && delay > 0) {
+        id = loop.add_timer_in(loop.lane(delay), body);
+      } else if (kind == 2) {
+        id = loop.post_at(at, body);
+      } else {
+        at = now;
+        id = loop.add_timer(0, body);
+      }
+      made.push_back({at, seq++, label, false});
+      ids.push_back(id);
+      if (rng() % 7 == 0 && !ids.empty()) {  // cancel one made before, if it has not run
+        const std::size_t victim = rng() % ids.size();
+        const bool already = std::any_of(ran.begin(), ran.end(),
+                                         [&](const auto& r) { return r.second == made[victim].label; });
+        if (!already && !made[victim].cancelled) {
+          loop.cancel_timer(ids[victim]);
+          made[victim].cancelled = true;
+        }
+      }
+    }
+  };
+  simgrid::s4u::Actor::create("loop", host, [&] {
+    loop.add_timer(0, [&] { make(100); });
+    loop.add_timer(50, [&] { loop.stop(); });
+    loop.run();
+  });
+  engine.run();
+
+  // What must have run, in order: every timer not cancelled, by (time, creation).
+  std::vector<Made> expected;
+  for (const Made& m : made)
+    if (!m.cancelled) expected.push_back(m);
+  std::sort(expected.begin(), expected.end(),
+            [](const Made& a, const Made& b) { return std::tie(a.at, a.seq) < std::tie(b.at, b.seq); });
+  ASSERT_GT(expected.size(), 200u);
+  ASSERT_EQ(ran.size(), expected.size());
+  for (std::size_t i = 0; i < ran.size(); ++i) {
+    ASSERT_EQ(ran[i].second, expected[i].label) << "position " << i;
+    ASSERT_DOUBLE_EQ(ran[i].first, expected[i].at) << "position " << i;
+  }
 }
 
 }  // namespace

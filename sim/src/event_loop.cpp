@@ -1,6 +1,7 @@
 #include "event_loop.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include <simgrid/Exception.hpp>
@@ -35,6 +36,7 @@ EventLoop::TimerId EventLoop::insert(double at_s, Task callback) {
   const TimerId id = (next_seq_++ << 32) | slot;
   slots_[slot].callback = std::move(callback);
   slots_[slot].id = id;
+  if (std::isnan(at_s)) return id;  // a lane's: add_timer(Lane) places it
   if (at_s <= sg4::Engine::get_clock()) {
     // Due now: after every timer due now that exists already (all made earlier, so in the heap, or before it in this
     // queue), which is where the heap's (time, creation) order puts it, without the heap's cost.
@@ -46,14 +48,46 @@ EventLoop::TimerId EventLoop::insert(double at_s, Task callback) {
   return id;
 }
 
+void EventLoop::pop_top() {
+  const Lane lane = heap_.front().lane;
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  heap_.pop_back();
+  if (lane == 0) return;
+  auto& queue = lanes_[lane - 1].queue;
+  queue.pop_front();
+  if (queue.empty()) return;
+  heap_.push_back(queue.front());
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
+}
+
 bool EventLoop::prune() {
   while (!heap_.empty()) {
     const HeapEntry& top = heap_.front();
     if (slots_[top.id & kSlotMask].id == top.id) return true;
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    heap_.pop_back();
+    pop_top();
   }
   return false;
+}
+
+EventLoop::Lane EventLoop::lane(double delay_s) {
+  if (!(delay_s > 0)) throw std::invalid_argument("event loop: a lane's delay must be positive");
+  for (std::size_t i = 0; i < lanes_.size(); ++i)
+    if (lanes_[i].delay == delay_s) return static_cast<Lane>(i + 1);
+  lanes_.push_back({delay_s, {}});
+  return static_cast<Lane>(lanes_.size());
+}
+
+EventLoop::TimerId EventLoop::add_timer_in(Lane lane, Task callback) {
+  LaneQueue& l = lanes_.at(lane - 1);
+  const double at_s = sg4::Engine::get_clock() + l.delay;
+  // A slot as insert() takes one, but the timer goes to the lane's queue.
+  const TimerId id = insert(std::numeric_limits<double>::quiet_NaN(), std::move(callback));
+  l.queue.push_back({at_s, id, lane});
+  if (l.queue.size() == 1) {
+    heap_.push_back(l.queue.front());
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
+  }
+  return id;
 }
 
 EventLoop::TimerId EventLoop::add_timer(double delay_s, Task callback) {
@@ -230,8 +264,7 @@ void EventLoop::fire_due_timers() {
   const double now = sg4::Engine::get_clock();
   while (prune() && heap_.front().at <= now) {
     const TimerId id = heap_.front().id;
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    heap_.pop_back();
+    pop_top();
     fire(id);
   }
   // By index: a callback may append (and so reallocate) while it runs.

@@ -99,7 +99,11 @@ void SiteBus::start() {
     produce_tick();
   });
   sample_period_ = world_.scenario.simulation.telemetry_sample.seconds;
-  loop_.add_timer(sample_period_, [this] { sample(); });
+  // Every site's ticks, samples and acknowledgements share a few delays: each delay is a lane of the loop.
+  tick_lane_ = loop_.lane(interval_);
+  sample_lane_ = loop_.lane(sample_period_);
+  if (ack_latency_ > 0) ack_lane_ = loop_.lane(ack_latency_);
+  loop_.add_timer_in(sample_lane_, [this] { sample(); });
 }
 
 agents::Time SiteBus::now() const { return sg4::Engine::get_clock(); }
@@ -262,7 +266,7 @@ void SiteBus::produce_tick() {
     results_pending_ = 0;
   }
   broker_.tick();
-  loop_.add_timer(interval_, [this] { produce_tick(); });
+  loop_.add_timer_in(tick_lane_, [this] { produce_tick(); });
   after();
 }
 
@@ -306,7 +310,7 @@ void SiteBus::transfer_done(const std::shared_ptr<const telem::Batch>& batch, bo
   arrived_.runs = batch->runs;
   arrived_.accepted = received_.accepted;
   world_.record(arrived_);
-  loop_.add_timer(ack_latency_, [this, batch] {
+  auto acknowledge = [this, batch] {
     const bool up = uplink_on_;
     acknowledged_.t = now();
     acknowledged_.site = site_index_;
@@ -315,7 +319,11 @@ void SiteBus::transfer_done(const std::shared_ptr<const telem::Batch>& batch, bo
     world_.record(acknowledged_);
     broker_.on_batch_result(batch->id, up);
     after();
-  });
+  };
+  if (ack_lane_ != 0)
+    loop_.add_timer_in(ack_lane_, std::move(acknowledge));
+  else
+    loop_.add_timer(0, std::move(acknowledge));
 }
 
 // What the cloud accepted: delivered counts and delays (each run in up to 8 slices, each at its middle message's
@@ -386,7 +394,7 @@ void SiteBus::sample() {
     smp.delivered += delivered;
     smp.dropped += dropped;
   }
-  loop_.add_timer(sample_period_, [this] { sample(); });
+  loop_.add_timer_in(sample_lane_, [this] { sample(); });
 }
 
 }  // namespace fleetsim::sim

@@ -108,6 +108,7 @@ class SiteBus final : public agents::Clock,
   checks::BatchAcknowledged acknowledged_;
   bool uplink_on_ = true;  // both directions of the site's uplink (the fault injector tells: uplink_changed)
   double ack_latency_ = 0;
+  EventLoop::Lane tick_lane_ = 0, sample_lane_ = 0, ack_lane_ = 0;  // lanes of the loop (start())
   double interval_ = 10;
   double sample_period_ = 60;
   double last_tick_ = 0;
