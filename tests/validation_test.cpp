@@ -181,7 +181,8 @@ TEST(SetOverrides, HelpSetExamplesLoad) {
   EXPECT_EQ(run.err.find("bad scenario"), std::string::npos) << run.err;
 }
 
-// A shell code block of the documentation that runs `fleetsim run ... --set ...`.
+// A shell code block of the documentation that runs `fleetsim run ... --set ...`, `fleetsim run ... -p ...` or
+// `fleetsim params ...`.
 struct DocCommand {
   std::string where;  // file:line of the block
   std::string script;
@@ -212,7 +213,9 @@ std::vector<DocCommand> doc_commands(const std::string& file) {
     std::string script;
     for (std::size_t i = start; i < end; ++i)
       script += (lines[i].size() > indent ? lines[i].substr(indent) : "") + "\n";
-    if (script.find("fleetsim run ") != std::string::npos && script.find("--set ") != std::string::npos)
+    const bool runs = script.find("fleetsim run ") != std::string::npos || script.find("fleetsim params ") != std::string::npos;
+    if (runs && (script.find("--set ") != std::string::npos || script.find(" -p ") != std::string::npos ||
+                 script.find("fleetsim params ") != std::string::npos))
       commands.push_back({file + ":" + std::to_string(start + 1), script, annotated_exit_codes(lines, start)});
   };
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -535,7 +538,8 @@ TEST(TraceFiles, AllowedPathsOpenOtherFolders) {
   write_scenario(fresh_dir("shared"), "x.csv", "s-1,1s,2s\n");
   std::string shared = fs::path(dir).parent_path().string() + "/shared";
   write_scenario(dir, "sibling.csv", "s-1,1s,2s\n");
-  sim::LoadOptions options{{shared}};
+  sim::LoadOptions options;
+  options.allowed_paths = {shared};
   EXPECT_EQ(sim::load_scenario(trace_scenario(dir, shared + "/x.csv"), {}, options).faults.size(), 1u);
   EXPECT_EQ(sim::load_scenario(trace_scenario(dir, "../../shared/x.csv"), {}, options).faults.size(), 1u);
   EXPECT_THROW(sim::load_scenario(trace_scenario(dir, "../sibling.csv"), {}, options), sim::ScenarioError);

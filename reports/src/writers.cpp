@@ -157,7 +157,15 @@ void write_report_json(const RunResult& r, const std::string& path) {
   j["schema"] = "fleetsim.report";
   j["schema_version"] = kReportSchemaVersion;
   j["fleetsim_version"] = r.fleetsim_version;
-  j["scenario"] = {{"file", r.scenario_file}, {"name", r.scenario_name}, {"seed", r.seed}, {"overrides", r.overrides}};
+  ordered_json parameters = ordered_json::array();
+  for (const auto& p : r.parameters)
+    parameters.push_back(
+        {{"name", p.name}, {"value", p.value}, {"default", p.default_value}, {"kind", p.kind}, {"given", p.given}});
+  j["scenario"] = {{"file", r.scenario_file},
+                   {"name", r.scenario_name},
+                   {"seed", r.seed},
+                   {"overrides", r.overrides},
+                   {"parameters", parameters}};
   j["engine"] = r.engine_config;
   j["fleet"] = {{"sites", r.sites}, {"nodes", r.nodes}};
   j["end_time_s"] = r.end_time_s;
@@ -325,7 +333,10 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
     out << "  <testcase classname=\"run\" name=\"runs to its end\"><error message=\"" << xml_escape(message)
         << "\"/></testcase>\n";
   }
-  out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/></properties>\n";
+  out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/>";
+  for (const auto& p : r.parameters)
+    out << "<property name=\"param." << xml_escape(p.name) << "\" value=\"" << xml_escape(p.value) << "\"/>";
+  out << "</properties>\n";
   for (const auto& e : r.expectations) {
     out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\">";
     if (!e.passed)

@@ -140,7 +140,7 @@ void check_end_without_actions(const Scenario& scenario) {
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides, const LoadOptions& options) {
   loader::OptionsScope scope(options);
-  Scenario scenario = loader::read_declarations(file, overrides);
+  Scenario scenario = loader::read_declarations(file, overrides, options);
   loader::check_end_without_actions(scenario);
   loader::check_deploy_selectors(scenario);
   loader::check_gpu_faults(scenario);

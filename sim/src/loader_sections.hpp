@@ -44,7 +44,8 @@ std::optional<std::string> selector_problem(const Scenario& scenario,
 const LoadOptions& load_options();
 // Runs the file, applies the overrides and reads every declaration in order (scenario_loader.cpp); load_scenario
 // adds the checks that need the whole scenario.
-Scenario read_declarations(const std::string& file, const std::vector<std::string>& overrides);
+Scenario read_declarations(const std::string& file, const std::vector<std::string>& overrides,
+                           const LoadOptions& options = {});
 
 }  // namespace fleetsim::sim::loader
 

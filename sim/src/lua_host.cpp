@@ -13,6 +13,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <cmath>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -24,6 +27,7 @@
 
 #include <lua.hpp>
 
+#include "fleetsim/models/units.hpp"
 #include "fleetsim/sim/scenario.hpp"
 #include "lua_sandbox.hpp"
 
@@ -37,7 +41,7 @@ using namespace fleetsim::models;
 constexpr const char* kPrelude = R"lua(
 local F = fleetsim
 scenario, cloud, site, app = F.scenario, F.cloud, F.site, F.app
-deploy, rollout, at, expect, simulation = F.deploy, F.rollout, F.at, F.expect, F.simulation
+deploy, rollout, at, expect, simulation, param = F.deploy, F.rollout, F.at, F.expect, F.simulation, F.param
 fault = F.fault
 )lua";
 
@@ -55,6 +59,8 @@ enum class Failure { none, scenario, out_of_memory, internal };
 
 struct Host {
   std::string file;  // the scenario's path
+  const ScriptInputs* inputs = nullptr;
+  std::vector<ScenarioParam> parameters;  // declared by param(), in order
   std::vector<Declaration> declarations;
   std::uint64_t values = 0;      // copied out of Lua so far
   std::uint64_t max_values = 0;  // lua.memory / kBytesPerValue
@@ -377,6 +383,118 @@ int l_expect(lua_State* L) {
   return ok ? 0 : raise_failure(L, host);
 }
 
+// The kind of a parameter's string default: the unit it is written in, or a plain string.
+std::string string_kind(const std::string& text) {
+  auto parses = [&](auto parse) {
+    try {
+      parse(text);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  if (parses([](const std::string& t) { models::parse_rate(t); })) return "rate";
+  if (parses([](const std::string& t) { models::parse_bytes(t); })) return "size";
+  if (parses([](const std::string& t) { models::parse_duration(t); })) return "duration";
+  if (parses([](const std::string& t) { models::parse_frequency(t); })) return "frequency";
+  return "string";
+}
+
+// Why a -p value is not of its parameter's kind (the unit parser's words for a unit kind), or nullopt.
+std::optional<std::string> value_problem(const std::string& kind, const std::string& value) {
+  try {
+    if (kind == "rate") models::parse_rate(value);
+    if (kind == "size") models::parse_bytes(value);
+    if (kind == "duration") models::parse_duration(value);
+    if (kind == "frequency") models::parse_frequency(value);
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+  if (kind == "number" || kind == "integer") {
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(value.c_str(), &end);
+    if (value.empty() || end != value.c_str() + value.size() || errno == ERANGE || !std::isfinite(x))
+      return "not a number";
+    if (kind == "integer" && (x != std::floor(x) || std::abs(x) > 9007199254740992.0)) return "not a whole number";
+  }
+  if (kind == "boolean" && value != "true" && value != "false") return "neither true nor false";
+  return std::nullopt;
+}
+
+// param(name, default): the value of a scenario parameter, from -p name=value or the default, typed as the default
+// (a string in the default's unit, a number, a boolean). Declared once; a second declaration must repeat the default.
+int l_param(lua_State* L) {
+  Host& host = host_of(L);
+  std::string kind, value;
+  bool ok = run_guarded(host, [&] {
+    if (lua_type(L, 1) != LUA_TSTRING)
+      throw error_at(L, "param", std::string("the first argument is the parameter's name, a string; got a ") +
+                                     luaL_typename(L, 1));
+    const std::string name = checked_string(L, 1, "param");
+    const bool identifier = !name.empty() && name.size() <= 64 && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+                            std::all_of(name.begin(), name.end(), [](char c) {
+                              return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                            });
+    if (!identifier)
+      throw error_at(L, "param", "'" + printable(name) + "' is not a parameter name (letters, digits and _, at most 64)");
+    const std::string key = "param " + name;
+    std::string default_text;
+    switch (lua_type(L, 2)) {
+      case LUA_TNUMBER:
+        kind = lua_isinteger(L, 2) ? "integer" : "number";
+        default_text = lua_isinteger(L, 2) ? std::to_string(lua_tointeger(L, 2)) : [&] {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%.17g", lua_tonumber(L, 2));
+          return std::string(buf);
+        }();
+        break;
+      case LUA_TBOOLEAN:
+        kind = "boolean";
+        default_text = lua_toboolean(L, 2) ? "true" : "false";
+        break;
+      case LUA_TSTRING:
+        default_text = checked_string(L, 2, key);
+        kind = string_kind(default_text);
+        break;
+      default:
+        throw error_at(L, key, std::string("needs a default: a number, a string (\"20Mbps\") or a boolean; got ") +
+                                   (lua_isnone(L, 2) ? "nothing" : luaL_typename(L, 2)));
+    }
+    for (const auto& p : host.parameters)
+      if (p.name == name) {
+        if (p.default_text != default_text || p.kind != kind)
+          throw error_at(L, key, "declared again with the default " + default_text + ", first at " + p.where +
+                                     " with " + p.default_text);
+        value = p.value_text;
+        return;
+      }
+    ScenarioParam p{name, kind, default_text, default_text, false, with_path(where_of(L, 1), host.file)};
+    if (host.inputs != nullptr)
+      for (const auto& [given_name, given_value] : host.inputs->parameters)
+        if (given_name == name) {
+          if (auto problem = value_problem(kind, given_value))
+            throw error_at(L, key, "-p " + name + "=" + printable(given_value) + " is not " + (kind == "integer" ? std::string("an ") : std::string("a ")) + kind +
+                                       " like the default " + default_text + ": " + *problem);
+          p.value_text = given_value;
+          p.given = true;
+        }
+    value = p.value_text;
+    host.parameters.push_back(std::move(p));
+  });
+  if (!ok) return raise_failure(L, host);
+  if (kind == "integer") {
+    lua_pushinteger(L, static_cast<lua_Integer>(std::strtod(value.c_str(), nullptr)));
+  } else if (kind == "number") {
+    lua_pushnumber(L, std::strtod(value.c_str(), nullptr));
+  } else if (kind == "boolean") {
+    lua_pushboolean(L, value == "true" ? 1 : 0);
+  } else {
+    lua_pushlstring(L, value.data(), value.size());
+  }
+  return 1;
+}
+
 // Sets each function as a field of the table on top of the stack.
 void set_functions(lua_State* L, std::initializer_list<std::pair<const char*, lua_CFunction>> functions) {
   for (auto [name, fn] : functions) {
@@ -403,6 +521,7 @@ int open_fleetsim(lua_State* L) {
                     {"rollout", l_rollout},
                     {"at", l_at},
                     {"expect", l_expect},
+                    {"param", l_param},
                     {"simulation", l_simulation}});
   lua_newtable(L);  // fleetsim.fault
   set_functions(L, {{"partition", l_fault_partition},
@@ -419,6 +538,18 @@ int open_fleetsim(lua_State* L) {
   lua_setglobal(L, "fleetsim");
   if (luaL_loadbufferx(L, kPrelude, std::strlen(kPrelude), "=prelude", "t") != LUA_OK) lua_error(L);
   lua_call(L, 0, 0);
+  // fleet.seed, and math.random drawing from the run's seed (the sandbox seeded it with 0 until now).
+  const ScriptInputs* inputs = host_of(L).inputs;
+  const auto seed = static_cast<lua_Integer>(inputs != nullptr ? inputs->seed : 1);  // two's complement above 2^63
+  lua_createtable(L, 0, 1);
+  lua_pushinteger(L, seed);
+  lua_setfield(L, -2, "seed");
+  lua_setglobal(L, "fleet");
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushinteger(L, seed);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
   return 0;
 }
 
@@ -456,10 +587,12 @@ std::string read_scenario_file(const std::string& file) {
 
 }  // namespace
 
-std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLimits& limits) {
+std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLimits& limits,
+                                           const ScriptInputs& inputs, std::vector<ScenarioParam>* parameters) {
   const std::string source = read_scenario_file(file);
   Host host;
   host.file = file;
+  host.inputs = &inputs;
   host.max_values = limits.memory / kBytesPerValue;
   std::optional<std::string> error;
   {
@@ -471,6 +604,20 @@ std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLim
   if (host.failure == Failure::internal) throw std::runtime_error("in the Lua host: " + host.error);
   if (host.failure == Failure::out_of_memory) throw std::bad_alloc();
   if (error) throw ScenarioError(printable(with_path(*error, file)));
+  // Every -p must name a parameter the file declared (a typo would otherwise run the default silently).
+  for (const auto& [name, value] : inputs.parameters) {
+    bool declared = false;
+    for (const auto& p : host.parameters) declared = declared || p.name == name;
+    if (declared) continue;
+    std::string known;
+    for (const auto& p : host.parameters) known += (known.empty() ? "" : ", ") + p.name;
+    throw ScenarioError(file + ": -p " + printable(name) + "=" + printable(value) +
+                        ": the scenario declares no parameter '" + printable(name) + "' (" +
+                        (known.empty() ? std::string("it declares none; param(\"name\", default) declares one")
+                                       : "it declares: " + known) +
+                        ")");
+  }
+  if (parameters != nullptr) *parameters = std::move(host.parameters);
   return std::move(host.declarations);
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fleetsim/sim/scenario.hpp"
 #include "lua_sandbox.hpp"
 
 namespace fleetsim::sim::loader {
@@ -26,6 +27,13 @@ struct Declaration {
 // order it made them. Throws ScenarioError (not a readable regular file, a Lua syntax or runtime error, a budget
 // exceeded, Ctrl-C, or a value that cannot be part of a scenario), with the file's path in the message;
 // std::bad_alloc when the machine runs out of memory; std::runtime_error for a bug of the host's.
-std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLimits& limits);
+// What the command line hands the file: -p values and the seed (param(), fleet.seed, math.random).
+struct ScriptInputs {
+  std::vector<std::pair<std::string, std::string>> parameters;
+  std::uint64_t seed = 1;
+};
+std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLimits& limits,
+                                           const ScriptInputs& inputs = {},
+                                           std::vector<ScenarioParam>* parameters = nullptr);
 
 }  // namespace fleetsim::sim::loader

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "fleetsim/models/rng.hpp"
 #include "fleetsim/reports/run_result.hpp"
@@ -27,12 +30,17 @@ namespace {
 constexpr int kExitPass = 0, kExitFail = 1, kExitUsage = 2, kExitInternal = 3, kExitInterrupted = 130;
 
 constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
+       fleetsim params SCENARIO.lua [-p NAME=VALUE]... [--json]
 
-Runs a fleet scenario on the simulator and checks its expectations.
+run: runs a fleet scenario on the simulator and checks its expectations.
+params: lists the scenario's parameters (param("name", default) in the file) with their kinds, defaults and the
+        values -p would give them.
 
 options:
   --seed N          seed of every random draw: a decimal number, or any other text (a commit hash), which is
-                    hashed; default 1
+                    hashed; default 1. The scenario reads it as fleet.seed; its math.random draws from it
+  -p NAME=VALUE     set a scenario parameter (param("NAME", default) in the file), e.g. -p uplink=50Mbps; the value
+                    must be of the default's kind (a rate, a size, a duration, a number, true/false); --param too
   --set PATH=VALUE  override a scenario value, e.g. --set site.store.count=200 --set app.pos.versions.2.0.image=300MiB
   --out DIR         where report.json, nodes.csv, junit.xml and the other reports go (default: out)
   --allow-path DIR  let the scenario's trace files (fault.trace) come from DIR too, not only from the scenario's
@@ -73,6 +81,7 @@ struct Invocation {
   fleetsim::sim::RunOptions options;
   bool no_progress = false;
   bool quiet = false;
+  bool json = false;  // params --json
 };
 
 // Reads one option of `run`; returns an exit code when the command line is done with (help, or a usage error).
@@ -86,6 +95,14 @@ std::optional<int> parse_option(const std::vector<std::string>& args, std::size_
   };
   if (a == "--seed") {
     inv.seed_text = value("--seed");
+  } else if (a == "-p" || a == "--param") {
+    const std::string kv = value("-p");
+    const std::size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return usage_error("-p expects NAME=VALUE (a parameter the scenario declares with param()), got '" + kv + "'");
+    inv.load.parameters.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  } else if (a == "--json") {
+    inv.json = true;
   } else if (a == "--set") {
     inv.overrides.push_back(value("--set"));
   } else if (a == "--out") {
@@ -163,6 +180,7 @@ void print_summary(const fleetsim::reports::RunResult& result, bool quiet) {
 
 std::string replay_command(const Invocation& inv) {
   std::string replay = "fleetsim run " + shell_quote(inv.scenario_file) + " --seed " + shell_quote(inv.seed_text);
+  for (const auto& [name, value] : inv.load.parameters) replay += " -p " + shell_quote(name + "=" + value);
   for (const auto& o : inv.overrides) replay += " --set " + shell_quote(o);
   for (const auto& p : inv.load.allowed_paths) replay += " --allow-path " + shell_quote(p);
   for (const auto& c : inv.options.simgrid_cfg) replay += " --cfg " + shell_quote(c);
@@ -172,6 +190,7 @@ std::string replay_command(const Invocation& inv) {
 int run_command(Invocation& inv) {
   const bool is_number = numeric_seed(inv.seed_text, inv.options.seed);
   if (!is_number) inv.options.seed = fleetsim::models::stable_hash(inv.seed_text);
+  inv.load.seed = inv.options.seed;
   const char* ci = std::getenv("CI");
   inv.options.progress =
       !inv.no_progress && isatty(STDERR_FILENO) && (ci == nullptr || *ci == '\0') && inv.options.verbosity <= 0;
@@ -217,10 +236,49 @@ int run_command(Invocation& inv) {
   return result.passed() ? kExitPass : kExitFail;
 }
 
+// fleetsim params: the scenario's parameters as a table, or as JSON (--json) for scripts.
+int params_command(Invocation& inv) {
+  if (!numeric_seed(inv.seed_text, inv.load.seed)) inv.load.seed = fleetsim::models::stable_hash(inv.seed_text);
+  const fleetsim::sim::Scenario scenario = fleetsim::sim::load_scenario(inv.scenario_file, inv.overrides, inv.load);
+  if (inv.json) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& p : scenario.parameters)
+      list.push_back({{"name", p.name},
+                      {"kind", p.kind},
+                      {"default", p.default_text},
+                      {"value", p.value_text},
+                      {"given", p.given},
+                      {"where", p.where}});
+    std::cout << nlohmann::ordered_json{{"scenario", inv.scenario_file}, {"parameters", list}}.dump(2) << "\n";
+    return kExitPass;
+  }
+  if (scenario.parameters.empty()) {
+    std::cout << inv.scenario_file
+              << " declares no parameters (param(\"name\", default) declares one: docs/LUA_API.md)\n";
+    return kExitPass;
+  }
+  std::size_t wn = 4, wk = 4, wd = 7, wv = 5;
+  for (const auto& p : scenario.parameters) {
+    wn = std::max(wn, p.name.size());
+    wk = std::max(wk, p.kind.size());
+    wd = std::max(wd, p.default_text.size());
+    wv = std::max(wv, p.value_text.size());
+  }
+  auto row = [&](const std::string& n, const std::string& k, const std::string& d, const std::string& v,
+                 const std::string& w) {
+    std::printf("  %-*s  %-*s  %-*s  %-*s  %s\n", static_cast<int>(wn), n.c_str(), static_cast<int>(wk), k.c_str(),
+                static_cast<int>(wd), d.c_str(), static_cast<int>(wv), v.c_str(), w.c_str());
+  };
+  std::cout << "parameters of " << inv.scenario_file << " (set with -p NAME=VALUE):\n";
+  row("name", "kind", "default", "value", "declared at");
+  for (const auto& p : scenario.parameters) row(p.name, p.kind, p.default_text, p.value_text, p.where);
+  return kExitPass;
+}
+
 // No exception and no signal escapes as an abort: each kind of failure has its exit code and a message.
-int guarded_run(Invocation& inv) {
+int guarded_run(Invocation& inv, int (*command)(Invocation&)) {
   try {
-    return run_command(inv);
+    return command(inv);
   } catch (const fleetsim::sim::ScenarioError& e) {
     if (fleetsim::sim::interrupt_requested()) return kExitInterrupted;
     std::cerr << "fleetsim: bad scenario: " << e.what() << "\n";
@@ -251,8 +309,9 @@ int main(int argc, char** argv) {
     std::cout << fleetsim::sim::version_text();
     return kExitPass;
   }
-  if (args[0] != "run") return usage_error("unknown command '" + args[0] + "'");
+  if (args[0] != "run" && args[0] != "params") return usage_error("unknown command '" + args[0] + "'");
   Invocation inv;
   if (auto done = parse_run(args, inv)) return *done;
-  return guarded_run(inv);
+  if (inv.json && args[0] != "params") return usage_error("--json is an option of params");
+  return guarded_run(inv, args[0] == "params" ? params_command : run_command);
 }

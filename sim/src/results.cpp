@@ -21,6 +21,8 @@ void collect_fleet(const World& world, const std::map<std::string, std::string>&
   r.scenario_name = scenario.name;
   r.seed = world.options.seed;
   r.overrides = scenario.overrides;
+  for (const auto& p : scenario.parameters)
+    r.parameters.push_back({p.name, p.kind, p.value_text, p.default_text, p.given});
   r.engine_config = engine_config;
   r.engine_config["simgrid_version"] =
       std::to_string(SIMGRID_VERSION_MAJOR) + "." + std::to_string(SIMGRID_VERSION_MINOR);

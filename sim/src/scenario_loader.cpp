@@ -74,14 +74,18 @@ void check_fleet_size(const Scenario& scenario) {
 
 }  // namespace
 
-Scenario loader::read_declarations(const std::string& file, const std::vector<std::string>& overrides) {
+Scenario loader::read_declarations(const std::string& file, const std::vector<std::string>& overrides,
+                                   const LoadOptions& options) {
   Scenario scenario;
   scenario.file = file;
   scenario.overrides = overrides;
   // The lua.* limits must be known before the Lua code runs; the other entries apply to what it declared.
   std::vector<std::string> declared_overrides = overrides;
   const loader::LuaLimits limits = loader::take_lua_limits(declared_overrides);
-  std::vector<Declaration> declarations = loader::run_scenario_file(file, limits);
+  loader::ScriptInputs inputs;
+  inputs.parameters = options.parameters;
+  inputs.seed = options.seed;
+  std::vector<Declaration> declarations = loader::run_scenario_file(file, limits, inputs, &scenario.parameters);
   std::vector<std::set<std::string>> overridden = loader::apply_overrides(declarations, declared_overrides);
   for (std::size_t i = 0; i < declarations.size(); ++i) load_declaration(declarations[i], &overridden[i], scenario);
   check_fleet_size(scenario);

@@ -158,12 +158,22 @@ struct TelemetrySite {
   std::vector<TelemetryDrain> drains;
 };
 
+// A scenario parameter as the run used it (param() in the file, -p on the command line).
+struct ParameterValue {
+  std::string name;
+  std::string kind;  // rate, size, duration, frequency, number, integer, boolean, string
+  std::string value;
+  std::string default_value;
+  bool given = false;  // set with -p
+};
+
 struct RunResult {
   std::string fleetsim_version;
   std::string scenario_file;
   std::string scenario_name;
   std::uint64_t seed = 0;
   std::vector<std::string> overrides;
+  std::vector<ParameterValue> parameters;  // in the order the scenario declared them
   std::map<std::string, std::string> engine_config;
   std::size_t sites = 0;
   std::size_t nodes = 0;

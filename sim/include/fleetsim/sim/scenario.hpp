@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fleetsim/agents/telemetry.hpp"
@@ -232,6 +233,16 @@ struct SimulationSpec {
   std::string where;
 };
 
+// A scenario parameter: param("uplink", "20Mbps") in the file, set with -p uplink=50Mbps (docs/LUA_API.md).
+struct ScenarioParam {
+  std::string name;
+  std::string kind;          // rate, size, duration, frequency, number, integer, boolean or string: the default's
+  std::string default_text;  // as written in the file (numbers as Lua prints them)
+  std::string value_text;    // what the run used: the -p value, or the default
+  bool given = false;        // set with -p
+  std::string where;         // file:line of the param() call
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -244,6 +255,7 @@ struct Scenario {
   std::vector<ExpectationSpec> expectations;
   SimulationSpec simulation;
   std::vector<std::string> overrides;  // "path=value" as given on the command line
+  std::vector<ScenarioParam> parameters;  // in the order the file declared them
   std::size_t node_count() const;
   std::size_t site_count() const;
 };
@@ -257,6 +269,10 @@ std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::strin
 struct LoadOptions {
   // Folders a scenario's trace files (fault.trace) may be in besides the scenario's own folder (--allow-path).
   std::vector<std::string> allowed_paths;
+  // -p NAME=VALUE, in the order given; every name must be one the file declares with param().
+  std::vector<std::pair<std::string, std::string>> parameters;
+  // The run's seed: fleet.seed in the file, and the seed of its math.random.
+  std::uint64_t seed = 1;
 };
 
 // Loads and validates a scenario. overrides are "path=value" strings (--set). Throws ScenarioError.
