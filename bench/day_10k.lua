@@ -2,6 +2,10 @@
 -- telemetry from 10 sensors per node and random outages. Run by bench/day_run, which prints the cost.
 scenario { name = "day_10k", description = "10k nodes, 24 h: canary rollout, 10 sensors per node, random outages" }
 
+-- -p operations=false -p duration=40m: the telemetry alone for 40 minutes (BENCHMARKS.md counts its instructions)
+local duration = param("duration", "24h")
+local operations = param("operations", true)
+
 cloud { registry = { egress = "10Gbps", latency = "5ms" } }
 
 local sensors = {}
@@ -24,12 +28,14 @@ site {
 app { name = "pos", versions = { ["1"] = { image = "200MiB", start_time = "5s" },
                                  ["2"] = { layers = { "150MiB", "70MiB" }, start_time = "5s", ready_time = "10s" } } }
 
-at("0s", deploy { app = "pos", version = "1", name = "install", node_deadline = "12h" })
-at("6h", rollout {
-  app = "pos", version = "2", name = "upgrade", node_deadline = "12h",
-  -- a canary of 1 % (100 nodes spread over the stores) held 30 minutes, then batches of 25 % held 10 minutes
-  strategy = { kind = "canary", canary = "1%", canary_time = "30m", size = "25%", healthy_time = "10m" },
-  abort = { failure_threshold = "10%", min_executed = 20 },
-})
+if operations then
+  at("0s", deploy { app = "pos", version = "1", name = "install", node_deadline = "12h" })
+  at("6h", rollout {
+    app = "pos", version = "2", name = "upgrade", node_deadline = "12h",
+    -- a canary of 1 % (100 nodes spread over the stores) held 30 minutes, then batches of 25 % held 10 minutes
+    strategy = { kind = "canary", canary = "1%", canary_time = "30m", size = "25%", healthy_time = "10m" },
+    abort = { failure_threshold = "10%", min_executed = 20 },
+  })
+end
 
-simulation { duration = "24h", max_time = "2d", telemetry_sample = "5m" }
+simulation { duration = duration, max_time = "2d", telemetry_sample = "5m" }
