@@ -86,6 +86,7 @@ void expect_interrupted_reports(const std::string& dir) {
   const std::string junit = read_file(dir + "/junit.xml");
   EXPECT_NE(junit.find("errors=\"1\""), std::string::npos);
   EXPECT_NE(junit.find("interrupted at simulated"), std::string::npos);
+  EXPECT_EQ(junit_problems(dir + "/junit.xml"), "") << junit;
 }
 
 // Ctrl-C in the middle of a run (and SIGTERM, a CI runner's timeout): exit 130 (not 1, not SimGrid's handler), and
@@ -150,6 +151,40 @@ TEST(OutDir, ABadScenarioStillWritesAJunitFileWithTheError) {
   const std::string junit = read_file(dir + "/out/junit.xml");
   EXPECT_NE(junit.find("errors=\"1\""), std::string::npos) << junit;
   EXPECT_NE(junit.find("bad.lua:1"), std::string::npos) << junit;
+  EXPECT_EQ(junit_problems(dir + "/out/junit.xml"), "") << junit;
+}
+
+// junit.xml as every CI parses it: valid against the Jenkins xUnit schema, with counts that match its test cases,
+// one test case per expectation and per invariant (named), and a failure's message with what was measured, the
+// threshold and the gap, and the replay command in its text.
+TEST(JUnit, PassAndFailValidateWithATestCasePerExpectationAndInvariant) {
+  const std::string dir = fresh_dir("junit");
+  const std::string scenario = write_scenario(dir, "s.lua", std::string(kSmall) + R"lua(
+expect "install.time_to_100 <= 1s"
+expect "install.time_to_50 <= 1h"
+)lua");
+  auto run = run_fleetsim(scenario, {"--seed", "3"}, dir + "/out");
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+  const std::string junit = read_file(dir + "/out/junit.xml");
+  EXPECT_EQ(junit_problems(dir + "/out/junit.xml"), "") << junit;
+  EXPECT_NE(junit.find("<testcase classname=\"expect\" name=\"install.time_to_50 &lt;= 1h\" time=\"0\"></testcase>"),
+            std::string::npos)
+      << junit;
+  // 10 MiB over 20 Mbps shared by 2 nodes: 8.4 s at the least, so the first expectation misses by over 7 s.
+  const auto failure = junit.find("<failure message=\"measured ");
+  ASSERT_NE(failure, std::string::npos) << junit;
+  const std::string message = junit.substr(failure, junit.find("</failure>", failure) - failure);
+  EXPECT_NE(message.find(", threshold &lt;= 1.000s, off by "), std::string::npos) << message;
+  EXPECT_NE(message.find("replay: fleetsim run " + scenario + " --seed 3"), std::string::npos) << message;
+  for (const auto& [name, meaning] : checks::InvariantChecks::catalogue())
+    EXPECT_NE(junit.find("<testcase classname=\"invariant\" name=\"" + name + "\" time=\"0\"></testcase>"),
+              std::string::npos)
+        << name;
+  // A passing run validates too, with nothing failed.
+  auto pass = run_fleetsim(write_scenario(dir, "pass.lua", kSmall), {}, dir + "/pass");
+  ASSERT_EQ(pass.exit_code, 0) << pass.err;
+  EXPECT_EQ(junit_problems(dir + "/pass/junit.xml"), "");
+  EXPECT_NE(read_file(dir + "/pass/junit.xml").find("failures=\"0\" errors=\"0\""), std::string::npos);
 }
 
 // RFC 4180 fields of one CSV text: rows of fields, quotes handled.
@@ -364,7 +399,12 @@ TEST_P(InvariantFailsTheRun, WithExitOneAndInEveryReport) {
   bool named = false;
   for (const auto& v : report["invariant_violations"]) named = named || v["invariant"] == GetParam();
   EXPECT_TRUE(named) << report["invariant_violations"].dump();
-  EXPECT_NE(read_file(dir + "/out/junit.xml").find("<failure message=\"" + GetParam() + ": "), std::string::npos);
+  const std::string junit = read_file(dir + "/out/junit.xml");
+  EXPECT_NE(junit.find("<testcase classname=\"invariant\" name=\"" + GetParam() + "\" time=\"0\"><failure message=\"" +
+                       GetParam() + ": "),
+            std::string::npos)
+      << junit;
+  EXPECT_EQ(junit_problems(dir + "/out/junit.xml"), "") << junit;
   EXPECT_NE(run.out.find("INVARIANT VIOLATED " + GetParam() + " at "), std::string::npos) << run.out;
 }
 

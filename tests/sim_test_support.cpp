@@ -104,4 +104,38 @@ std::size_t column(const std::vector<std::string>& header, const std::string& na
 
 std::string source_path(const std::string& relative) { return std::string(FLEETSIM_SOURCE_DIR) + "/" + relative; }
 
+std::string junit_problems(const std::string& path) {
+  const std::string log = path + ".xmllint";
+  const std::string command = "xmllint --noout --schema '" + source_path("tests/junit-10.xsd") + "' '" + path +
+                              "' > '" + log + "' 2>&1";
+  const int status = std::system(command.c_str());
+  if (status != 0) return "xmllint (exit " + std::to_string(status) + "): " + read_file(log);
+  const std::string xml = read_file(path);
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = xml.find(what); at != std::string::npos; at = xml.find(what, at + 1)) ++n;
+    return n;
+  };
+  auto attribute = [&](const std::string& element, const std::string& name) {
+    const auto start = xml.find("<" + element + " ");
+    const auto at = xml.find(" " + name + "=\"", start);
+    if (start == std::string::npos || at == std::string::npos) return std::string("missing");
+    const auto value = at + name.size() + 3;
+    return xml.substr(value, xml.find('"', value) - value);
+  };
+  std::string problems;
+  for (const char* element : {"testsuites", "testsuite"}) {
+    if (attribute(element, "tests") != std::to_string(count("<testcase ")))
+      problems += std::string(element) + " tests=" + attribute(element, "tests") + " for " +
+                  std::to_string(count("<testcase ")) + " test cases; ";
+    if (attribute(element, "failures") != std::to_string(count("<failure ")))
+      problems += std::string(element) + " failures=" + attribute(element, "failures") + "; ";
+    if (attribute(element, "errors") != std::to_string(count("<error ")))
+      problems += std::string(element) + " errors=" + attribute(element, "errors") + "; ";
+    if (attribute(element, "time") == "missing") problems += std::string(element) + " has no time; ";
+  }
+  if (attribute("testsuite", "skipped") != "0") problems += "testsuite skipped=" + attribute("testsuite", "skipped");
+  return problems;
+}
+
 }  // namespace fleetsim::testing

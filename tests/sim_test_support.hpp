@@ -29,6 +29,9 @@ nlohmann::json read_report(const RunOutput& run);
 // nodes.csv as rows of column -> text.
 std::vector<std::vector<std::string>> read_csv(const std::string& path, std::vector<std::string>* header);
 std::string source_path(const std::string& relative);
+// What xmllint finds wrong with a junit.xml against the Jenkins xUnit JUnit schema (tests/junit-10.xsd); empty if
+// it validates. Also checks that the suite's tests, failures and errors count its test cases, failures and errors.
+std::string junit_problems(const std::string& path);
 // Index of a column of nodes.csv by its header name (fails the test if absent).
 std::size_t column(const std::vector<std::string>& header, const std::string& name);
 

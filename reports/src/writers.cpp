@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -316,48 +317,102 @@ void write_nodes_csv(const RunResult& r, const std::string& path) {
   write_file(path, out.str());
 }
 
+namespace {
+
+// An expectation's failure as one line: what was measured, against what, and by how much it missed.
+std::string expectation_failure(const ExpectationResult& e) {
+  std::string text = "measured " + (e.measured ? render(*e.measured, e.unit) : std::string("nothing (never reached)")) +
+                     ", threshold " + e.op + " " + render(e.expected, e.unit);
+  if (e.measured) {
+    const double diff = std::fabs(*e.measured - e.expected);
+    text += ", off by " + render(diff, e.unit);
+    if (e.expected != 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, " (%.1f%%)", 100.0 * diff / std::fabs(e.expected));
+      text += buf;
+    }
+  }
+  return text + ", at " + e.where;
+}
+
+std::string seconds_attribute(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", s);
+  return buf;
+}
+
+// The <testsuites> and <testsuite> elements with every count JUnit readers look for (Jenkins, GitLab, Azure; the
+// Jenkins xUnit junit-10 schema, tests/junit-10.xsd): tests, failures, errors, skipped (the suite's), time.
+void open_suites(std::ostringstream& out, const std::string& suite, std::size_t tests, std::size_t failures,
+                 std::size_t errors, double time_s) {
+  const std::string counts = " tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(failures) +
+                             "\" errors=\"" + std::to_string(errors) + "\"";
+  const std::string time = " time=\"" + seconds_attribute(time_s) + "\"";
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << "<testsuites name=\"fleetsim\"" << counts << time << ">\n";  // the schema has no skipped here
+  out << "<testsuite name=\"" << xml_escape(suite) << "\"" << counts << " skipped=\"0\"" << time << ">\n";
+}
+
+}  // namespace
+
+// One test case per expectation and one per invariant checked (named), so that a CI shows which one failed; a
+// failure's message has the measured value, the threshold and the gap, and its text the replay command.
 void write_junit_xml(const RunResult& r, const std::string& path) {
-  std::size_t failures = r.violations.empty() ? 0 : 1;
+  std::map<std::string, std::vector<const InvariantViolation*>> by_invariant;
+  for (const auto& v : r.violations) by_invariant[v.invariant].push_back(&v);
+  std::vector<std::string> invariants = r.invariants_checked;
+  for (const auto& [name, list] : by_invariant)  // one the catalogue does not name still gets its test case
+    if (std::find(invariants.begin(), invariants.end(), name) == invariants.end()) invariants.push_back(name);
+  std::size_t failures = by_invariant.size();
   for (const auto& e : r.expectations)
     if (!e.passed) ++failures;
-  std::ostringstream out;
-  std::string suite = r.scenario_name.empty() ? r.scenario_file : r.scenario_name;
   const bool error = r.interrupted || !r.scenario_errors.empty();
-  const std::size_t tests = r.expectations.size() + 1 + (error ? 1 : 0);
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"" << tests << "\" failures=\""
-      << failures << "\" errors=\"" << (error ? 1 : 0) << "\">\n";
-  if (error) {
-    std::string message = r.interrupted ? "interrupted at simulated " + models::format_duration(r.end_time_s) : "";
-    for (const auto& e : r.scenario_errors) message += (message.empty() ? "" : "; ") + e;
-    out << "  <testcase classname=\"run\" name=\"runs to its end\"><error message=\"" << xml_escape(message)
-        << "\"/></testcase>\n";
-  }
+  const std::size_t tests = r.expectations.size() + invariants.size() + (error ? 1 : 0);
+  const std::string replay = r.replay.empty() ? std::string() : "replay: " + r.replay;
+  std::ostringstream out;
+  open_suites(out, r.scenario_name.empty() ? r.scenario_file : r.scenario_name, tests, failures, error ? 1 : 0,
+              r.wall_s);
   out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/>";
   for (const auto& p : r.parameters)
     out << "<property name=\"param." << xml_escape(p.name) << "\" value=\"" << xml_escape(p.value) << "\"/>";
+  if (!r.replay.empty()) out << "<property name=\"replay\" value=\"" << xml_escape(r.replay) << "\"/>";
   out << "</properties>\n";
+  if (error) {
+    std::string message = r.interrupted ? "interrupted at simulated " + models::format_duration(r.end_time_s) : "";
+    for (const auto& e : r.scenario_errors) message += (message.empty() ? "" : "; ") + e;
+    out << "  <testcase classname=\"run\" name=\"runs to its end\" time=\"0\"><error message=\""
+        << xml_escape(message) << "\" type=\"" << (r.interrupted ? "interrupted" : "scenario") << "\">"
+        << xml_escape(replay) << "</error></testcase>\n";
+  }
   for (const auto& e : r.expectations) {
-    out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\">";
+    out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\" time=\"0\">";
     if (!e.passed)
-      out << "<failure message=\"measured "
-          << xml_escape(e.measured ? render(*e.measured, e.unit) : std::string("nothing (never reached)")) << " at "
-          << xml_escape(e.where) << "\"/>";
+      out << "<failure message=\"" << xml_escape(expectation_failure(e)) << "\" type=\"expectation\">"
+          << xml_escape(replay) << "</failure>";
     out << "</testcase>\n";
   }
-  out << "  <testcase classname=\"invariants\" name=\"all invariants hold\">";
-  for (const auto& v : r.violations)
-    out << "<failure message=\"" << xml_escape(v.invariant + ": " + v.detail) << "\"/>";
-  out << "</testcase>\n</testsuite>\n</testsuites>\n";
+  for (const auto& name : invariants) {
+    out << "  <testcase classname=\"invariant\" name=\"" << xml_escape(name) << "\" time=\"0\">";
+    auto it = by_invariant.find(name);
+    if (it != by_invariant.end()) {
+      const auto& list = it->second;
+      std::string text;
+      for (const InvariantViolation* v : list)
+        text += "at " + models::format_duration(v->at_s) + ": " + v->detail + "\n";
+      out << "<failure message=\"" << xml_escape(name + ": " + list.front()->detail) << "\" type=\"invariant\">"
+          << xml_escape(text + replay) << "</failure>";
+    }
+    out << "</testcase>\n";
+  }
+  out << "</testsuite>\n</testsuites>\n";
   write_file(path, out.str());
 }
 
 void write_junit_error(const std::string& path, const std::string& suite, const std::string& message) {
   std::ostringstream out;
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << "<testsuites>\n<testsuite name=\"" << xml_escape(suite) << "\" tests=\"1\" failures=\"0\" errors=\"1\">\n";
-  out << "  <testcase classname=\"run\" name=\"scenario loads\"><error message=\"" << xml_escape(message)
-      << "\"/></testcase>\n</testsuite>\n</testsuites>\n";
+  open_suites(out, suite, 1, 0, 1, 0);
+  out << "  <testcase classname=\"run\" name=\"scenario loads\" time=\"0\"><error message=\"" << xml_escape(message)
+      << "\" type=\"scenario\"/></testcase>\n</testsuite>\n</testsuites>\n";
   write_file(path, out.str());
 }
 

@@ -222,6 +222,8 @@ int run_command(Invocation& inv) {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
 
+  result.replay = replay_command(inv);
+  result.wall_s = wall_s;
   auto written = out.write(result);
   print_summary(result, inv.quiet);
   if (written && !inv.quiet) std::cout << "  reports: " << inv.out_dir << "/" << *written << "\n";

@@ -237,6 +237,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   test_hooks::before_finish(*world.checks, end);
   world.checks->finish(end);
   r.violations = world.checks->violations();
+  for (const auto& [name, meaning] : checks::InvariantChecks::catalogue()) r.invariants_checked.push_back(name);
   r.expectations = checks::evaluate(expectations_of(scenario), r);
   return r;
 }

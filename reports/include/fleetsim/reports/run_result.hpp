@@ -174,6 +174,11 @@ struct RunResult {
   std::uint64_t seed = 0;
   std::vector<std::string> overrides;
   std::vector<ParameterValue> parameters;  // in the order the scenario declared them
+  std::vector<std::string> invariants_checked;  // every invariant the run was checked against, by name
+  // The command that replays the run (set by the command line): junit.xml only, since report.json is the same for
+  // equivalent command lines (--seed 010 and --seed 10) and holds what the command is made of.
+  std::string replay;
+  double wall_s = 0;   // the simulation's wall time: junit.xml's time attribute only, never report.json
   std::map<std::string, std::string> engine_config;
   std::size_t sites = 0;
   std::size_t nodes = 0;
