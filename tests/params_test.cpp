@@ -1,11 +1,18 @@
-// Scenario parameters (param() in the file, -p on the command line, `fleetsim params`), and the run's seed as the
-// scenario sees it (fleet.seed, math.random). Every test runs the real binary.
+// Scenario parameters (param() in the file, -p on the command line, `fleetsim params`), the run's seed as the
+// scenario sees it (fleet.seed, math.random), and sweeps over parameters and seeds (`fleetsim sweep`, `merge`).
+// Every test runs the real binary.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "sim_test_support.hpp"
+#include "sweep.hpp"
 
 namespace fleetsim::testing {
 namespace {
@@ -157,6 +164,186 @@ app { name = "a", versions = { ["1"] = { image = "1MiB" } } }
   // fleet.seed % 7 + 1 sites of the first template: 12 % 7 + 1 = 6; the rest were drawn.
   EXPECT_GT(a, 6);
   EXPECT_LE(a, 6 + 1000);
+}
+
+}  // namespace
+}  // namespace fleetsim::testing
+
+namespace fleetsim::testing {
+namespace {
+
+std::string run_fleetsim_command(const std::string& dir, const std::string& command) {
+  const std::string log = dir + "/command.log";
+  const int status = std::system((command + " > '" + log + "' 2>&1").c_str());
+  return std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "\n" + read_file(log);
+}
+
+// A grid of 2 uplinks x 2 fleet sizes x 2 seeds: one run per point and seed, each run's reports kept, and each
+// metric's statistics across seeds those of the runs' own reports; the times follow the bytes over the uplink.
+TEST(Sweep, GridTimesSeedsWithStatisticsOfTheRuns) {
+  const std::string dir = fresh_dir("sweep_grid");
+  const std::string file = write_scenario(dir, "params.lua", kParams);
+  const std::string out = dir + "/sweep";
+  const std::string result = run_fleetsim_command(
+      dir, std::string("'") + FLEETSIM_BINARY + "' sweep '" + file + "' -p uplink=10Mbps,40Mbps -p sites=1..3/2" +
+               " --seeds 2 -j 2 --out '" + out + "'");
+  ASSERT_EQ(result.substr(0, 2), "0\n") << result;
+  EXPECT_NE(result.find("4 points x 2 seeds = 8 runs (8 run now, 0 resumed)"), std::string::npos) << result;
+  const auto sweep = nlohmann::json::parse(read_file(out + "/sweep.json"));
+  ASSERT_EQ(sweep["points"].size(), 4u);
+  const double bits_10mib = 10.0 * 1024 * 1024 * 8;
+  for (const auto& point : sweep["points"]) {
+    EXPECT_EQ(point["passed"], 2);
+    const std::string uplink = point["parameters"]["uplink"];
+    const double bw = uplink == "10Mbps" ? 10e6 : 40e6;
+    std::vector<double> times;
+    for (const auto& run : point["runs"]) {
+      const auto report = nlohmann::json::parse(read_file(out + "/" + run["dir"].get<std::string>() + "/report.json"));
+      EXPECT_EQ(report["fleet"]["sites"], std::stoi(point["parameters"]["sites"].get<std::string>()));
+      times.push_back(report["operations"][0]["time_to_pct_s"]["100"].get<double>());
+    }
+    const auto& stats = point["metrics"]["install.time_to_100"];
+    EXPECT_EQ(stats["n"], 2);
+    EXPECT_DOUBLE_EQ(stats["mean"].get<double>(), (times[0] + times[1]) / 2);
+    EXPECT_DOUBLE_EQ(stats["min"].get<double>(), std::min(times[0], times[1]));
+    EXPECT_DOUBLE_EQ(stats["max"].get<double>(), std::max(times[0], times[1]));
+    EXPECT_NEAR(stats["mean"].get<double>(), bits_10mib / bw, 0.05 * bits_10mib / bw) << uplink;
+  }
+  const std::string csv = read_file(out + "/sweep.csv");
+  EXPECT_EQ(csv.rfind("point,uplink,sites,runs,passed,failed,errors,missing,", 0), 0u) << csv;
+  EXPECT_NE(csv.find("\np0004,40Mbps,3,2,2,0,0,0,"), std::string::npos) << csv;
+}
+
+// Shards of one sweep merged are the local sweep, byte for byte; a sweep resumes without rerunning finished runs;
+// a merge with a shard missing says so (exit 2).
+TEST(Sweep, ShardsMergeToTheLocalSweepAndSweepsResume) {
+  const std::string dir = fresh_dir("sweep_shards");
+  const std::string file = write_scenario(dir, "params.lua", kParams);
+  const std::string sweep = std::string("'") + FLEETSIM_BINARY + "' sweep '" + file +
+                            "' -p uplink=10Mbps..40Mbps/3 -p image=1MiB,2MiB --seeds 1,7 -j 2 --out ";
+  ASSERT_EQ(run_fleetsim_command(dir, sweep + "'" + dir + "/local'").substr(0, 2), "0\n");
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(run_fleetsim_command(dir, sweep + "'" + dir + "/shard" + std::to_string(i) + "' --shard " +
+                                            std::to_string(i) + "/4")
+                  .substr(0, 2),
+              "0\n");
+  const std::string merge = std::string("'") + FLEETSIM_BINARY + "' merge --out '" + dir + "/merged' '" + dir +
+                            "/shard0' '" + dir + "/shard1' '" + dir + "/shard2' '" + dir + "/shard3'";
+  ASSERT_EQ(run_fleetsim_command(dir, merge).substr(0, 2), "0\n");
+  EXPECT_EQ(read_file(dir + "/merged/sweep.json"), read_file(dir + "/local/sweep.json"));
+  EXPECT_EQ(read_file(dir + "/merged/sweep.csv"), read_file(dir + "/local/sweep.csv"));
+  const std::string partial = std::string("'") + FLEETSIM_BINARY + "' merge --out '" + dir + "/partial' '" + dir +
+                              "/shard0' '" + dir + "/shard2'";
+  const std::string missing = run_fleetsim_command(dir, partial);
+  EXPECT_EQ(missing.substr(0, 2), "2\n") << missing;
+  EXPECT_NE(missing.find("missing"), std::string::npos) << missing;
+  // Resume: one run's end forgotten (as if the sweep had been stopped in it) is the only run made again.
+  std::filesystem::remove(dir + "/local/points/p0002/seed-7.exit");
+  const std::string again = run_fleetsim_command(dir, sweep + "'" + dir + "/local'");
+  EXPECT_NE(again.find("(1 run now, 11 resumed)"), std::string::npos) << again;
+  EXPECT_EQ(read_file(dir + "/merged/sweep.json"), read_file(dir + "/local/sweep.json"));
+  // The same directory for another sweep is refused rather than mixed.
+  const std::string other = run_fleetsim_command(
+      dir, std::string("'") + FLEETSIM_BINARY + "' sweep '" + file + "' -p uplink=5Mbps --out '" + dir + "/local'");
+  EXPECT_EQ(other.substr(0, 2), "2\n") << other;
+  EXPECT_NE(other.find("holds the runs of another sweep"), std::string::npos) << other;
+}
+
+// A bad value anywhere in the grid is found before anything runs; a run that fails its expectation makes the sweep
+// exit 1.
+TEST(Sweep, BadValuesStopItBeforeAnyRunAndFailuresAreExitOne) {
+  const std::string dir = fresh_dir("sweep_bad");
+  const std::string file = write_scenario(dir, "params.lua", kParams);
+  const std::string bad = run_fleetsim_command(dir, std::string("'") + FLEETSIM_BINARY + "' sweep '" + file +
+                                                        "' -p uplink=10Mbps,20Mbps,30MiB --out '" + dir + "/bad'");
+  EXPECT_EQ(bad.substr(0, 2), "2\n") << bad;
+  EXPECT_NE(bad.find(file + ":3: param uplink: -p uplink=30MiB is not a rate"), std::string::npos) << bad;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad/points"));
+  const std::string fails = run_fleetsim_command(dir, std::string("'") + FLEETSIM_BINARY + "' sweep '" + file +
+                                                          "' -p verbose=false,true --out '" + dir + "/fails'");
+  EXPECT_EQ(fails.substr(0, 2), "1\n") << fails;
+  const auto sweep = nlohmann::json::parse(read_file(dir + "/fails/sweep.json"));
+  EXPECT_EQ(sweep["points"][0]["passed"], 1);
+  EXPECT_EQ(sweep["points"][1]["failed"], 1);
+  for (const std::string usage : {"-p uplink=1Gbps..10MiB/3", "-p uplink=1Gbps..10Gbps/1", "--shard 3/3",
+                                  "--seeds 0", "-p uplink=1Mbps -p uplink=2Mbps"}) {
+    const std::string run = run_fleetsim_command(
+        dir, std::string("'") + FLEETSIM_BINARY + "' sweep '" + file + "' " + usage + " --out '" + dir + "/u'");
+    EXPECT_EQ(run.substr(0, 2), "2\n") << usage << ": " << run;
+  }
+}
+
+// The Slurm job array script, run as Slurm would run each task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), then
+// merged: the same sweep.json as the local sweep of the same definition.
+TEST(Sweep, SlurmArrayTasksMergeToTheLocalSweep) {
+  const std::string dir = fresh_dir("sweep_slurm");
+  const std::string script = source_path("docs/cluster/sweep.sbatch");
+  const std::string text = read_file(script);
+  EXPECT_NE(text.find("#SBATCH --array=0-3"), std::string::npos);
+  const std::string scenario = source_path("scenarios/uplink_sizing.lua");
+  const std::string args = "-p uplink=10Mbps,50Mbps -p stores=2,3 --seeds 2";
+  for (int task = 0; task < 4; ++task) {
+    const std::string env = "cd '" + dir + "' && SLURM_ARRAY_TASK_ID=" + std::to_string(task) +
+                            " SLURM_ARRAY_TASK_COUNT=4 SLURM_CPUS_PER_TASK=1 FLEETSIM='" + FLEETSIM_BINARY +
+                            "' SCENARIO='" + scenario + "' SWEEP_ARGS='" + args + "' OUT=shards bash '" + script + "'";
+    ASSERT_EQ(run_fleetsim_command(dir, env).substr(0, 2), "0\n") << task;
+  }
+  ASSERT_EQ(run_fleetsim_command(dir, "cd '" + dir + "' && '" + FLEETSIM_BINARY +
+                                          "' merge --out merged shards/shard-0 shards/shard-1 shards/shard-2 "
+                                          "shards/shard-3")
+                .substr(0, 2),
+            "0\n");
+  ASSERT_EQ(run_fleetsim_command(dir, "cd '" + dir + "' && '" + FLEETSIM_BINARY + "' sweep '" + scenario + "' " +
+                                          args + " --out local")
+                .substr(0, 2),
+            "0\n");
+  EXPECT_EQ(read_file(dir + "/merged/sweep.json"), read_file(dir + "/local/sweep.json"));
+  // Outside Slurm, it says what is missing instead of running a wrong slice.
+  const std::string outside = run_fleetsim_command(dir, "cd '" + dir + "' && env -u SLURM_ARRAY_TASK_ID bash '" + script + "'");
+  EXPECT_NE(outside.substr(0, 2), "0\n") << outside;
+  EXPECT_NE(outside.find("run under sbatch --array"), std::string::npos) << outside;
+}
+
+// The Kubernetes Indexed Job's shard command, run locally for every completion index as each pod would run it, then
+// merged: every run of its sweep is there. Its counts agree with each other.
+TEST(Sweep, KubernetesIndexedJobShardsMergeToTheWholeSweep) {
+  const std::string dir = fresh_dir("sweep_k8s");
+  const std::string manifest = read_file(source_path("docs/cluster/sweep-job.yaml"));
+  EXPECT_NE(manifest.find("completionMode: Indexed"), std::string::npos);
+  EXPECT_NE(manifest.find("completions: 4"), std::string::npos);
+  EXPECT_NE(manifest.find("parallelism: 4"), std::string::npos);
+  EXPECT_NE(manifest.find("- name: SHARDS\n              value: \"4\""), std::string::npos);
+  const auto marker = manifest.find("# fleetsim-shard-command");
+  ASSERT_NE(marker, std::string::npos);
+  const auto line_start = manifest.find("- ", manifest.find('\n', marker)) + 2;
+  const std::string command = manifest.substr(line_start, manifest.find('\n', line_start) - line_start);
+  // The pod's working directory holds the repository's scenarios; fleetsim is on the PATH.
+  std::filesystem::create_directories(dir + "/bin");
+  std::filesystem::create_symlink(source_path("scenarios"), dir + "/scenarios");
+  std::filesystem::create_symlink(FLEETSIM_BINARY, dir + "/bin/fleetsim");
+  std::ofstream(dir + "/shard.sh") << command << "\n";
+  for (int index = 0; index < 4; ++index) {
+    const std::string run = "cd '" + dir + "' && PATH='" + dir + "/bin':\"$PATH\" JOB_COMPLETION_INDEX=" +
+                            std::to_string(index) + " SHARDS=4 RESULTS='" + dir + "/results' sh shard.sh";
+    ASSERT_EQ(run_fleetsim_command(dir, run).substr(0, 2), "0\n") << index << ": " << command;
+  }
+  const std::string merged = run_fleetsim_command(
+      dir, "cd '" + dir + "' && '" + FLEETSIM_BINARY +
+               "' merge --out results/study results/shard-0 results/shard-1 results/shard-2 results/shard-3");
+  ASSERT_EQ(merged.substr(0, 2), "0\n") << merged;
+  const auto sweep = nlohmann::json::parse(read_file(dir + "/results/study/sweep.json"));
+  EXPECT_EQ(sweep["points"].size(), 15u);  // 3 uplinks x 5 images
+  EXPECT_EQ(sweep["runs"], 75);            // x 5 seeds
+  EXPECT_EQ(sweep["missing"], 0);
+}
+
+TEST(Sweep, AxisValuesAndRanges) {
+  EXPECT_EQ(sim::expand_axis_values("10Mbps,20Mbps,50Mbps"), (std::vector<std::string>{"10Mbps", "20Mbps", "50Mbps"}));
+  EXPECT_EQ(sim::expand_axis_values("1Gbps..10Gbps/4"), (std::vector<std::string>{"1Gbps", "4Gbps", "7Gbps", "10Gbps"}));
+  EXPECT_EQ(sim::expand_axis_values("0.5..1/3"), (std::vector<std::string>{"0.5", "0.75", "1"}));
+  EXPECT_EQ(sim::expand_axis_values("30m..10m/3"), (std::vector<std::string>{"30m", "20m", "10m"}));
+  for (const char* bad : {"1Gbps..10MiB/3", "1..2/1", "1..2", "a..b/3", "1,,2", "1..2/x"})
+    EXPECT_THROW(sim::expand_axis_values(bad), std::invalid_argument) << bad;
 }
 
 }  // namespace

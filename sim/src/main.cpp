@@ -24,6 +24,7 @@
 #include "fleetsim/sim/scenario.hpp"
 #include "logging.hpp"
 #include "output_dir.hpp"
+#include "sweep.hpp"
 
 namespace {
 
@@ -31,6 +32,8 @@ constexpr int kExitPass = 0, kExitFail = 1, kExitUsage = 2, kExitInternal = 3, k
 
 constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
        fleetsim params SCENARIO.lua [-p NAME=VALUE]... [--json]
+       fleetsim sweep SCENARIO.lua -p NAME=V1,V2... [--seeds N] [-j N] [--out DIR] [--shard I/N]  (sweep --help)
+       fleetsim merge --out DIR SHARD_DIR...
 
 run: runs a fleet scenario on the simulator and checks its expectations.
 params: lists the scenario's parameters (param("name", default) in the file) with their kinds, defaults and the
@@ -310,6 +313,14 @@ int main(int argc, char** argv) {
   if (args[0] == "--version") {
     std::cout << fleetsim::sim::version_text();
     return kExitPass;
+  }
+  if (args[0] == "sweep" || args[0] == "merge") {
+    try {
+      return args[0] == "sweep" ? fleetsim::sim::sweep_main(args) : fleetsim::sim::merge_main(args);
+    } catch (const std::exception& e) {
+      std::cerr << "fleetsim: internal error in " << args[0] << ": " << e.what() << "\n";
+      return kExitInternal;
+    }
   }
   if (args[0] != "run" && args[0] != "params") return usage_error("unknown command '" + args[0] + "'");
   Invocation inv;

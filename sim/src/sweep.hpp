@@ -1,0 +1,33 @@
+// fleetsim sweep and fleetsim merge (docs/SWEEPS.md): a scenario run over a grid of parameter values and seeds, one
+// process per run, aggregated into sweep.json and sweep.csv; shards of one sweep merged into the same files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fleetsim::sim {
+
+// A sweep's definition: what runs it has, in a fixed order (point-major, seed-minor). A pure function of the
+// command line, so that every shard of one sweep enumerates the same runs.
+struct SweepAxis {
+  std::string name;                 // a parameter of the scenario
+  std::vector<std::string> values;  // as -p values
+};
+struct SweepDefinition {
+  std::string scenario;
+  std::vector<SweepAxis> axes;       // the first varies slowest
+  std::vector<std::string> seeds;    // as --seed values
+  std::vector<std::string> run_args;  // passed to every run: --set, --allow-path, --cfg, and -p of one value
+  std::size_t point_count() const;
+  // The parameter values of point i, in axis order.
+  std::vector<std::pair<std::string, std::string>> point(std::size_t i) const;
+};
+
+// Expands an axis value list: "10Mbps,20Mbps,50Mbps", or a range "1Gbps..10Gbps/4" (4 values evenly spaced, both
+// ends included, in the ends' unit). Throws std::invalid_argument with the reason.
+std::vector<std::string> expand_axis_values(const std::string& text);
+
+int sweep_main(const std::vector<std::string>& args);  // args[0] == "sweep"
+int merge_main(const std::vector<std::string>& args);  // args[0] == "merge"
+
+}  // namespace fleetsim::sim
