@@ -14,6 +14,15 @@
 #include "fleetsim/reports/run_result.hpp"
 
 namespace fleetsim::reports {
+
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 namespace {
 
 using nlohmann::ordered_json;
@@ -93,13 +102,7 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
-// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
-std::string csv(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+std::string csv(const std::string& text) { return csv_field(text); }
 
 // What a fault's target time was spent as, by kind.
 std::string fault_effect(const RunResult& r, const std::string& name, const std::string& kind) {

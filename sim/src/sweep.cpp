@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fleetsim/models/units.hpp"
+#include "fleetsim/reports/run_result.hpp"
 #include "fleetsim/sim/interrupt.hpp"
 #include "fleetsim/sim/scenario.hpp"
 
@@ -197,12 +198,7 @@ ordered_json statistics(std::vector<double> values) {
   return s;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+using reports::csv_field;
 
 std::string csv_number(const ordered_json& j, const char* key) {
   if (!j.contains(key)) return "";
