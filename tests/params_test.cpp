@@ -346,5 +346,72 @@ TEST(Sweep, AxisValuesAndRanges) {
     EXPECT_THROW(sim::expand_axis_values(bad), std::invalid_argument) << bad;
 }
 
+// fleetsim compare: a slower uplink makes the upgrade slower by the ratio of the bandwidths (bytes over the
+// bottleneck), which fails the default 5 % tolerance and passes a 30 % one; junit.xml has the regression.
+TEST(Compare, AWorseningBeyondTheToleranceFailsAndIsInJUnit) {
+  const std::string dir = fresh_dir("compare_runs");
+  const std::string scenario = source_path("scenarios/uplink_sizing.lua");
+  const std::string bin = std::string("'") + FLEETSIM_BINARY + "'";
+  ASSERT_EQ(run_fleetsim_command(dir, bin + " run '" + scenario + "' -p stores=4 --out '" + dir + "/base' -q").substr(0, 2), "0\n");
+  ASSERT_EQ(run_fleetsim_command(dir, bin + " run '" + scenario + "' -p stores=4 -p uplink=16Mbps --out '" + dir +
+                                          "/slow' -q")
+                .substr(0, 2),
+            "0\n");
+  const std::string same = run_fleetsim_command(dir, bin + " compare '" + dir + "/base' '" + dir + "/base/report.json'");
+  EXPECT_EQ(same.substr(0, 2), "0\n") << same;
+  EXPECT_EQ(same.find("REGRESSION"), std::string::npos) << same;
+  const std::string worse =
+      run_fleetsim_command(dir, bin + " compare '" + dir + "/base' '" + dir + "/slow' --out '" + dir + "/cmp'");
+  EXPECT_EQ(worse.substr(0, 2), "1\n") << worse;
+  // 4 nodes x 200 MiB over the store's uplink, plus 5 s to start: (419.4 + 5) / (335.5 + 5) = +24.6 %.
+  const auto line_start = worse.find("  upgrade.time_to_100 ");
+  ASSERT_NE(line_start, std::string::npos) << worse;
+  const std::string line = worse.substr(line_start, worse.find('\n', line_start) - line_start);
+  const auto pct = line.find('%');
+  ASSERT_NE(pct, std::string::npos) << line;
+  const double change = std::stod(line.substr(line.rfind(' ', pct) + 1, pct - line.rfind(' ', pct) - 1));
+  EXPECT_NEAR(change, 24.6, 0.5) << line;
+  EXPECT_NE(line.find("REGRESSION"), std::string::npos) << line;
+  EXPECT_EQ(junit_problems(dir + "/cmp/junit.xml"), "");
+  EXPECT_NE(read_file(dir + "/cmp/junit.xml").find("name=\"upgrade.time_to_100\" time=\"0\"><failure"), std::string::npos);
+  const std::string tolerated = run_fleetsim_command(
+      dir, bin + " compare '" + dir + "/base' '" + dir + "/slow' --tolerance 30%");
+  EXPECT_EQ(tolerated.substr(0, 2), "0\n") << tolerated;
+  // A tolerance for one metric (by its ending) leaves the others at the default.
+  const std::string one = run_fleetsim_command(
+      dir, bin + " compare '" + dir + "/base' '" + dir + "/slow' --tolerance '*.time_to_100=30%'");
+  EXPECT_EQ(one.substr(0, 2), "1\n") << one;
+  auto line_of = [](const std::string& text, const std::string& metric) {
+    const auto at = text.find("  " + metric + " ");
+    return at == std::string::npos ? std::string() : text.substr(at, text.find('\n', at) - at);
+  };
+  EXPECT_NE(line_of(one, "upgrade.time_to_100"), "");
+  EXPECT_EQ(line_of(one, "upgrade.time_to_100").find("REGRESSION"), std::string::npos) << one;
+  EXPECT_NE(line_of(one, "upgrade.time_to_50").find("REGRESSION"), std::string::npos) << one;
+  // Improvements pass: the slower run as the baseline.
+  EXPECT_EQ(run_fleetsim_command(dir, bin + " compare '" + dir + "/slow' '" + dir + "/base'").substr(0, 2), "0\n");
+  for (const std::string& bad : {std::string(" compare '") + dir + "/base'", std::string(" compare '") + dir +
+                                "/base' '" + dir + "/nothing'", std::string(" compare '") + dir + "/base' '" + dir +
+                                "/base' --tolerance 5"})
+    EXPECT_EQ(run_fleetsim_command(dir, bin + bad).substr(0, 2), "2\n") << bad;
+}
+
+// Sweeps compare point by point (same parameters), on each metric's median across seeds.
+TEST(Compare, SweepsComparePointByPointOnMedians) {
+  const std::string dir = fresh_dir("compare_sweeps");
+  const std::string scenario = source_path("scenarios/uplink_sizing.lua");
+  const std::string bin = std::string("'") + FLEETSIM_BINARY + "'";
+  const std::string sweep = bin + " sweep '" + scenario + "' -p stores=2 -p uplink=20Mbps,40Mbps --seeds 2 -j 2";
+  ASSERT_EQ(run_fleetsim_command(dir, sweep + " --out '" + dir + "/a'").substr(0, 2), "0\n");
+  ASSERT_EQ(run_fleetsim_command(dir, sweep + " --set app.pos.versions.2.image=300MiB --out '" + dir + "/b'").substr(0, 2),
+            "0\n");
+  const std::string result = run_fleetsim_command(dir, bin + " compare '" + dir + "/a' '" + dir + "/b/sweep.json'");
+  EXPECT_EQ(result.substr(0, 2), "1\n") << result;
+  EXPECT_NE(result.find("point(stores=2,uplink=40Mbps) upgrade.time_to_100"), std::string::npos) << result;
+  const std::string mixed = run_fleetsim_command(dir, bin + " compare '" + dir + "/a' '" + dir + "/a/points/p0001/seed-1'");
+  EXPECT_EQ(mixed.substr(0, 2), "2\n") << mixed;
+  EXPECT_NE(mixed.find("cannot compare a sweep with a report"), std::string::npos) << mixed;
+}
+
 }  // namespace
 }  // namespace fleetsim::testing

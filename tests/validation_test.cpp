@@ -215,7 +215,8 @@ std::vector<DocCommand> doc_commands(const std::string& file) {
       script += (lines[i].size() > indent ? lines[i].substr(indent) : "") + "\n";
     const bool runs = script.find("fleetsim run ") != std::string::npos ||
                       script.find("fleetsim params ") != std::string::npos ||
-                      script.find("fleetsim sweep ") != std::string::npos;
+                      script.find("fleetsim sweep ") != std::string::npos ||
+                      script.find("fleetsim compare ") != std::string::npos;
     if (runs && (script.find("--set ") != std::string::npos || script.find(" -p ") != std::string::npos ||
                  script.find("fleetsim params ") != std::string::npos))
       commands.push_back({file + ":" + std::to_string(start + 1), script, annotated_exit_codes(lines, start)});

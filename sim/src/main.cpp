@@ -34,6 +34,7 @@ constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
        fleetsim params SCENARIO.lua [-p NAME=VALUE]... [--json]
        fleetsim sweep SCENARIO.lua -p NAME=V1,V2... [--seeds N] [-j N] [--out DIR] [--shard I/N]  (sweep --help)
        fleetsim merge --out DIR SHARD_DIR...
+       fleetsim compare BASELINE CURRENT [--tolerance 5%] [--out DIR]   (compare --help)
 
 run: runs a fleet scenario on the simulator and checks its expectations.
 params: lists the scenario's parameters (param("name", default) in the file) with their kinds, defaults and the
@@ -314,8 +315,9 @@ int main(int argc, char** argv) {
     std::cout << fleetsim::sim::version_text();
     return kExitPass;
   }
-  if (args[0] == "sweep" || args[0] == "merge") {
+  if (args[0] == "sweep" || args[0] == "merge" || args[0] == "compare") {
     try {
+      if (args[0] == "compare") return fleetsim::sim::compare_main(args);
       return args[0] == "sweep" ? fleetsim::sim::sweep_main(args) : fleetsim::sim::merge_main(args);
     } catch (const std::exception& e) {
       std::cerr << "fleetsim: internal error in " << args[0] << ": " << e.what() << "\n";

@@ -2,8 +2,11 @@
 // process per run, aggregated into sweep.json and sweep.csv; shards of one sweep merged into the same files.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace fleetsim::sim {
 
@@ -23,11 +26,16 @@ struct SweepDefinition {
   std::vector<std::pair<std::string, std::string>> point(std::size_t i) const;
 };
 
+// The metrics of one run's report.json that sweeps aggregate and compare: per operation time_to_50/90/99/100,
+// duration, succeeded, failed; fleet.nodes_failed.
+std::map<std::string, double> report_metrics(const nlohmann::ordered_json& report);
+
 // Expands an axis value list: "10Mbps,20Mbps,50Mbps", or a range "1Gbps..10Gbps/4" (4 values evenly spaced, both
 // ends included, in the ends' unit). Throws std::invalid_argument with the reason.
 std::vector<std::string> expand_axis_values(const std::string& text);
 
 int sweep_main(const std::vector<std::string>& args);  // args[0] == "sweep"
 int merge_main(const std::vector<std::string>& args);  // args[0] == "merge"
+int compare_main(const std::vector<std::string>& args);  // args[0] == "compare"
 
 }  // namespace fleetsim::sim
