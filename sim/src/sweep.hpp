@@ -1,7 +1,8 @@
-// fleetsim sweep and fleetsim merge (docs/SWEEPS.md): a scenario run over a grid of parameter values and seeds, one
+// fleetsim sweep, merge and compare (docs/SWEEPS.md): a scenario run over a grid of parameter values and seeds, one
 // process per run, aggregated into sweep.json and sweep.csv; shards of one sweep merged into the same files.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,13 @@ std::map<std::string, double> report_metrics(const nlohmann::ordered_json& repor
 // Expands an axis value list: "10Mbps,20Mbps,50Mbps", or a range "1Gbps..10Gbps/4" (4 values evenly spaced, both
 // ends included, in the ends' unit). Throws std::invalid_argument with the reason.
 std::vector<std::string> expand_axis_values(const std::string& text);
+
+// What sweep, merge and compare share.
+namespace across_runs {
+std::string read_text(const std::filesystem::path& path);
+void write_atomically(const std::filesystem::path& path, const std::string& text);  // a temporary file, renamed
+std::string format_number(double x);                                               // %.6g
+}  // namespace across_runs
 
 int sweep_main(const std::vector<std::string>& args);  // args[0] == "sweep"
 int merge_main(const std::vector<std::string>& args);  // args[0] == "merge"
