@@ -413,5 +413,34 @@ TEST(Compare, SweepsComparePointByPointOnMedians) {
   EXPECT_NE(mixed.find("cannot compare a sweep with a report"), std::string::npos) << mixed;
 }
 
+// time_to_<p> for any percentage an expectation names, against a closed form: 20 one-node sites whose uplinks are 1
+// to 20 Mbps pull 10 MiB each, so the k-th fastest node is healthy at 83.886 s / (21 - k).
+TEST(Metrics, TimeToAnyPercentageAgainstTheClosedForm) {
+  const std::string dir = fresh_dir("time_to_any");
+  const std::string file = write_scenario(dir, "s.lua", R"lua(
+for i = 1, 20 do
+  site { name = "s" .. i, count = 1, nodes = 1, uplink = { down = i .. "Mbps", latency = "1ms" } }
+end
+app { name = "a", versions = { ["1"] = { image = "10MiB", start_time = "0s" } } }
+at("0s", deploy { app = "a", version = "1", name = "install" })
+expect "install.time_to_95 <= 1h"
+expect "install.time_to_5 <= 1h"
+)lua");
+  RunOutput run = run_fleetsim(file, {}, dir + "/out");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto pct = read_report(run)["operations"][0]["time_to_pct_s"];
+  const double all = 10.0 * 1024 * 1024 * 8 / 1e6;  // 83.886 s at 1 Mbps
+  EXPECT_NEAR(pct["95"].get<double>(), all / 2, 0.01 * all / 2);   // the 19th of 20: the 2 Mbps site
+  EXPECT_NEAR(pct["5"].get<double>(), all / 20, 0.01 * all / 20);  // the first: the 20 Mbps site
+  EXPECT_NEAR(pct["50"].get<double>(), all / 11, 0.01 * all / 11); // always reported: 50, 90, 99, 100
+  EXPECT_FALSE(pct.contains("75"));                                 // not asked for
+  const std::string bad = write_scenario(dir, "bad.lua", std::string(read_file(file)) + "expect \"install.time_to_0 <= 1h\"\n");
+  RunOutput refused = run_fleetsim(bad, {}, dir + "/bad");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("unknown metric 'install.time_to_0' (operation metrics: <operation>.time_to_<1..100>"),
+            std::string::npos)
+      << refused.err;
+}
+
 }  // namespace
 }  // namespace fleetsim::testing

@@ -65,6 +65,22 @@ std::optional<MetricUnit> site_metric_unit(const Scenario& scenario, const std::
   return reason ? MetricUnit::count : it->second;
 }
 
+}  // namespace
+
+std::optional<int> time_to_percent(const std::string& field) {
+  const std::string prefix = "time_to_";
+  if (field.rfind(prefix, 0) != 0) return std::nullopt;
+  const std::string digits = field.substr(prefix.size());
+  if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      digits[0] == '0')
+    return std::nullopt;
+  const int p = std::stoi(digits);
+  if (p < 1 || p > 100) return std::nullopt;
+  return p;
+}
+
+namespace {
+
 // <operation>.<field>, also <operation>_revert for a revert_all rollback.
 std::optional<MetricUnit> operation_metric_unit(const Scenario& scenario, const std::string& metric) {
   static const std::map<std::string, MetricUnit> op_metrics{
@@ -78,9 +94,14 @@ std::optional<MetricUnit> operation_metric_unit(const Scenario& scenario, const 
   if (dot == std::string::npos) return std::nullopt;
   std::string op = metric.substr(0, dot);
   auto it = op_metrics.find(metric.substr(dot + 1));
-  if (it == op_metrics.end()) return std::nullopt;
+  std::optional<MetricUnit> unit;
+  if (it != op_metrics.end())
+    unit = it->second;
+  else if (time_to_percent(metric.substr(dot + 1)))  // any percentage: time_to_95
+    unit = MetricUnit::seconds;
+  if (!unit) return std::nullopt;
   for (const auto& action : scenario.timeline)
-    if (action.name == op || (action.rollback == "revert_all" && action.name + "_revert" == op)) return it->second;
+    if (action.name == op || (action.rollback == "revert_all" && action.name + "_revert" == op)) return unit;
   return std::nullopt;
 }
 
@@ -110,7 +131,8 @@ namespace {
 [[noreturn]] void unknown_metric(const Scenario& scenario, const ExpectationSpec& e) {
   std::string ops_list = join(scenario.timeline, [](const ActionSpec& a) { return a.name; });
   bad(e, "unknown metric '" + e.metric +
-             "' (operation metrics: <operation>.time_to_50|90|99|100, duration, targeted, "
+             "' (operation metrics: <operation>.time_to_<1..100> (the time by which that % of the targets were "
+             "healthy), duration, targeted, "
              "succeeded, failed, timed_out, canceled, bytes_pulled, time_to_abort with operations " +
              ops_list + " (and <operation>_revert for a revert_all rollback)" +
              "; fleet metrics: fleet.registry_egress_bytes, fleet.busiest_uplink_bytes, fleet.bytes_wasted, "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <simgrid/version.h>
 
@@ -88,10 +89,15 @@ reports::OperationResult describe_operation(const Scenario& scenario, const agen
   return o;
 }
 
-// The time by which ceil(p% of targeted) nodes were healthy, for p = 50, 90, 99, 100.
-void percentiles(reports::OperationResult& o, std::vector<double> healthy) {
+// The time by which ceil(p% of targeted) nodes were healthy, for p = 50, 90, 99, 100 and any other percentage an
+// expectation names (time_to_95).
+void percentiles(const Scenario& scenario, reports::OperationResult& o, std::vector<double> healthy) {
   std::sort(healthy.begin(), healthy.end());
-  for (int p : kPercentiles) {
+  std::set<int> wanted(std::begin(kPercentiles), std::end(kPercentiles));
+  for (const auto& e : scenario.expectations)
+    if (const auto dot = e.metric.rfind('.'); dot != std::string::npos)
+      if (const auto p = time_to_percent(e.metric.substr(dot + 1))) wanted.insert(*p);
+  for (int p : wanted) {
     auto need = static_cast<std::size_t>(std::ceil(static_cast<double>(o.targeted) * p / 100.0));
     if (need == 0 || need > healthy.size())
       o.time_to_pct[p] = need == 0 ? std::optional<double>(0.0) : std::nullopt;
@@ -120,7 +126,7 @@ void collect_operations(World& world, const RunActors& actors, reports::RunResul
         node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
       r.node_rows[target.node].per_operation.back() = t;
     }
-    percentiles(o, std::move(healthy));
+    percentiles(world.scenario, o, std::move(healthy));
     r.operations.push_back(std::move(o));
   }
   r.nodes_failed = static_cast<std::size_t>(std::count(node_failed.begin(), node_failed.end(), true));

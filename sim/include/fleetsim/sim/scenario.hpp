@@ -264,6 +264,8 @@ struct Scenario {
 enum class MetricUnit { seconds, bytes, count };
 // Resolves "op.time_to_100" / "fleet.registry_egress_bytes" to its unit; nullopt if the name is unknown.
 std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::string& metric);
+// "time_to_95" -> 95: an operation's time by which that percentage (1..100) of its targets were healthy.
+std::optional<int> time_to_percent(const std::string& field);
 
 // What a scenario may reach beyond its own file.
 struct LoadOptions {
