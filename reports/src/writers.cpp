@@ -62,7 +62,7 @@ std::size_t utf8_length(const std::string& text, std::size_t i) {
 
 // XML 1.0 text: markup characters escaped; control characters (other than tab and newlines) and bytes that are not
 // UTF-8, which XML cannot carry at all, become U+FFFD.
-std::string xml_escape(const std::string& text) {
+std::string escape_xml(const std::string& text) {
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
     const char c = text[i];
@@ -141,6 +141,8 @@ std::string render(double value, const std::string& unit) {
 }
 
 }  // namespace
+
+std::string xml_escape(const std::string& text) { return escape_xml(text); }
 
 std::string RunResult::result() const {
   if (!scenario_errors.empty()) return "error";

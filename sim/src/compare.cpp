@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fleetsim/models/units.hpp"
+#include "fleetsim/reports/run_result.hpp"
 #include "sweep.hpp"
 
 namespace fleetsim::sim {
@@ -110,18 +111,6 @@ double parse_percent(const std::string& text) {
   if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || !std::isfinite(x))
     throw std::invalid_argument("a tolerance is a percentage of at least 0 such as 5%, got '" + text + "'");
   return x / 100.0;
-}
-
-std::string xml_escape_text(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -237,12 +226,12 @@ int compare_main(const std::vector<std::string>& args) {
     x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"fleetsim compare\" tests=\"" << rows.size()
       << "\" failures=\"" << regressions << "\" errors=\"0\" time=\"0\">\n<testsuite name=\"compare\" tests=\""
       << rows.size() << "\" failures=\"" << regressions << "\" errors=\"0\" skipped=\"0\" time=\"0\">\n";
-    x << "  <properties><property name=\"baseline\" value=\"" << xml_escape_text(inputs[0])
-      << "\"/><property name=\"current\" value=\"" << xml_escape_text(inputs[1]) << "\"/></properties>\n";
+    x << "  <properties><property name=\"baseline\" value=\"" << reports::xml_escape(inputs[0])
+      << "\"/><property name=\"current\" value=\"" << reports::xml_escape(inputs[1]) << "\"/></properties>\n";
     for (const auto& c : rows) {
-      x << "  <testcase classname=\"compare\" name=\"" << xml_escape_text(c.metric) << "\" time=\"0\">";
+      x << "  <testcase classname=\"compare\" name=\"" << reports::xml_escape(c.metric) << "\" time=\"0\">";
       if (c.regression)
-        x << "<failure message=\"" << xml_escape_text(c.verdict + ": baseline " + render_metric(c.metric, c.baseline) +
+        x << "<failure message=\"" << reports::xml_escape(c.verdict + ": baseline " + render_metric(c.metric, c.baseline) +
                                                        ", current " + render_metric(c.metric, c.current) + ", change " +
                                                        change(c) + ", tolerance " + format_number(c.tolerance * 100) + "%")
           << "\" type=\"regression\"/>";

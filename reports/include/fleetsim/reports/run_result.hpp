@@ -241,6 +241,8 @@ void write_junit_xml(const RunResult& result, const std::string& path);
 void write_junit_error(const std::string& path, const std::string& suite, const std::string& message);
 // A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
 std::string csv_field(const std::string& text);
+// Text for an XML attribute or element: markup escaped, control characters and bytes that are not UTF-8 replaced.
+std::string xml_escape(const std::string& text);
 // Nodes in each state over time: one row per sample, app, version and state.
 void write_states_csv(const RunResult& result, const std::string& path);
 // The telemetry time series (one row per sample and scope) and one row per site with a bus.
