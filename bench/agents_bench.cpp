@@ -78,7 +78,7 @@ void BM_Orchestrator_RolloutDispatch(benchmark::State& state) {
     deploy.release = make_release(0);
     deploy.selector = {{"role", "pos"}};
     orchestrator.submit(deploy);
-    for (NodeId i = 0; i < n; ++i) orchestrator.on_message(StatusReport{i, "pos", 1, 1, NodeAppState::healthy, {}});
+    for (NodeId i = 0; i < n; ++i) orchestrator.on_message(StatusReport{i, "pos", 1, 1, NodeAppState::healthy, {}, FailureReason::none});
     benchmark::DoNotOptimize(orchestrator.all_operations_finished());
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -354,6 +355,50 @@ at("0s", deploy { app = "pos", version = "1", name = "install", where = { ring =
   auto rows = read_csv(dir + "/out/nodes.csv", &header);
   const std::size_t outcome = column(header, "install.outcome");
   for (const auto& row : rows) EXPECT_EQ(row[outcome], row[0].rfind("a-", 0) == 0 ? "succeeded" : "") << row[0];
+}
+
+TEST(NodesCsv, AndReportJsonSayWhyEachNodeFailed) {
+  // Three stores: one whose disk budget (5 MiB) cannot hold the 10 MiB image (disk_full, at once), one whose 1 Mbps
+  // uplink needs 84 s for it against a 30 s node deadline (deadline), one that is fine. Each failed node is listed
+  // with its reason in report.json, counted per reason, and named in nodes.csv and the summary.
+  const std::string dir = fresh_dir("run");
+  auto run = run_raw({"run", write_scenario(dir, "why.lua", R"lua(
+site { name = "small", count = 1, nodes = 2, uplink = { down = "100Mbps", latency = "10ms" },
+       hardware = { disk = "5MiB" } }
+site { name = "slow", count = 1, nodes = 1, uplink = { down = "1Mbps", latency = "10ms" } }
+site { name = "fine", count = 1, nodes = 1, uplink = { down = "100Mbps", latency = "10ms" } }
+app { name = "pos", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install", node_deadline = "30s" })
+)lua"),
+                       "--out", dir + "/out", "--no-progress"});  // not -q: the summary names the reasons
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto report = nlohmann::json::parse(read_file(dir + "/out/report.json"));
+  const auto& op = report.at("operations").at(0);
+  EXPECT_EQ(op.at("failures_by_reason"), nlohmann::json({{"deadline", 1}, {"disk_full", 2}}));
+  std::map<std::string, std::string> why;
+  for (const auto& n : op.at("failed_nodes")) why[n.at("node").get<std::string>()] = n.at("reason").get<std::string>();
+  EXPECT_EQ(why, (std::map<std::string, std::string>{
+                     {"small-1/n1", "disk_full"}, {"small-1/n2", "disk_full"}, {"slow-1/n1", "deadline"}}));
+  std::vector<std::string> header;
+  const auto rows = read_csv(dir + "/out/nodes.csv", &header);
+  const std::size_t outcome = column(header, "install.outcome"), reason = column(header, "install.reason");
+  const std::size_t detail = column(header, "install.detail");
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& row : rows) {
+    if (row[0].rfind("small", 0) == 0) {
+      EXPECT_EQ(row[outcome], "failed");
+      EXPECT_EQ(row[reason], "disk_full");
+      EXPECT_NE(row[detail].find("disk full"), std::string::npos) << row[detail];
+    } else if (row[0].rfind("slow", 0) == 0) {
+      EXPECT_EQ(row[outcome], "timed_out");
+      EXPECT_EQ(row[reason], "deadline");
+    } else {
+      EXPECT_EQ(row[outcome], "succeeded");
+      EXPECT_EQ(row[reason], "");
+      EXPECT_EQ(row[detail], "");
+    }
+  }
+  EXPECT_NE(run.out.find("(deadline 1, disk_full 2)"), std::string::npos) << run.out;
 }
 
 // A fleet whose first site has a telemetry bus with a memory stream, a byte bound, a TTL and an upload cap: every

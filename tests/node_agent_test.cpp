@@ -407,6 +407,7 @@ TEST_F(NodeAgentTest, ReportsFailedAfterMaxFetchAttempts) {
   EXPECT_EQ(last.state, NodeAppState::failed);
   EXPECT_EQ(last.revision, 2u);
   EXPECT_EQ(last.generation, 2u);
+  EXPECT_EQ(last.reason, FailureReason::pull_failed);
   EXPECT_TRUE(mentions(last.detail, "sha:b"));
   EXPECT_TRUE(mentions(last.detail, "3 times"));
   EXPECT_TRUE(mentions(last.detail, "TLS handshake timeout"));
@@ -429,6 +430,7 @@ TEST_F(NodeAgentTest, ReportsDiskFullWhenReleaseDoesNotFit) {
   make_agent();
   desire(1, make_release("web", 1, {{"sha:a", 600}, {"sha:b", 500}}));
   EXPECT_EQ(states(), (std::vector<NodeAppState>{NodeAppState::accepted, NodeAppState::failed}));
+  EXPECT_EQ(reports().back().reason, FailureReason::disk_full);
   EXPECT_TRUE(mentions(reports().back().detail, "disk full"));
   EXPECT_TRUE(world.registry.all.empty());
   EXPECT_EQ(agent->bytes_stored(), 0u);
@@ -552,6 +554,7 @@ TEST_F(NodeAgentTest, ContainerExitBeforeReadyFailsAndRestartsTheRunningRelease)
 
   EXPECT_EQ(reports().back().state, NodeAppState::failed);
   EXPECT_EQ(reports().back().revision, 2u);
+  EXPECT_EQ(reports().back().reason, FailureReason::exited_before_ready);
   EXPECT_TRUE(mentions(reports().back().detail, "exited"));
   ASSERT_EQ(world.runtime.starts.size(), 3u);
   EXPECT_EQ(world.runtime.starts[2].revision, 1u);
@@ -706,6 +709,7 @@ TEST_F(NodeAgentTest, ExitInsideTheVerificationWindowFailsAndRestoresThePrevious
   agent->on_container_event("web", ContainerEvent::exited);
   ASSERT_EQ(reports().back().state, NodeAppState::failed);
   EXPECT_EQ(reports().back().revision, 2u);
+  EXPECT_EQ(reports().back().reason, FailureReason::exited_during_verification);
   EXPECT_NE(reports().back().detail.find("verification window"), std::string::npos);
   ASSERT_NE(agent->running("web"), nullptr);
   EXPECT_EQ(agent->running("web")->revision, 1u);

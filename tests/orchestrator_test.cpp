@@ -62,8 +62,9 @@ class OrchestratorTest : public ::testing::Test {
     orchestrator->on_operation_finished([this](const Operation& operation) { finished.push_back(operation); });
     return *orchestrator;
   }
-  void report(NodeId node, const std::string& app, Revision revision, NodeAppState state, std::string detail = {}) {
-    orchestrator->on_message(StatusReport{node, app, revision, /*generation=*/0, state, std::move(detail)});
+  void report(NodeId node, const std::string& app, Revision revision, NodeAppState state, std::string detail = {},
+              FailureReason reason = FailureReason::none) {
+    orchestrator->on_message(StatusReport{node, app, revision, /*generation=*/0, state, std::move(detail), reason});
   }
   const Operation& op(std::uint32_t id) const { return orchestrator->operations().at(id - 1); }
   static std::vector<NodeId> target_nodes(const Operation& operation) {
@@ -191,11 +192,13 @@ TEST_F(OrchestratorTest, HealthyAndFailedReportsFinishTargets) {
   world.clock.set(10);
   report(1, "web", 1, NodeAppState::healthy);
   world.clock.set(12);
-  report(4, "web", 1, NodeAppState::failed, "disk full: need 1000 bytes");
+  report(4, "web", 1, NodeAppState::failed, "disk full: need 1000 bytes", FailureReason::disk_full);
 
   const Operation& operation = op(id);
   EXPECT_EQ(operation.targets[0].outcome, NodeOutcome::succeeded);
+  EXPECT_EQ(operation.targets[0].reason, FailureReason::none);
   EXPECT_EQ(operation.targets[1].outcome, NodeOutcome::failed);
+  EXPECT_EQ(operation.targets[1].reason, FailureReason::disk_full);  // the node's reason, carried as it said it
   EXPECT_EQ(operation.targets[1].detail, "disk full: need 1000 bytes");
   EXPECT_EQ(operation.targets[1].last_report_at, 12.0);
   EXPECT_EQ(operation.succeeded, 1u);
@@ -289,6 +292,7 @@ TEST_F(OrchestratorTest, NodeNotHealthyByDeadlineTimesOutExactlyAtTheDeadline) {
   world.timers.advance_to(70);
   EXPECT_EQ(op(id).targets[0].outcome, NodeOutcome::succeeded);
   EXPECT_EQ(op(id).targets[1].outcome, NodeOutcome::timed_out);
+  EXPECT_EQ(op(id).targets[1].reason, FailureReason::deadline);
   EXPECT_FALSE(op(id).targets[1].detail.empty());
   EXPECT_EQ(op(id).timed_out, 1u);
   ASSERT_EQ(finished.size(), 1u);

@@ -133,7 +133,7 @@ void NodeAgent::begin_download(const std::string& app) {
   for (const auto& layer : release.layers)
     if (layers_.find(layer.digest) == layers_.end()) needed += layer.size_bytes;
   if (!make_room(needed)) {
-    fail(app, "disk full: need " + std::to_string(needed) + " bytes, budget " + std::to_string(config_.disk_bytes) +
+    fail(app, FailureReason::disk_full, "disk full: need " + std::to_string(needed) + " bytes, budget " + std::to_string(config_.disk_bytes) +
                   ", stored " + std::to_string(bytes_stored_));
     return;
   }
@@ -180,7 +180,7 @@ void NodeAgent::on_fetch_done(TransferId id, const FetchResult& result) {
     AppSlot& slot = apps_[fetch.app];
     unsigned attempts = ++slot.attempts[fetch.digest];
     if (attempts >= config_.max_fetch_attempts) {
-      fail(fetch.app, "pull of layer " + fetch.digest + " failed " + std::to_string(attempts) +
+      fail(fetch.app, FailureReason::pull_failed, "pull of layer " + fetch.digest + " failed " + std::to_string(attempts) +
                           " times, last error: " + result.error);
     } else {
       // Exponential back-off with +-20 % jitter so that a site's nodes do not retry in lockstep.
@@ -228,8 +228,13 @@ void NodeAgent::on_container_event(const std::string& app, ContainerEvent event)
     else
       commit(app);
   } else if (event == ContainerEvent::exited && (slot.phase == Phase::starting || slot.phase == Phase::verifying)) {
-    fail(app, slot.phase == Phase::starting ? "container exited before it became ready"
-                                            : "container exited during the verification window");
+    // Before ready: still starting, or started and waiting out the release's readiness time.
+    const auto timer = timers_.find(slot.phase_timer);
+    const bool ready_pending = timer != timers_.end() && timer->second.purpose == TimerPurpose::ready;
+    if (slot.phase == Phase::starting || ready_pending)
+      fail(app, FailureReason::exited_before_ready, "container exited before it became ready");
+    else
+      fail(app, FailureReason::exited_during_verification, "container exited during the verification window");
   } else if (event == ContainerEvent::started && (slot.phase == Phase::idle || slot.phase == Phase::failed) &&
              slot.running) {
     // The committed release is up again: after a crash it says so (it reported unhealthy when it went down).
@@ -294,7 +299,8 @@ void NodeAgent::crashed(const std::string& app) {
     timers_.erase(slot.restart_timer);
   }
   slot.restart_timer = arm(delay, {TimerPurpose::restart, app, {}});
-  report(app, *slot.running, slot.last_generation, NodeAppState::unhealthy, "process exited; restarting");
+  report(app, *slot.running, slot.last_generation, NodeAppState::unhealthy, "process exited; restarting",
+         FailureReason::unhealthy_after_healthy);
 }
 
 void NodeAgent::commit(const std::string& app) {
@@ -310,7 +316,7 @@ void NodeAgent::commit(const std::string& app) {
   report(app, *slot.running, generation, NodeAppState::healthy);
 }
 
-void NodeAgent::fail(const std::string& app, const std::string& reason) {
+void NodeAgent::fail(const std::string& app, FailureReason reason, const std::string& detail) {
   AppSlot& slot = apps_[app];
   Release release = slot.target->release;
   std::uint64_t generation = slot.target->generation;
@@ -323,7 +329,7 @@ void NodeAgent::fail(const std::string& app, const std::string& reason) {
     slot.target.reset();
     slot.phase = Phase::failed;
     slot.up_since = -1;
-    report(app, release, generation, NodeAppState::failed, reason);
+    report(app, release, generation, NodeAppState::failed, detail, reason);
     slot.up_since = ports_.clock.now();  // crashed() below measures uptime from here
     crashed(app);
     return;
@@ -334,7 +340,7 @@ void NodeAgent::fail(const std::string& app, const std::string& reason) {
     slot.crash_restart = false;
   }
   slot.phase = Phase::failed;
-  report(app, release, generation, NodeAppState::failed, reason);
+  report(app, release, generation, NodeAppState::failed, detail, reason);
 }
 
 void NodeAgent::on_crash() {
@@ -451,8 +457,8 @@ void NodeAgent::on_timer(TimerId id) {
 }
 
 void NodeAgent::report(const std::string& app, const Release& release, std::uint64_t generation, NodeAppState state,
-                       std::string detail) {
-  StatusReport status{config_.id, app, release.revision, generation, state, std::move(detail)};
+                       std::string detail, FailureReason reason) {
+  StatusReport status{config_.id, app, release.revision, generation, state, std::move(detail), reason};
   last_report_[app] = status;
   report_attempts_[app] = 0;
   if (auto pending = report_timer_.find(app); pending != report_timer_.end()) {

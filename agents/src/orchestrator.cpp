@@ -96,7 +96,7 @@ std::uint32_t Orchestrator::submit(Command command) {
     app.operation.reset();  // no longer the app's operation: none of its batches starts any more
     for (auto& target : previous.targets)
       if (target.outcome == NodeOutcome::pending)
-        finish_target(previous, target, NodeOutcome::canceled, "superseded by a newer operation");
+        finish_target(previous, target, NodeOutcome::canceled, FailureReason::superseded, "superseded by a newer operation");
   }
 
   // A rollback re-uses the revision it returns to; anything else gets the next one.
@@ -119,7 +119,7 @@ std::uint32_t Orchestrator::submit(Command command) {
   current.unplaced = std::move(unplaced);
   for (NodeId node : app.placement) {
     target_index_[{current.id, node}] = current.targets.size();
-    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, -1, -1, {}});
+    current.targets.push_back(NodeProgress{node, NodeOutcome::pending, -1, -1, -1, -1, FailureReason::none, {}});
   }
   const std::size_t n = current.targets.size();
   const Strategy& strategy = current.strategy;
@@ -175,7 +175,7 @@ std::uint32_t Orchestrator::submit(Command command) {
     for (auto& target : current.targets)
       if (auto why = misfit(target.node, command.release)) {
         current.unplaced.emplace_back(target.node, *why);
-        finish_target(current, target, NodeOutcome::failed, "does not fit: " + *why);
+        finish_target(current, target, NodeOutcome::failed, FailureReason::does_not_fit, "does not fit: " + *why);
       }
   if (strategy.kind == Strategy::Kind::rolling) {
     for (std::size_t i = 0; i < n; ++i)
@@ -351,22 +351,25 @@ void Orchestrator::on_message(const Message& message) {
   if (status->state == NodeAppState::unhealthy && target.outcome == NodeOutcome::succeeded && !op.finished()) {
     --op.succeeded;
     target.outcome = NodeOutcome::pending;
-    finish_target(op, target, NodeOutcome::failed, "unhealthy after it was healthy: " + status->detail);
+    finish_target(op, target, NodeOutcome::failed, FailureReason::unhealthy_after_healthy,
+                  "unhealthy after it was healthy: " + status->detail);
     run_pending_reverts();
     notify_finished();
     return;
   }
   if (target.outcome != NodeOutcome::pending) return;  // duplicates after a terminal outcome change nothing
   if (status->state == NodeAppState::healthy)
-    finish_target(op, target, NodeOutcome::succeeded, {});
+    finish_target(op, target, NodeOutcome::succeeded, FailureReason::none, {});
   else if (status->state == NodeAppState::failed)
-    finish_target(op, target, NodeOutcome::failed, status->detail);
+    finish_target(op, target, NodeOutcome::failed, status->reason, status->detail);
   run_pending_reverts();
   notify_finished();
 }
 
-void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail) {
+void Orchestrator::finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, FailureReason reason,
+                                 std::string detail) {
   target.outcome = outcome;
+  target.reason = reason;
   target.finished_at = ports_.clock.now();
   if (outcome == NodeOutcome::succeeded) target.succeeded_at = target.finished_at;
   target.detail = std::move(detail);
@@ -438,6 +441,7 @@ void Orchestrator::check_abort(Operation& op) {
   for (auto& target : op.targets)
     if (target.outcome == NodeOutcome::pending && target.notified_at < 0) {
       target.outcome = NodeOutcome::canceled;
+      target.reason = FailureReason::aborted;
       target.detail = "operation aborted";
       ++op.canceled;
     }
@@ -596,7 +600,7 @@ void Orchestrator::on_timer(TimerId id) {
     Operation& op = operations_[due.operation - 1];
     NodeProgress& target = op.targets[due.target_index];
     if (target.outcome == NodeOutcome::pending)
-      finish_target(op, target, NodeOutcome::timed_out, "not healthy within the node deadline");
+      finish_target(op, target, NodeOutcome::timed_out, FailureReason::deadline, "not healthy within the node deadline");
   }
   arm_deadline_timer();
   run_pending_reverts();

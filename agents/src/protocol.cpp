@@ -24,6 +24,32 @@ const char* to_string(NodeAppState state) {
   return "?";
 }
 
+const char* to_string(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::none:
+      return "";
+    case FailureReason::disk_full:
+      return "disk_full";
+    case FailureReason::pull_failed:
+      return "pull_failed";
+    case FailureReason::exited_before_ready:
+      return "exited_before_ready";
+    case FailureReason::exited_during_verification:
+      return "exited_during_verification";
+    case FailureReason::unhealthy_after_healthy:
+      return "unhealthy_after_healthy";
+    case FailureReason::does_not_fit:
+      return "does_not_fit";
+    case FailureReason::deadline:
+      return "deadline";
+    case FailureReason::superseded:
+      return "superseded";
+    case FailureReason::aborted:
+      return "aborted";
+  }
+  return "?";
+}
+
 namespace {
 // HTTP/2 + TLS framing and headers of one request/response pair on an established connection.
 constexpr std::uint64_t kEnvelopeBytes = 400;

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,21 @@ using nlohmann::ordered_json;
 
 ordered_json optional_number(const std::optional<double>& value) {
   return value ? ordered_json(*value) : ordered_json(nullptr);
+}
+
+// A node's times in operation k when it did not end on the new release (failed or timed out), else nullptr.
+const NodeTimes* failure_of(const NodeRow& row, std::size_t k) {
+  if (k >= row.per_operation.size()) return nullptr;
+  const NodeTimes& t = row.per_operation[k];
+  return t.outcome == "failed" || t.outcome == "timed_out" ? &t : nullptr;
+}
+
+// How many nodes failed or timed out in operation k, per reason.
+std::map<std::string, std::size_t> failure_reasons(const RunResult& r, std::size_t k) {
+  std::map<std::string, std::size_t> reasons;
+  for (const auto& row : r.node_rows)
+    if (const NodeTimes* t = failure_of(row, k)) ++reasons[t->reason.empty() ? "unknown" : t->reason];
+  return reasons;
 }
 
 void write_file(const std::string& path, const std::string& content) {
@@ -177,7 +193,18 @@ void write_report_json(const RunResult& r, const std::string& path) {
   j["end_time_s"] = r.end_time_s;
   j["hit_max_time"] = r.hit_max_time;
   ordered_json ops = ordered_json::array();
-  for (const auto& op : r.operations) {
+  for (std::size_t k = 0; k < r.operations.size(); ++k) {
+    const auto& op = r.operations[k];
+    // The nodes that did not end on the new release (failed or timed out), and how many for each reason.
+    ordered_json by_reason(failure_reasons(r, k));
+    ordered_json failed_nodes = ordered_json::array();
+    for (const auto& row : r.node_rows)
+      if (const NodeTimes* t = failure_of(row, k))
+        failed_nodes.push_back({{"node", row.node},
+                                {"site", row.site},
+                                {"outcome", t->outcome},
+                                {"reason", t->reason},
+                                {"detail", t->detail}});
     ordered_json pct = ordered_json::object();
     for (const auto& [p, t] : op.time_to_pct) pct[std::to_string(p)] = optional_number(t);
     ops.push_back({{"name", op.name},
@@ -198,6 +225,8 @@ void write_report_json(const RunResult& r, const std::string& path) {
                    {"is_rollback", op.is_rollback},
                    {"rolled_back_by", op.rolled_back_by},
                    {"unplaced", op.unplaced},
+                   {"failures_by_reason", by_reason},
+                   {"failed_nodes", failed_nodes},
                    {"batches", [&] {
                       ordered_json waves = ordered_json::array();
                       for (const auto& w : op.waves)
@@ -310,13 +339,14 @@ void write_nodes_csv(const RunResult& r, const std::string& path) {
   out << "node,site,bytes_pulled,bytes_wasted";
   for (const auto& op : r.operations)
     out << ',' << csv(op.name + ".notified_s") << ',' << csv(op.name + ".downloaded_s") << ','
-        << csv(op.name + ".healthy_s") << ',' << csv(op.name + ".outcome");
+        << csv(op.name + ".healthy_s") << ',' << csv(op.name + ".outcome") << ',' << csv(op.name + ".reason") << ','
+        << csv(op.name + ".detail");
   out << '\n';
   for (const auto& row : r.node_rows) {
     out << csv(row.node) << ',' << csv(row.site) << ',' << row.bytes_pulled << ',' << row.bytes_wasted;
     for (const auto& t : row.per_operation)
       out << ',' << csv_field(t.notified_s) << ',' << csv_field(t.downloaded_s) << ',' << csv_field(t.healthy_s) << ','
-          << csv(t.outcome);
+          << csv(t.outcome) << ',' << csv(t.reason) << ',' << csv(t.detail);
     out << '\n';
   }
   write_file(path, out.str());
@@ -492,6 +522,13 @@ std::string summary_text(const RunResult& r) {
     if (op.failed) out << ", " << op.failed << " failed";
     if (op.timed_out) out << ", " << op.timed_out << " timed out";
     if (op.canceled) out << ", " << op.canceled << " canceled";
+    if (op.failed + op.timed_out > 0) {
+      out << " (";
+      const char* sep = "";
+      for (const auto& [reason, n] : failure_reasons(r, static_cast<std::size_t>(&op - r.operations.data())))
+        out << std::exchange(sep, ", ") << reason << " " << n;
+      out << ")";
+    }
     if (op.aborted_at_s) out << "; ABORTED at " << models::format_duration(*op.aborted_at_s);
     if (!op.rolled_back_by.empty()) out << ", rolled back by " << op.rolled_back_by;
     if (!op.unplaced.empty())

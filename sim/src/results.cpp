@@ -115,10 +115,11 @@ void collect_operations(World& world, const RunActors& actors, reports::RunResul
     for (auto& [node, why] : op.unplaced) o.unplaced.push_back(world.platform.nodes[node].name + ": " + why);
     auto& times = world.times_of(op.app, op.generation);
     std::vector<double> healthy;
-    for (auto& row : r.node_rows) row.per_operation.push_back(reports::NodeTimes{{}, {}, {}, "", ""});
+    for (auto& row : r.node_rows) row.per_operation.push_back(reports::NodeTimes{{}, {}, {}, "", "", ""});
     for (const auto& target : op.targets) {
       reports::NodeTimes t = times[target.node];
       t.outcome = agents::to_string(target.outcome);
+      t.reason = agents::to_string(target.reason);
       t.detail = target.detail;
       if (t.healthy_s) healthy.push_back(*t.healthy_s - op.started_at);
       // A node is failed if its latest outcome that says something about it (not "canceled") is a failure.

@@ -139,9 +139,9 @@ class NodeAgent {
   void pump_downloads();
   void maybe_downloaded(const std::string& app);
   void commit(const std::string& app);
-  void fail(const std::string& app, const std::string& reason);
+  void fail(const std::string& app, FailureReason reason, const std::string& detail);
   void report(const std::string& app, const Release& release, std::uint64_t generation, NodeAppState state,
-              std::string detail = {});
+              std::string detail = {}, FailureReason reason = FailureReason::none);
   bool all_layers_present(const Release& release) const;
   bool layer_in_use(const std::string& digest) const;
   bool make_room(std::uint64_t needed);

@@ -96,6 +96,7 @@ struct NodeProgress {
   Time last_report_at = -1;
   Time finished_at = -1;   // when it reached its (latest) terminal outcome
   Time succeeded_at = -1;  // when it reported healthy (it may turn failed later, if it stops being healthy)
+  FailureReason reason = FailureReason::none;  // with outcome failed, timed_out or canceled
   std::string detail;
 };
 
@@ -188,7 +189,8 @@ class Orchestrator {
     std::size_t target_index;
   };
 
-  void finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, std::string detail);
+  void finish_target(Operation& op, NodeProgress& target, NodeOutcome outcome, FailureReason reason,
+                     std::string detail);
   void maybe_finish(Operation& op);
   void arm_deadline_timer();
   void start_wave(Operation& op);

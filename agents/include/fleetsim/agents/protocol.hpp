@@ -51,6 +51,22 @@ enum class NodeAppState : std::uint8_t {
 };
 const char* to_string(NodeAppState state);
 
+// Why a node did not end an operation on the new release: a stable code for reports and metrics (the detail text
+// beside it says the particulars: sizes, the layer, the last error).
+enum class FailureReason : std::uint8_t {
+  none,
+  disk_full,                   // the layers do not fit the disk budget, even after garbage collection
+  pull_failed,                 // a layer's pull failed max_fetch_attempts times
+  exited_before_ready,         // the new release's process exited before its readiness
+  exited_during_verification,  // ... or during the verification window after it
+  unhealthy_after_healthy,     // it was healthy, then its process exited before the operation ended
+  does_not_fit,                // the node lacks a resource the release needs (GPU, memory): never started
+  deadline,                    // not healthy within the operation's node deadline
+  superseded,                  // a newer operation for the app replaced this one
+  aborted,                     // the operation was aborted before the node was told
+};
+const char* to_string(FailureReason reason);
+
 // Node -> orchestrator: progress of one node on one revision of one app.
 struct StatusReport {
   NodeId node = 0;
@@ -59,6 +75,7 @@ struct StatusReport {
   std::uint64_t generation = 0;
   NodeAppState state = NodeAppState::accepted;
   std::string detail;
+  FailureReason reason = FailureReason::none;  // with state failed (or unhealthy)
 };
 
 // Node -> orchestrator: "what should I run?" (jittered polling, beside the push notifications). The orchestrator

@@ -19,7 +19,9 @@ struct NodeTimes {
   std::optional<double> healthy_s;     // the new release ran and passed readiness
   std::string outcome = "pending";     // as the orchestrator recorded it: succeeded, failed, timed_out, ...; empty
                                        // for a node the operation did not target
-  std::string detail;
+  std::string reason;                  // why not succeeded: disk_full, pull_failed, deadline, ... (agents'
+                                       // FailureReason); empty when it succeeded or is pending
+  std::string detail;                  // the particulars, as the node or the orchestrator said them
 };
 
 struct NodeRow {
