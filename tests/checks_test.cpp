@@ -546,7 +546,7 @@ TEST(Expectations, AMetricNeverMeasuredFailsItsExpectation) {
   op.time_to_pct = {{50, 20.0}, {90, std::nullopt}, {99, std::nullopt}, {100, std::nullopt}};
   r.operations.push_back(op);
   auto results = evaluate({Expectation{"upgrade.time_to_100 <= 1h", "s.lua:9", "upgrade.time_to_100", "<=", 3600,
-                                       "seconds"}},
+                                       "seconds", ""}},
                           r);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_FALSE(results[0].measured.has_value());

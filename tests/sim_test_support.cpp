@@ -111,30 +111,41 @@ std::string junit_problems(const std::string& path) {
   const int status = std::system(command.c_str());
   if (status != 0) return "xmllint (exit " + std::to_string(status) + "): " + read_file(log);
   const std::string xml = read_file(path);
-  auto count = [&](const std::string& what) {
+  auto count = [](const std::string& text, const std::string& what) {
     std::size_t n = 0;
-    for (auto at = xml.find(what); at != std::string::npos; at = xml.find(what, at + 1)) ++n;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
     return n;
   };
-  auto attribute = [&](const std::string& element, const std::string& name) {
-    const auto start = xml.find("<" + element + " ");
-    const auto at = xml.find(" " + name + "=\"", start);
-    if (start == std::string::npos || at == std::string::npos) return std::string("missing");
+  auto attribute = [](const std::string& text, const std::string& element, const std::string& name) {
+    const auto start = text.find("<" + element + " ");
+    const auto end = text.find('>', start);
+    const auto at = text.find(" " + name + "=\"", start);
+    if (start == std::string::npos || at == std::string::npos || at > end) return std::string("missing");
     const auto value = at + name.size() + 3;
-    return xml.substr(value, xml.find('"', value) - value);
+    return text.substr(value, text.find('"', value) - value);
   };
-  std::string problems;
-  for (const char* element : {"testsuites", "testsuite"}) {
-    if (attribute(element, "tests") != std::to_string(count("<testcase ")))
-      problems += std::string(element) + " tests=" + attribute(element, "tests") + " for " +
-                  std::to_string(count("<testcase ")) + " test cases; ";
-    if (attribute(element, "failures") != std::to_string(count("<failure ")))
-      problems += std::string(element) + " failures=" + attribute(element, "failures") + "; ";
-    if (attribute(element, "errors") != std::to_string(count("<error ")))
-      problems += std::string(element) + " errors=" + attribute(element, "errors") + "; ";
-    if (attribute(element, "time") == "missing") problems += std::string(element) + " has no time; ";
+  // Each suite's counts are those of its own test cases; the file's, those of all of them (no skipped there:
+  // the schema has none on testsuites).
+  auto check = [&](const std::string& text, const std::string& element, bool with_skipped) {
+    std::string found;
+    for (const auto& [attr, what] : std::vector<std::pair<std::string, std::string>>{
+             {"tests", "<testcase "}, {"failures", "<failure "}, {"errors", "<error "}, {"skipped", "<skipped "}}) {
+      if (attr == "skipped" && !with_skipped) continue;
+      if (attribute(text, element, attr) != std::to_string(count(text, what)))
+        found += element + " " + attr + "=" + attribute(text, element, attr) + " for " +
+                 std::to_string(count(text, what)) + " " + what + "; ";
+    }
+    if (attribute(text, element, "time") == "missing") found += element + " has no time; ";
+    return found;
+  };
+  std::string problems = check(xml, "testsuites", false);
+  std::size_t suites = 0;
+  for (auto start = xml.find("<testsuite "); start != std::string::npos; start = xml.find("<testsuite ", start + 1)) {
+    const auto end = xml.find("</testsuite>", start);
+    problems += check(xml.substr(start, end == std::string::npos ? std::string::npos : end - start), "testsuite", true);
+    ++suites;
   }
-  if (attribute("testsuite", "skipped") != "0") problems += "testsuite skipped=" + attribute("testsuite", "skipped");
+  if (suites == 0) problems += "no testsuite; ";
   return problems;
 }
 

@@ -1,5 +1,8 @@
 #include "fleetsim/checks/expectations.hpp"
 
+#include <set>
+#include <utility>
+
 namespace fleetsim::checks {
 namespace {
 
@@ -109,6 +112,40 @@ std::optional<double> metric_value(const reports::RunResult& r, const std::strin
   return std::nullopt;
 }
 
+std::vector<std::string> metric_names(const reports::RunResult& r) {
+  std::vector<std::string> names{"fleet.registry_egress_bytes", "fleet.busiest_uplink_bytes", "fleet.bytes_wasted",
+                                 "fleet.nodes_failed",          "fleet.nodes",                "fleet.end_time",
+                                 "fleet.crash_reports"};
+  for (const auto& op : r.operations) {
+    for (const auto& [pct, t] : op.time_to_pct) names.push_back(op.name + ".time_to_" + std::to_string(pct));
+    for (const char* field :
+         {"duration", "targeted", "succeeded", "failed", "timed_out", "canceled", "bytes_pulled", "time_to_abort"})
+      names.push_back(op.name + "." + field);
+  }
+  std::set<std::pair<std::string, std::string>> versions;
+  for (const auto& [app, by_version] : r.node_time_s)
+    for (const auto& [version, seconds] : by_version) versions.emplace(app, version);
+  for (const auto& [app, by_version] : r.nodes_at_end)
+    for (const auto& [version, n] : by_version) versions.emplace(app, version);
+  for (const auto& [app, version] : versions) {
+    names.push_back(app + "@" + version + ".node_time");
+    names.push_back(app + "@" + version + ".nodes_at_end");
+  }
+  bool inference = false;
+  for (const auto& g : r.telemetry) {
+    inference = inference || g.frames_arrived > 0;
+    for (const char* field : {"produced", "delivered", "dropped", "duplicates", "loss_ppm", "peak_buffer_bytes",
+                              "drain_p50", "drain_max", "undrained", "delay_p50", "delay_p99", "max_backlog_age"})
+      names.push_back("telemetry." + g.scope + "." + field);
+    for (const auto& [reason, n] : g.dropped_by_reason) names.push_back("telemetry." + g.scope + ".dropped_" + reason);
+  }
+  if (inference)
+    for (const auto& g : r.telemetry)
+      for (const char* field : {"frames_arrived", "frames_processed", "frames_dropped", "frames_lost_in_failure"})
+        names.push_back("gpu." + g.scope + "." + field);
+  return names;
+}
+
 bool holds(double measured, const std::string& op, double expected) {
   if (op == "<") return measured < expected;
   if (op == "<=") return measured <= expected;
@@ -130,7 +167,8 @@ std::vector<reports::ExpectationResult> evaluate(const std::vector<Expectation>&
     x.expected = e.value;
     x.unit = e.unit;
     x.measured = metric_value(result, e.metric);
-    x.passed = x.measured && holds(*x.measured, e.op, e.value);
+    x.across = e.across;
+    x.passed = !e.across.empty() || (x.measured && holds(*x.measured, e.op, e.value));
     out.push_back(std::move(x));
   }
   return out;

@@ -187,7 +187,12 @@ void write_report_json(const RunResult& r, const std::string& path) {
                    {"name", r.scenario_name},
                    {"seed", r.seed},
                    {"overrides", r.overrides},
-                   {"parameters", parameters}};
+                   {"parameters", parameters},
+                   {"regression", [&] {
+                      ordered_json tolerances = ordered_json::object();
+                      for (const auto& [metric, text] : r.regression) tolerances[metric] = text;
+                      return tolerances;
+                    }()}};
   j["engine"] = r.engine_config;
   j["fleet"] = {{"sites", r.sites}, {"nodes", r.nodes}};
   j["end_time_s"] = r.end_time_s;
@@ -317,12 +322,16 @@ void write_report_json(const RunResult& r, const std::string& path) {
     exps.push_back({{"expect", e.text},
                     {"where", e.where},
                     {"metric", e.metric},
+                    {"across_seeds", e.across.empty() ? ordered_json(nullptr) : ordered_json(e.across)},
                     {"op", e.op},
                     {"unit", e.unit},
                     {"expected", e.expected},
                     {"measured", optional_number(e.measured)},
-                    {"passed", e.passed}});
+                    {"passed", e.across.empty() ? ordered_json(e.passed) : ordered_json(nullptr)}});
   j["expectations"] = exps;
+  ordered_json metrics = ordered_json::object();
+  for (const auto& [name, value] : r.metrics) metrics[name] = optional_number(value);
+  j["metrics"] = metrics;
   ordered_json viol = ordered_json::array();
   for (const auto& v : r.violations)
     viol.push_back({{"invariant", v.invariant}, {"detail", v.detail}, {"at_s", v.at_s}});
@@ -379,13 +388,13 @@ std::string seconds_attribute(double s) {
 // The <testsuites> and <testsuite> elements with every count JUnit readers look for (Jenkins, GitLab, Azure; the
 // Jenkins xUnit junit-10 schema, tests/junit-10.xsd): tests, failures, errors, skipped (the suite's), time.
 void open_suites(std::ostringstream& out, const std::string& suite, std::size_t tests, std::size_t failures,
-                 std::size_t errors, double time_s) {
+                 std::size_t errors, double time_s, std::size_t skipped = 0) {
   const std::string counts = " tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(failures) +
                              "\" errors=\"" + std::to_string(errors) + "\"";
   const std::string time = " time=\"" + seconds_attribute(time_s) + "\"";
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << "<testsuites name=\"fleetsim\"" << counts << time << ">\n";  // the schema has no skipped here
-  out << "<testsuite name=\"" << xml_escape(suite) << "\"" << counts << " skipped=\"0\"" << time << ">\n";
+  out << "<testsuite name=\"" << xml_escape(suite) << "\"" << counts << " skipped=\"" << skipped << "\"" << time << ">\n";
 }
 
 }  // namespace
@@ -398,15 +407,17 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
   std::vector<std::string> invariants = r.invariants_checked;
   for (const auto& [name, list] : by_invariant)  // one the catalogue does not name still gets its test case
     if (std::find(invariants.begin(), invariants.end(), name) == invariants.end()) invariants.push_back(name);
-  std::size_t failures = by_invariant.size();
-  for (const auto& e : r.expectations)
+  std::size_t failures = by_invariant.size(), skipped = 0;
+  for (const auto& e : r.expectations) {
     if (!e.passed) ++failures;
+    if (!e.across.empty()) ++skipped;
+  }
   const bool error = r.interrupted || !r.scenario_errors.empty();
   const std::size_t tests = r.expectations.size() + invariants.size() + (error ? 1 : 0);
   const std::string replay = r.replay.empty() ? std::string() : "replay: " + r.replay;
   std::ostringstream out;
   open_suites(out, r.scenario_name.empty() ? r.scenario_file : r.scenario_name, tests, failures, error ? 1 : 0,
-              r.wall_s);
+              r.wall_s, skipped);
   out << "  <properties><property name=\"seed\" value=\"" << r.seed << "\"/>";
   for (const auto& p : r.parameters)
     out << "<property name=\"param." << xml_escape(p.name) << "\" value=\"" << xml_escape(p.value) << "\"/>";
@@ -421,7 +432,12 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
   }
   for (const auto& e : r.expectations) {
     out << "  <testcase classname=\"expect\" name=\"" << xml_escape(e.text) << "\" time=\"0\">";
-    if (!e.passed)
+    if (!e.across.empty())
+      out << "<skipped message=\""
+          << xml_escape("a statistic across seeds, judged by fleetsim sweep; this seed measured " +
+                        (e.measured ? render(*e.measured, e.unit) : std::string("nothing (never reached)")))
+          << "\"/>";
+    else if (!e.passed)
       out << "<failure message=\"" << xml_escape(expectation_failure(e)) << "\" type=\"expectation\">"
           << xml_escape(replay) << "</failure>";
     out << "</testcase>\n";
@@ -603,6 +619,11 @@ std::string summary_text(const RunResult& r) {
     }
   }
   for (const auto& e : r.expectations) {
+    if (!e.across.empty()) {
+      out << "  expect " << e.text << ": across seeds, for fleetsim sweep (this seed: "
+          << (e.measured ? render(*e.measured, e.unit) : std::string("never reached")) << ")\n";
+      continue;
+    }
     out << "  expect " << e.text << ": " << (e.passed ? "ok" : "FAILED") << " (measured "
         << (e.measured ? render(*e.measured, e.unit) : std::string("nothing: never reached"));
     if (!e.passed && e.measured) {

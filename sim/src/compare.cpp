@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "across_seeds.hpp"
 #include "fleetsim/models/units.hpp"
 #include "fleetsim/reports/run_result.hpp"
 #include "sweep.hpp"
@@ -37,9 +39,16 @@ metric by metric, and fails where the current one is worse than the baseline by 
 times and durations, more failed nodes, fewer succeeded. For sweeps, each point's median across seeds is compared,
 point with point of the same parameters.
 
+Across seeds (sweeps of at least 3 seeds on both sides), a worse median is a regression only if a one-sided
+rank-sum (Mann-Whitney) test of the seeds' values finds the current ones larger (or smaller, for a metric where
+less is worse) at --alpha. A scenario's regression { ["metric"] = "+5%" } (the current run's) sets the tolerance of
+a metric, or of every metric ending so (*.time_to_100), and adds it to the metrics compared.
+
 options:
   --tolerance 5%          the worsening allowed for every metric (default 5%)
-  --tolerance METRIC=10%  for one metric (upgrade.time_to_100), or for every metric ending so (*.time_to_100)
+  --tolerance METRIC=10%  for one metric (upgrade.time_to_100), or for every metric matching (*.time_to_100), over
+                          the scenario's regression { }
+  --alpha 0.05            the significance level of the test across seeds (default 0.05)
   --out DIR               also write DIR/junit.xml: one test case per metric compared
 
 exit codes: 0 no metric worse than its tolerance, 1 one is (or a metric of the baseline is missing now),
@@ -51,12 +60,27 @@ struct Compared {
   std::string metric;
   std::optional<double> baseline, current;
   double tolerance = 0;  // a fraction
+  int direction = 1;     // +1: a rise is worse, -1: a fall is
+  std::optional<double> p_value;  // sweeps with enough seeds on both sides: the rank test's
   bool regression = false;
   std::string verdict;
 };
 
-// The metrics of a report.json or of a sweep.json (each point's median, named "point(k=v,...) metric").
-std::map<std::string, double> comparable_metrics(const std::string& given, std::string& kind) {
+// One side of a comparison: per metric (for a sweep, "point(k=v,...) metric") its value (a sweep point's median)
+// and, for a sweep, the seeds' values; and the tolerances the scenario declares (regression { ... }).
+struct Side {
+  std::string kind;  // report | sweep
+  std::map<std::string, double> value;
+  std::map<std::string, std::vector<double>> seeds;
+  std::map<std::string, std::string> declared;  // metric or *.ending -> "+5%"
+};
+
+bool time_metric(const std::string& metric) {
+  const std::string field = metric.substr(metric.rfind('.') + 1);
+  return field.rfind("time_to_", 0) == 0 || field == "duration";
+}
+
+Side read_side(const std::string& given, const std::vector<std::string>& extra) {
   fs::path path(given);
   std::error_code ec;
   if (fs::is_directory(path, ec)) path = fs::exists(path / "sweep.json") ? path / "sweep.json" : path / "report.json";
@@ -67,14 +91,32 @@ std::map<std::string, double> comparable_metrics(const std::string& given, std::
   } catch (const std::exception& e) {
     throw std::invalid_argument(path.string() + ": not JSON (" + e.what() + ")");
   }
+  Side side;
   const std::string schema = j.value("schema", "");
+  const ordered_json* regression = nullptr;
+  if (schema == "fleetsim.report" && j.contains("scenario") && j.at("scenario").contains("regression"))
+    regression = &j.at("scenario").at("regression");
+  if (schema == "fleetsim.sweep" && j.contains("regression")) regression = &j.at("regression");
+  if (regression != nullptr)
+    for (const auto& [metric, text] : regression->items()) side.declared[metric] = text.get<std::string>();
+  // Metrics compared beyond the default ones: those with a declared or a given tolerance.
+  std::vector<std::string> wanted = extra;
+  for (const auto& [metric, text] : side.declared) wanted.push_back(metric);
+  auto is_wanted = [&](const std::string& name) {
+    for (const auto& w : wanted)
+      if (metric_matches(w, name)) return true;
+    return false;
+  };
   if (schema == "fleetsim.report") {
-    kind = "report";
-    return report_metrics(j);
+    side.kind = "report";
+    side.value = report_metrics(j);
+    if (j.contains("metrics"))
+      for (const auto& [name, v] : j.at("metrics").items())
+        if (v.is_number() && is_wanted(name)) side.value[name] = v.get<double>();
+    return side;
   }
   if (schema != "fleetsim.sweep") throw std::invalid_argument(path.string() + ": neither a fleetsim report nor a sweep");
-  kind = "sweep";
-  std::map<std::string, double> m;
+  side.kind = "sweep";
   for (const auto& point : j.at("points")) {
     std::string key = "point(";
     bool first = true;
@@ -83,15 +125,29 @@ std::map<std::string, double> comparable_metrics(const std::string& given, std::
       first = false;
     }
     key += ") ";
-    for (const auto& [metric, stats] : point.at("metrics").items())
-      if (stats.contains("p50")) m[key + metric] = stats.at("p50").get<double>();
+    for (const auto& [metric, stats] : point.at("metrics").items()) {
+      if (stats.contains("p50")) side.value[key + metric] = stats.at("p50").get<double>();
+      std::vector<double> values;
+      for (const auto& v : stats.value("values", ordered_json::array())) {
+        if (v.is_number())
+          values.push_back(v.get<double>());
+        else if (time_metric(metric))
+          values.push_back(std::numeric_limits<double>::infinity());  // never reached: later than any
+      }
+      side.seeds[key + metric] = values;
+    }
   }
-  return m;
+  return side;
 }
 
+// The usual direction of a metric: for most (times, failures, bytes, drops) a rise is worse.
 bool higher_is_worse(const std::string& metric) {
-  const std::string suffix = ".succeeded";
-  return !(metric.size() >= suffix.size() && metric.compare(metric.size() - suffix.size(), suffix.size(), suffix) == 0);
+  for (const char* better : {".succeeded", ".delivered", ".frames_processed"}) {
+    const std::string suffix = better;
+    if (metric.size() >= suffix.size() && metric.compare(metric.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return false;
+  }
+  return true;
 }
 
 std::string render_metric(const std::string& metric, const std::optional<double>& v) {
@@ -117,7 +173,7 @@ double parse_percent(const std::string& text) {
 
 int compare_main(const std::vector<std::string>& args) {
   std::vector<std::string> inputs;
-  double tolerance = 0.05;
+  double tolerance = 0.05, alpha = 0.05;
   std::vector<std::pair<std::string, double>> per_metric;
   std::string out_dir;
   try {
@@ -131,6 +187,13 @@ int compare_main(const std::vector<std::string>& args) {
           tolerance = parse_percent(v);
         else
           per_metric.emplace_back(v.substr(0, eq), parse_percent(v.substr(eq + 1)));
+      } else if (a == "--alpha") {
+        if (i + 1 >= args.size()) throw std::invalid_argument("--alpha needs a value");
+        const std::string v = args[++i];
+        char* end = nullptr;
+        alpha = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size() || !(alpha > 0 && alpha < 1))
+          throw std::invalid_argument("--alpha is a significance level between 0 and 1, such as 0.05, got '" + v + "'");
       } else if (a == "--out") {
         if (i + 1 >= args.size()) throw std::invalid_argument("--out needs a value");
         out_dir = args[++i];
@@ -148,40 +211,48 @@ int compare_main(const std::vector<std::string>& args) {
     std::cerr << "fleetsim: " << e.what() << "\n\n" << kCompareUsage;
     return kUsage;
   }
-  std::map<std::string, double> base, cur;
+  Side base, cur;
   try {
-    std::string base_kind, cur_kind;
-    base = comparable_metrics(inputs[0], base_kind);
-    cur = comparable_metrics(inputs[1], cur_kind);
-    if (base_kind != cur_kind)
-      throw std::invalid_argument("cannot compare a " + base_kind + " with a " + cur_kind);
+    std::vector<std::string> given;
+    for (const auto& [pattern, t] : per_metric) given.push_back(pattern);
+    cur = read_side(inputs[1], given);
+    for (const auto& [metric, text] : cur.declared) given.push_back(metric);  // the current scenario's say
+    base = read_side(inputs[0], given);
+    if (base.kind != cur.kind) throw std::invalid_argument("cannot compare a " + base.kind + " with a " + cur.kind);
   } catch (const std::invalid_argument& e) {
     std::cerr << "fleetsim: compare: " << e.what() << "\n";
     return kUsage;
   }
-  auto tolerance_of = [&](const std::string& metric) {
-    double t = tolerance;
-    for (const auto& [pattern, value] : per_metric) {
-      const bool suffix = pattern.rfind("*", 0) == 0;
-      const std::string tail = suffix ? pattern.substr(1) : pattern;
-      const std::string name = metric.substr(metric.rfind(' ') == std::string::npos ? 0 : metric.rfind(' ') + 1);
-      if ((suffix && name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0) ||
-          (!suffix && name == pattern))
-        t = value;
+  // A metric's tolerance: the command line's for it (the last that matches), else the current scenario's
+  // regression { } (its own name before a *.ending), else --tolerance.
+  auto tolerance_of = [&](const std::string& metric, int& direction) {
+    const std::string name = metric.substr(metric.rfind(' ') == std::string::npos ? 0 : metric.rfind(' ') + 1);
+    direction = higher_is_worse(name) ? 1 : -1;
+    std::optional<double> t;
+    for (const auto& [pattern, value] : per_metric)
+      if (metric_matches(pattern, name)) t = value;
+    if (t) return *t;
+    const std::string* declared = nullptr;
+    for (const auto& [pattern, text] : cur.declared)
+      if (pattern == name || (declared == nullptr && metric_matches(pattern, name))) declared = &text;
+    if (declared != nullptr) {
+      if ((*declared)[0] == '+') direction = 1;
+      if ((*declared)[0] == '-') direction = -1;
+      return parse_percent((*declared)[0] == '-' ? declared->substr(1) : *declared);
     }
-    return t;
+    return tolerance;
   };
   std::set<std::string> names;
-  for (const auto& [k, v] : base) names.insert(k);
-  for (const auto& [k, v] : cur) names.insert(k);
+  for (const auto& [k, v] : base.value) names.insert(k);
+  for (const auto& [k, v] : cur.value) names.insert(k);
   std::vector<Compared> rows;
   std::size_t regressions = 0;
   for (const auto& name : names) {
     Compared c;
     c.metric = name;
-    if (base.count(name)) c.baseline = base.at(name);
-    if (cur.count(name)) c.current = cur.at(name);
-    c.tolerance = tolerance_of(name);
+    if (base.value.count(name)) c.baseline = base.value.at(name);
+    if (cur.value.count(name)) c.current = cur.value.at(name);
+    c.tolerance = tolerance_of(name, c.direction);
     if (c.baseline && !c.current) {
       c.regression = true;
       c.verdict = "MISSING NOW";
@@ -189,10 +260,21 @@ int compare_main(const std::vector<std::string>& args) {
       c.verdict = "new";
     } else {
       const double b = *c.baseline, v = *c.current;
-      const double worse = higher_is_worse(name) ? v - b : b - v;
+      const double worse = c.direction > 0 ? v - b : b - v;
       const double allowed = std::fabs(b) * c.tolerance;
       c.regression = worse > allowed + 1e-9 * std::max(1.0, std::fabs(b));
       c.verdict = c.regression ? "REGRESSION" : (worse < -allowed ? "better" : "ok");
+      // Across seeds: a worse median is a regression only if the seeds say the current runs are worse, not just
+      // spread (a one-sided rank-sum test at --alpha), when each side has at least 3 seeds.
+      const auto bs = base.seeds.find(name), cs = cur.seeds.find(name);
+      if (bs != base.seeds.end() && cs != cur.seeds.end() && bs->second.size() >= 3 && cs->second.size() >= 3) {
+        c.p_value = c.direction > 0 ? across_seeds::rank_sum_p_greater(bs->second, cs->second)
+                                    : across_seeds::rank_sum_p_greater(cs->second, bs->second);
+        if (c.regression && *c.p_value > alpha) {
+          c.regression = false;
+          c.verdict = "worse, not significant";
+        }
+      }
     }
     regressions += c.regression ? 1 : 0;
     rows.push_back(c);
@@ -212,7 +294,9 @@ int compare_main(const std::vector<std::string>& args) {
               "verdict");
   for (const auto& c : rows) {
     std::string verdict = c.verdict;
-    if (c.regression && c.baseline && c.current) verdict += " (worse by more than " + format_number(c.tolerance * 100) + "%)";
+    if (c.regression && c.baseline && c.current) verdict += " (worse by more than " + format_number(c.tolerance * 100) + "%";
+    if (c.p_value) verdict += std::string(c.regression ? ", " : " (") + "p = " + format_number(*c.p_value);
+    if ((c.regression && c.baseline && c.current) || c.p_value) verdict += ")";
     std::printf("  %-*s  %12s  %12s  %12s  %s\n", static_cast<int>(width), c.metric.c_str(),
                 render_metric(c.metric, c.baseline).c_str(), render_metric(c.metric, c.current).c_str(),
                 change(c).c_str(), verdict.c_str());
@@ -233,7 +317,8 @@ int compare_main(const std::vector<std::string>& args) {
       if (c.regression)
         x << "<failure message=\"" << reports::xml_escape(c.verdict + ": baseline " + render_metric(c.metric, c.baseline) +
                                                        ", current " + render_metric(c.metric, c.current) + ", change " +
-                                                       change(c) + ", tolerance " + format_number(c.tolerance * 100) + "%")
+                                                       change(c) + ", tolerance " + format_number(c.tolerance * 100) + "%" +
+                                                       (c.p_value ? ", p = " + format_number(*c.p_value) : ""))
           << "\" type=\"regression\"/>";
       x << "</testcase>\n";
     }

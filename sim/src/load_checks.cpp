@@ -141,6 +141,8 @@ void check_end_without_actions(const Scenario& scenario) {
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides, const LoadOptions& options) {
   loader::OptionsScope scope(options);
   Scenario scenario = loader::read_declarations(file, overrides, options);
+  for (const auto& [text, where] : options.expectations)
+    scenario.expectations.push_back(parse_expectation(scenario, text, where));
   loader::check_end_without_actions(scenario);
   loader::check_deploy_selectors(scenario);
   loader::check_gpu_faults(scenario);

@@ -178,12 +178,68 @@ double finite_value_in(MetricUnit unit, const std::string& value_text, const Exp
   return value;
 }
 
+// "p95(m)" -> ("p95", "m"); "m" -> ("", "m"). A statistic across seeds is mean, median, min, max or p1..p100.
+void split_statistic(ExpectationSpec& e) {
+  const auto open = e.metric.find('(');
+  if (open == std::string::npos) return;
+  if (e.metric.back() != ')') bad(e, "write a statistic across seeds as stat(metric), e.g. p95(upgrade.time_to_100)");
+  const std::string stat = e.metric.substr(0, open);
+  bool known = stat == "mean" || stat == "median" || stat == "min" || stat == "max";
+  if (!known && stat.size() >= 2 && stat[0] == 'p' && stat.find_first_not_of("0123456789", 1) == std::string::npos &&
+      stat[1] != '0' && stat.size() <= 4)
+    known = std::stoi(stat.substr(1)) <= 100;
+  if (!known)
+    bad(e, "unknown statistic '" + stat + "' across seeds (mean, median, min, max, or p1 .. p100 by nearest rank)");
+  e.across = stat;
+  e.metric = e.metric.substr(open + 1, e.metric.size() - open - 2);
+}
+
+void load_regression(const Declaration& d, Scenario& scenario) {
+  if (!d.value.is_object() || d.value.empty())
+    throw ScenarioError(d.where + ": regression: write it as regression { [\"<metric>\"] = \"+5%\", ... }");
+  for (const auto& [metric, value] : d.value.items()) {
+    const std::string key = d.where + ": regression: key '" + metric + "'";
+    if (!value.is_string()) throw ScenarioError(key + ": a tolerance is a string such as \"+5%\"");
+    RegressionTolerance t;
+    t.metric = metric;
+    t.text = value.get<std::string>();
+    t.where = d.where;
+    std::string number = t.text;
+    if (!number.empty() && (number[0] == '+' || number[0] == '-')) {
+      t.direction = number[0] == '+' ? 1 : -1;
+      number.erase(0, 1);
+    }
+    const bool percent = !number.empty() && number.back() == '%';
+    if (percent) number.pop_back();
+    const auto x = loader::parse_decimal(number);
+    if (!percent || !x || *x < 0)
+      throw ScenarioError(key + ": '" + t.text + "' is not a tolerance such as \"+5%\", \"-2%\" or \"10%\"");
+    t.fraction = *x / 100.0;
+    if (metric.find('*') != std::string::npos) {  // a pattern: * stands for any text, *.time_to_100
+      if (metric.find_first_not_of("*.") == std::string::npos)
+        throw ScenarioError(key + ": a pattern names some of a metric, such as *.time_to_100");
+    } else if (!metric_unit(scenario, metric)) {
+      ExpectationSpec e{metric + " " + t.text, metric, "", 0, d.where, ""};
+      unknown_metric(scenario, e);
+    }
+    scenario.regression.push_back(std::move(t));
+  }
+}
+
 }  // namespace
 
 void load_expectation(const Declaration& d, Scenario& scenario) {
+  if (d.kind == "regression") return load_regression(d, scenario);
+  scenario.expectations.push_back(parse_expectation(scenario, d.value.get<std::string>(), d.where));
+}
+
+}  // namespace loader
+
+ExpectationSpec parse_expectation(const Scenario& scenario, const std::string& text, const std::string& where) {
+  using namespace loader;
   ExpectationSpec e;
-  e.text = d.value.get<std::string>();
-  e.where = d.where;
+  e.text = text;
+  e.where = where;
   std::istringstream in(e.text);
   std::string value_text;
   in >> e.metric >> e.op;
@@ -193,12 +249,12 @@ void load_expectation(const Declaration& d, Scenario& scenario) {
   if (e.metric.empty() || ops.count(e.op) == 0 || value_text.empty())
     bad(e,
         "write it as \"<metric> <op> <value>\", op one of < <= > >= == !=, e.g. \"rollout_app_2.time_to_100 <= "
-        "45m\"");
+        "45m\", or across a sweep's seeds \"p95(rollout_app_2.time_to_100) <= 45m\"");
+  split_statistic(e);
   auto unit = metric_unit(scenario, e.metric);
   if (!unit) unknown_metric(scenario, e);
   e.value = finite_value_in(*unit, value_text, e);
-  scenario.expectations.push_back(std::move(e));
+  return e;
 }
 
-}  // namespace loader
 }  // namespace fleetsim::sim

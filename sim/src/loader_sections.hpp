@@ -24,7 +24,7 @@ void load_site(const Declaration& d, Overridden overridden, Scenario& scenario);
 void load_app(const Declaration& d, Overridden overridden, Scenario& scenario);            // load_apps.cpp
 void load_action(const Declaration& d, Overridden overridden, Scenario& scenario);         // load_actions.cpp
 void load_fault(const Declaration& d, Overridden overridden, Scenario& scenario);          // load_faults.cpp
-// After every other declaration: an expectation may name an operation declared later.
+// After every other declaration: an expectation (or a regression tolerance) may name an operation declared later.
 void load_expectation(const Declaration& d, Scenario& scenario);  // load_expectations.cpp
 
 // Whether some site template declared so far has every one of these labels (load_faults.cpp).

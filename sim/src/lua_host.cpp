@@ -42,6 +42,7 @@ constexpr const char* kPrelude = R"lua(
 local F = fleetsim
 scenario, cloud, site, app = F.scenario, F.cloud, F.site, F.app
 deploy, rollout, at, expect, simulation, param = F.deploy, F.rollout, F.at, F.expect, F.simulation, F.param
+regression, sweep = F.regression, F.sweep
 fault = F.fault
 )lua";
 
@@ -305,6 +306,8 @@ int l_cloud(lua_State* L) { return declare(L, "cloud"); }
 int l_site(lua_State* L) { return declare(L, "site"); }
 int l_app(lua_State* L) { return declare(L, "app"); }
 int l_simulation(lua_State* L) { return declare(L, "simulation"); }
+int l_regression(lua_State* L) { return declare(L, "regression"); }
+int l_sweep(lua_State* L) { return declare(L, "sweep"); }  // read by fleetsim sweep only (sweep_definition.cpp)
 
 // deploy{...}, rollout{...} and fault.*{...} make an action, a userdata with a private metatable that holds the
 // index of its JSON value: a table written by hand cannot pass for one. at() schedules it.
@@ -522,7 +525,9 @@ int open_fleetsim(lua_State* L) {
                     {"at", l_at},
                     {"expect", l_expect},
                     {"param", l_param},
-                    {"simulation", l_simulation}});
+                    {"simulation", l_simulation},
+                    {"regression", l_regression},
+                    {"sweep", l_sweep}});
   lua_newtable(L);  // fleetsim.fault
   set_functions(L, {{"partition", l_fault_partition},
                     {"degrade", l_fault_degrade},

@@ -15,7 +15,7 @@
 namespace fleetsim::sim::loader {
 
 struct Declaration {
-  std::string kind;  // scenario, cloud, site, app, action, expect, simulation
+  std::string kind;  // scenario, cloud, site, app, action, expect, regression, simulation, sweep
   // The declared table; an action's also has __kind ("deploy", "rollout", "fault.partition", ...) and __where.
   // An expectation's is its string.
   nlohmann::json value;

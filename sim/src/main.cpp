@@ -46,6 +46,8 @@ options:
   -p NAME=VALUE     set a scenario parameter (param("NAME", default) in the file), e.g. -p uplink=50Mbps; the value
                     must be of the default's kind (a rate, a size, a duration, a number, true/false); --param too
   --set PATH=VALUE  override a scenario value, e.g. --set site.store.count=200 --set app.pos.versions.2.0.image=300MiB
+  --expect TEXT     one more expectation, as the file's expect "..." would state it, e.g. --expect
+                    "upgrade.time_to_100 <= 40m"; may be repeated
   --out DIR         where report.json, nodes.csv, junit.xml and the other reports go (default: out)
   --allow-path DIR  let the scenario's trace files (fault.trace) come from DIR too, not only from the scenario's
                     own folder; may be repeated
@@ -67,14 +69,7 @@ int usage_error(const std::string& message) {
   return kExitUsage;
 }
 
-std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:@%+,") ==
-                        std::string::npos)
-    return s;
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using fleetsim::sim::across_runs::shell_quote;
 
 struct Invocation {
   std::string scenario_file;
@@ -105,6 +100,8 @@ std::optional<int> parse_option(const std::vector<std::string>& args, std::size_
     if (eq == std::string::npos || eq == 0)
       return usage_error("-p expects NAME=VALUE (a parameter the scenario declares with param()), got '" + kv + "'");
     inv.load.parameters.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  } else if (a == "--expect") {
+    inv.load.expectations.emplace_back(value("--expect"), "--expect");
   } else if (a == "--json") {
     inv.json = true;
   } else if (a == "--set") {
@@ -186,6 +183,7 @@ std::string replay_command(const Invocation& inv) {
   std::string replay = "fleetsim run " + shell_quote(inv.scenario_file) + " --seed " + shell_quote(inv.seed_text);
   for (const auto& [name, value] : inv.load.parameters) replay += " -p " + shell_quote(name + "=" + value);
   for (const auto& o : inv.overrides) replay += " --set " + shell_quote(o);
+  for (const auto& e : inv.load.expectations) replay += " --expect " + shell_quote(e.first);
   for (const auto& p : inv.load.allowed_paths) replay += " --allow-path " + shell_quote(p);
   for (const auto& c : inv.options.simgrid_cfg) replay += " --cfg " + shell_quote(c);
   return replay;

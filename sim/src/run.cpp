@@ -140,7 +140,8 @@ std::vector<checks::Expectation> expectations_of(const Scenario& scenario) {
     out.push_back({e.text, e.where, e.metric, e.op, e.value,
                    unit == MetricUnit::seconds ? "seconds"
                    : unit == MetricUnit::bytes ? "bytes"
-                                               : "count"});
+                                               : "count",
+                   e.across});
   }
   return out;
 }
@@ -239,6 +240,11 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   r.violations = world.checks->violations();
   for (const auto& [name, meaning] : checks::InvariantChecks::catalogue()) r.invariants_checked.push_back(name);
   r.expectations = checks::evaluate(expectations_of(scenario), r);
+  for (auto& name : checks::metric_names(r)) {
+    auto value = checks::metric_value(r, name);
+    r.metrics.emplace_back(std::move(name), value);
+  }
+  for (const auto& t : scenario.regression) r.regression.emplace_back(t.metric, t.text);
   return r;
 }
 

@@ -91,7 +91,7 @@ Scenario loader::read_declarations(const std::string& file, const std::vector<st
   check_fleet_size(scenario);
   // Expectations last: they refer to operations declared anywhere in the file.
   for (const auto& d : declarations)
-    if (d.kind == "expect") loader::load_expectation(d, scenario);
+    if (d.kind == "expect" || d.kind == "regression") loader::load_expectation(d, scenario);
 
   if (scenario.sites.empty()) throw ScenarioError(file + ": the scenario declares no site (site { name = ..., ... })");
   std::stable_sort(scenario.timeline.begin(), scenario.timeline.end(),

@@ -42,6 +42,15 @@ std::string format_number(double x) {
   return buf;
 }
 
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:@%+,") ==
+                        std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
@@ -63,62 +72,11 @@ void write_atomically(const fs::path& path, const std::string& text) {
 
 using across_runs::format_number;
 using across_runs::read_text;
+using across_runs::shell_quote;
 using across_runs::write_atomically;
+using namespace sweep_detail;
 
-namespace {
-
-constexpr int kPass = 0, kFail = 1, kUsage = 2, kInternal = 3, kInterrupted = 130;
-
-constexpr const char* kSweepUsage = R"(usage: fleetsim sweep SCENARIO.lua [options]
-       fleetsim merge --out DIR SHARD_DIR...
-
-sweep: runs the scenario at every point of a grid of its parameters, for every seed, one process per run, and
-       writes DIR/sweep.json and DIR/sweep.csv (one row per point: its parameters, how many runs passed, and each
-       metric's mean, p50, p95, min and max across seeds); every run's reports stay in DIR/points/<point>/seed-<s>/.
-       An interrupted sweep resumes: runs whose reports are complete are not run again.
-merge: joins the directories of a sweep's shards (--shard I/N) into the sweep.json and sweep.csv of the whole sweep,
-       the same bytes a local sweep writes.
-
-options of sweep:
-  -p NAME=V1,V2,...    an axis: the parameter NAME (param("NAME", default) in the file) takes each value; may be
-                       repeated, the first axis varying slowest
-  -p NAME=LO..HI/N     N values from LO to HI evenly spaced, e.g. -p egress=1Gbps..10Gbps/4 (1, 4, 7, 10 Gbps)
-  --seeds N|S1,S2,...  seeds 1..N, or these seeds (default: 1)
-  -j N                 runs at once (default: the number of cores)
-  --out DIR            where the sweep's files go (default: sweep)
-  --shard I/N          run only the I-th of N slices of the runs (0 <= I < N), for a cluster's job array; the
-                       slicing depends only on the sweep's definition. Join the slices with fleetsim merge
-  --set PATH=VALUE, --allow-path DIR, --cfg KEY:VALUE   passed to every run (see fleetsim run --help)
-  --no-progress        never draw the progress line (drawn only on a terminal, and never when CI is set)
-
-exit codes: 0 every run passed, 1 a run failed an expectation or invariant, 2 bad usage or scenario (checked at every
-            point before anything runs), 3 a run crashed, 130 interrupted
-docs: docs/SWEEPS.md
-)";
-
-int usage(const std::string& message) {
-  std::cerr << "fleetsim: " << message << "\n\n" << kSweepUsage;
-  return kUsage;
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(text);
-  while (std::getline(in, item, sep)) out.push_back(item);
-  if (!text.empty() && text.back() == sep) out.emplace_back();
-  return out;
-}
-
-// "12.5Mbps" -> (12.5, "Mbps")
-std::pair<double, std::string> number_and_unit(const std::string& text) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  const double x = std::strtod(begin, &end);
-  if (end == begin || !std::isfinite(x)) throw std::invalid_argument("'" + text + "' does not start with a number");
-  return {x, std::string(end)};
-}
-
+namespace sweep_detail {
 
 std::string point_id(std::size_t i) {
   char buf[32];
@@ -128,32 +86,6 @@ std::string point_id(std::size_t i) {
 
 
 
-ordered_json definition_json(const SweepDefinition& d) {
-  ordered_json axes = ordered_json::array();
-  for (const auto& a : d.axes) axes.push_back({{"name", a.name}, {"values", a.values}});
-  return {{"schema", "fleetsim.sweep_definition"},
-          {"scenario", d.scenario},
-          {"axes", axes},
-          {"seeds", d.seeds},
-          {"run_args", d.run_args}};
-}
-
-SweepDefinition definition_of(const ordered_json& j) {
-  SweepDefinition d;
-  d.scenario = j.at("scenario").get<std::string>();
-  for (const auto& a : j.at("axes")) d.axes.push_back({a.at("name"), a.at("values").get<std::vector<std::string>>()});
-  d.seeds = j.at("seeds").get<std::vector<std::string>>();
-  d.run_args = j.at("run_args").get<std::vector<std::string>>();
-  return d;
-}
-
-// One run of the sweep: a point and a seed, and where its files go (relative to the sweep's directory).
-struct Run {
-  std::size_t point = 0;
-  std::size_t seed = 0;
-  std::string dir;  // points/p0001/seed-1
-};
-
 std::vector<Run> runs_of(const SweepDefinition& d) {
   std::vector<Run> runs;
   for (std::size_t p = 0; p < d.point_count(); ++p)
@@ -162,7 +94,6 @@ std::vector<Run> runs_of(const SweepDefinition& d) {
   return runs;
 }
 
-// A run's exit code once it finished (its .exit file), or nullopt: not run, or interrupted.
 std::optional<int> finished(const fs::path& root, const Run& run) {
   const fs::path exit_file = root / (run.dir + ".exit");
   std::error_code ec;
@@ -177,134 +108,16 @@ std::optional<int> finished(const fs::path& root, const Run& run) {
   }
 }
 
-}  // namespace
-
-// The metrics of one run's report.json: per operation its times to 50/90/99/100 %, duration, failures.
-std::map<std::string, double> report_metrics(const nlohmann::ordered_json& report) {
-  std::map<std::string, double> m;
-  for (const auto& op : report.value("operations", ordered_json::array())) {
-    const std::string name = op.value("name", "");
-    for (const auto& [pct, t] : op.at("time_to_pct_s").items())
-      if (t.is_number()) m[name + ".time_to_" + pct] = t.get<double>();
-    if (op.at("finished_at_s").is_number())
-      m[name + ".duration"] = op.at("finished_at_s").get<double>() - op.at("started_at_s").get<double>();
-    m[name + ".failed"] = op.at("failed").get<double>();
-    m[name + ".succeeded"] = op.at("succeeded").get<double>();
-  }
-  if (report.contains("nodes_failed") && report.at("nodes_failed").is_number())
-    m["fleet.nodes_failed"] = report.at("nodes_failed").get<double>();
-  return m;
+std::string replay_command(const SweepDefinition& d, const Run& run) {
+  std::string replay = "fleetsim run " + shell_quote(d.scenario) + " --seed " + shell_quote(d.seeds[run.seed]);
+  for (const auto& [name, value] : d.point(run.point)) replay += " -p " + shell_quote(name + "=" + value);
+  for (const auto& a : d.run_args) replay += " " + shell_quote(a);
+  return replay;
 }
+
+}  // namespace sweep_detail
 
 namespace {
-
-// Mean, nearest-rank p50 and p95, min and max of the values the seeds reached.
-ordered_json statistics(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  ordered_json s{{"n", n}};
-  if (n == 0) return s;
-  double sum = 0;
-  for (double v : values) sum += v;
-  auto rank = [&](double p) { return values[std::min(n - 1, static_cast<std::size_t>(std::ceil(p / 100.0 * n)) - 1)]; };
-  s["mean"] = sum / static_cast<double>(n);
-  s["p50"] = rank(50);
-  s["p95"] = rank(95);
-  s["min"] = values.front();
-  s["max"] = values.back();
-  return s;
-}
-
-using reports::csv_field;
-
-std::string csv_number(const ordered_json& j, const char* key) {
-  if (!j.contains(key)) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", j.at(key).get<double>());
-  return buf;
-}
-
-// sweep.json and sweep.csv from the definition and the runs' files under root; returns the sweep's exit code
-// (missing runs count as not passed: exit 2 names them).
-int aggregate(const fs::path& root, const SweepDefinition& d, std::size_t* missing_out) {
-  const std::vector<Run> runs = runs_of(d);
-  ordered_json points = ordered_json::array();
-  std::set<std::string> metric_names;
-  std::vector<std::map<std::string, std::vector<double>>> per_point(d.point_count());
-  std::size_t failed = 0, crashed = 0, missing = 0;
-  std::vector<ordered_json> point_runs(d.point_count(), ordered_json::array());
-  std::vector<std::array<std::size_t, 4>> counts(d.point_count(), {0, 0, 0, 0});  // passed, failed, errors, missing
-  for (const Run& run : runs) {
-    const auto code = finished(root, run);
-    ordered_json entry{{"seed", d.seeds[run.seed]}, {"dir", run.dir}};
-    auto& c = counts[run.point];
-    if (!code) {
-      entry["exit_code"] = nullptr;
-      entry["result"] = "missing";
-      ++c[3];
-      ++missing;
-    } else {
-      entry["exit_code"] = *code;
-      if (*code == kPass || *code == kFail) {
-        const ordered_json report = ordered_json::parse(read_text(root / run.dir / "report.json"));
-        entry["result"] = report.value("result", "");
-        for (const auto& [name, value] : report_metrics(report)) {
-          per_point[run.point][name].push_back(value);
-          metric_names.insert(name);
-        }
-        ++c[*code == kPass ? 0 : 1];
-        failed += *code == kFail ? 1 : 0;
-      } else {
-        entry["result"] = "error";
-        ++c[2];
-        ++crashed;
-      }
-    }
-    point_runs[run.point].push_back(entry);
-  }
-  std::string csv = "point";
-  for (const auto& a : d.axes) csv += "," + csv_field(a.name);
-  csv += ",runs,passed,failed,errors,missing";
-  for (const auto& m : metric_names)
-    for (const char* stat : {"mean", "p50", "p95", "min", "max"}) csv += "," + csv_field(m + "." + stat);
-  csv += "\n";
-  for (std::size_t p = 0; p < d.point_count(); ++p) {
-    ordered_json params = ordered_json::object();
-    for (const auto& [name, value] : d.point(p)) params[name] = value;
-    ordered_json metrics = ordered_json::object();
-    for (const auto& m : metric_names) metrics[m] = statistics(per_point[p][m]);
-    const auto& c = counts[p];
-    points.push_back({{"id", point_id(p)},
-                      {"parameters", params},
-                      {"passed", c[0]},
-                      {"failed", c[1]},
-                      {"errors", c[2]},
-                      {"missing", c[3]},
-                      {"runs", point_runs[p]},
-                      {"metrics", metrics}});
-    csv += point_id(p);
-    for (const auto& [name, value] : d.point(p)) csv += "," + csv_field(value);
-    csv += "," + std::to_string(d.seeds.size()) + "," + std::to_string(c[0]) + "," + std::to_string(c[1]) + "," +
-           std::to_string(c[2]) + "," + std::to_string(c[3]);
-    for (const auto& m : metric_names)
-      for (const char* stat : {"mean", "p50", "p95", "min", "max"}) csv += "," + csv_number(metrics[m], stat);
-    csv += "\n";
-  }
-  ordered_json out = definition_json(d);
-  out["schema"] = "fleetsim.sweep";
-  out["schema_version"] = 1;
-  out["runs"] = runs.size();
-  out["failed"] = failed;
-  out["errors"] = crashed;
-  out["missing"] = missing;
-  out["points"] = points;
-  write_atomically(root / "sweep.json", out.dump(2) + "\n");
-  write_atomically(root / "sweep.csv", csv);
-  if (missing_out != nullptr) *missing_out = missing;
-  if (crashed > 0) return kInternal;
-  if (failed > 0) return kFail;
-  return kPass;
-}
 
 std::string self_executable() {
   std::error_code ec;
@@ -343,137 +156,45 @@ pid_t start_run(const std::string& exe, const fs::path& root, const SweepDefinit
 
 std::string clock_text(double s) { return models::format_duration(std::round(s)); }
 
+int usage(const std::string& message) {
+  std::cerr << "fleetsim: " << message << "\n\n" << kSweepUsage;
+  return kUsage;
+}
+
 }  // namespace
 
-std::size_t SweepDefinition::point_count() const {
-  std::size_t n = 1;
-  for (const auto& a : axes) n *= a.values.size();
-  return n;
-}
-
-std::vector<std::pair<std::string, std::string>> SweepDefinition::point(std::size_t i) const {
-  std::vector<std::pair<std::string, std::string>> out(axes.size());
-  for (std::size_t k = axes.size(); k-- > 0;) {
-    const auto& values = axes[k].values;
-    out[k] = {axes[k].name, values[i % values.size()]};
-    i /= values.size();
-  }
-  return out;
-}
-
-std::vector<std::string> expand_axis_values(const std::string& text) {
-  const std::size_t dots = text.find("..");
-  if (dots == std::string::npos) {
-    std::vector<std::string> values = split(text, ',');
-    for (const auto& v : values)
-      if (v.empty()) throw std::invalid_argument("an empty value in '" + text + "'");
-    return values;
-  }
-  const std::size_t slash = text.rfind('/');
-  if (slash == std::string::npos || slash < dots)
-    throw std::invalid_argument("a range is LO..HI/N (N values, both ends included), got '" + text + "'");
-  const auto [lo, lo_unit] = number_and_unit(text.substr(0, dots));
-  const auto [hi, hi_unit] = number_and_unit(text.substr(dots + 2, slash - dots - 2));
-  if (lo_unit != hi_unit)
-    throw std::invalid_argument("the ends of '" + text + "' are in different units ('" + lo_unit + "' and '" + hi_unit +
-                                "')");
-  const std::string count_text = text.substr(slash + 1);
-  if (count_text.empty() || count_text.find_first_not_of("0123456789") != std::string::npos ||
-      count_text.size() > 6 || std::stoi(count_text) < 2)
-    throw std::invalid_argument("the N of '" + text + "' must be a whole number of at least 2");
-  const int n = std::stoi(count_text);
-  std::vector<std::string> values;
-  for (int k = 0; k < n; ++k) values.push_back(format_number(lo + (hi - lo) * k / (n - 1)) + lo_unit);
-  return values;
-}
-
 int sweep_main(const std::vector<std::string>& args) {
-  SweepDefinition d;
-  std::string out_dir = "sweep";
-  auto jobs = static_cast<std::size_t>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  std::optional<std::pair<std::size_t, std::size_t>> shard;
-  bool no_progress = false;
-  LoadOptions load;
-  std::vector<std::string> overrides;
+  SweepRequest request;
   try {
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      const std::string& a = args[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)
-          throw std::invalid_argument(a + " needs a value");
-        return args[++i];
-      };
-      if (a == "-p" || a == "--param") {
-        const std::string kv = value();
-        const std::size_t eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0) throw std::invalid_argument("-p expects NAME=VALUES, got '" + kv + "'");
-        const std::string name = kv.substr(0, eq);
-        for (const auto& axis : d.axes)
-          if (axis.name == name) throw std::invalid_argument("-p " + name + " is given twice");
-        try {
-          d.axes.push_back({name, expand_axis_values(kv.substr(eq + 1))});
-        } catch (const std::invalid_argument& e) {
-          throw std::invalid_argument("-p " + kv + ": " + e.what());
-        }
-      } else if (a == "--seeds") {
-        const std::string v = value();
-        if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.find(',') == std::string::npos) {
-          const unsigned long n = std::stoul(v);
-          if (n < 1 || n > 100000) throw std::invalid_argument("--seeds N needs 1 <= N <= 100000");
-          for (unsigned long s = 1; s <= n; ++s) d.seeds.push_back(std::to_string(s));
-        } else {
-          d.seeds = split(v, ',');
-          for (const auto& s : d.seeds)
-            if (s.empty() || s.find('/') != std::string::npos) throw std::invalid_argument("--seeds: bad seed in '" + v + "'");
-        }
-      } else if (a == "-j" || (a.rfind("-j", 0) == 0 && a.size() > 2)) {  // -j 4 or -j4
-        const std::string v = a == "-j" ? value() : a.substr(2);
-        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) < 1)
-          throw std::invalid_argument("-j needs a number of runs at once, got '" + v + "'");
-        jobs = std::stoul(v);
-      } else if (a == "--out") {
-        out_dir = value();
-      } else if (a == "--shard") {
-        const std::string v = value();
-        const auto parts = split(v, '/');
-        if (parts.size() != 2 || parts[0].empty() || parts[1].empty() ||
-            parts[0].find_first_not_of("0123456789") != std::string::npos ||
-            parts[1].find_first_not_of("0123456789") != std::string::npos || std::stoul(parts[1]) < 1 ||
-            std::stoul(parts[0]) >= std::stoul(parts[1]))
-          throw std::invalid_argument("--shard expects I/N with 0 <= I < N, got '" + v + "'");
-        shard = std::make_pair(std::stoul(parts[0]), std::stoul(parts[1]));
-      } else if (a == "--set" || a == "--allow-path" || a == "--cfg") {
-        const std::string v = value();
-        d.run_args.push_back(a);
-        d.run_args.push_back(v);
-        if (a == "--set") overrides.push_back(v);
-        if (a == "--allow-path") load.allowed_paths.push_back(v);
-      } else if (a == "--no-progress") {
-        no_progress = true;
-      } else if (a == "-h" || a == "--help") {
-        std::cout << kSweepUsage;
-        return kPass;
-      } else if (!a.empty() && a[0] == '-') {
-        throw std::invalid_argument("unknown option '" + a + "' of sweep");
-      } else if (d.scenario.empty()) {
-        d.scenario = a;
-      } else {
-        throw std::invalid_argument("more than one scenario given ('" + d.scenario + "' and '" + a + "')");
-      }
-    }
+    request = parse_sweep_command(args);
   } catch (const std::invalid_argument& e) {
     return usage(e.what());
+  } catch (const ScenarioError& e) {
+    std::cerr << "fleetsim: bad sweep file: " << e.what() << "\n";
+    return kUsage;
   }
-  if (d.scenario.empty()) return usage("missing SCENARIO.lua");
-  if (d.seeds.empty()) d.seeds = {"1"};
-  if (d.point_count() > 1000000) return usage("the grid has more than 1,000,000 points");
+  if (request.help) {
+    std::cout << kSweepUsage;
+    return kPass;
+  }
+  const SweepDefinition& d = request.definition;
+  const std::string& out_dir = request.out_dir;
+  const auto shard = request.shard;
+  const std::size_t jobs = request.jobs;
 
   // Every point must load before anything runs: a typo in the last value fails now, not after hours.
   try {
     for (std::size_t p = 0; p < d.point_count(); ++p) {
-      LoadOptions options = load;
-      options.parameters = d.point(p);
-      (void)load_scenario(d.scenario, overrides, options);
+      LoadOptions options;
+      options.allowed_paths = request.allowed_paths;
+      options.expectations = request.expectations;
+      for (std::size_t k = 0; k + 1 < d.run_args.size(); ++k)  // a sweep file's fixed parameters
+        if (d.run_args[k] == "-p") {
+          const std::string& kv = d.run_args[++k];
+          options.parameters.emplace_back(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+        }
+      for (auto& kv : d.point(p)) options.parameters.push_back(kv);
+      (void)load_scenario(d.scenario, request.overrides, options);
     }
   } catch (const ScenarioError& e) {
     std::cerr << "fleetsim: bad scenario: " << e.what() << "\n";
@@ -487,9 +208,21 @@ int sweep_main(const std::vector<std::string>& args) {
   const std::string definition = definition_json(d).dump(2) + "\n";
   const fs::path definition_file = root / "sweep_definition.json";
   if (fs::exists(definition_file) && read_text(definition_file) != definition) {
-    std::cerr << "fleetsim: --out " << out_dir
-              << " holds the runs of another sweep (its sweep_definition.json differs): use another directory\n";
-    return kUsage;
+    // The same runs with other metrics of interest is the same sweep, aggregated anew; other runs are not.
+    auto runs_part = [](std::string text) {
+      try {
+        auto j = ordered_json::parse(text);
+        j.erase("metrics");
+        return j.dump();
+      } catch (const std::exception&) {
+        return text;
+      }
+    };
+    if (runs_part(read_text(definition_file)) != runs_part(definition)) {
+      std::cerr << "fleetsim: --out " << out_dir
+                << " holds the runs of another sweep (its sweep_definition.json differs): use another directory\n";
+      return kUsage;
+    }
   }
   write_atomically(definition_file, definition);
 
@@ -505,7 +238,7 @@ int sweep_main(const std::vector<std::string>& args) {
       todo.push_back(all[r]);
   }
   const char* ci = std::getenv("CI");
-  const bool progress = !no_progress && isatty(STDERR_FILENO) && (ci == nullptr || *ci == '\0');
+  const bool progress = !request.no_progress && isatty(STDERR_FILENO) && (ci == nullptr || *ci == '\0');
   const std::string exe = self_executable();
   std::map<pid_t, Run> running;
   std::size_t next = 0, done = 0, failed = 0, crashed = 0;
@@ -544,12 +277,12 @@ int sweep_main(const std::vector<std::string>& args) {
   }
   if (progress) std::fprintf(stderr, "\n");
   std::size_t missing = 0;
-  const int result = aggregate(root, d, &missing);
+  const int result = aggregate(root, d, &missing, true);
   std::cout << "sweep: " << d.point_count() << " points x " << d.seeds.size() << " seeds = " << all.size() << " runs";
   if (shard) std::cout << "; shard " << shard->first << "/" << shard->second << ": " << in_shard << " runs";
   std::cout << " (" << done << " run now, " << resumed << " resumed)";
   if (missing > 0) std::cout << "; " << missing << " not run" << (shard ? " (other shards: fleetsim merge)" : "");
-  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, points/\n";
+  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, junit.xml, points/\n";
   if (interrupt_requested()) return kInterrupted;
   return result;
 }
@@ -598,11 +331,11 @@ int merge_main(const std::vector<std::string>& args) {
       }
     }
   std::size_t missing = 0;
-  const int result = aggregate(root, d, &missing);
+  const int result = aggregate(root, d, &missing, true);
   std::cout << "merge: " << runs_of(d).size() << " runs of " << d.point_count() << " points from " << shards.size()
             << " shard(s)";
   if (missing > 0) std::cout << "; " << missing << " missing (a shard not run or not given)";
-  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, points/\n";
+  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, junit.xml, points/\n";
   return missing > 0 ? kUsage : result;
 }
 

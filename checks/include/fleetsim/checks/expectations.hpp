@@ -23,7 +23,12 @@ struct Expectation {
   std::string op;
   double value = 0;  // in the metric's unit
   std::string unit;  // seconds | bytes | count
+  std::string across;  // a statistic across a sweep point's seeds ("p95"): measured, not judged, by one run
 };
+
+// Every metric of the run metric_value answers, in a fixed order: fleet.*, then per operation, per app@version,
+// per telemetry scope (and gpu.* when the run had inference).
+std::vector<std::string> metric_names(const reports::RunResult& result);
 
 // Measures each expectation on the run; one result per expectation, in order.
 std::vector<reports::ExpectationResult> evaluate(const std::vector<Expectation>& expectations,

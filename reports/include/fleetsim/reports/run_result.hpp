@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fleetsim::reports {
@@ -65,6 +66,9 @@ struct ExpectationResult {
   double expected = 0;
   std::optional<double> measured;  // nullopt: the metric was never reached (e.g. 100 % never healthy)
   bool passed = false;
+  // "p95", "mean", ...: a statistic across a sweep point's seeds, which one run cannot judge: it reports its own
+  // measured value, counts as passed here, and is a skipped test case in junit.xml (fleetsim sweep judges it).
+  std::string across;
 };
 
 struct InvariantViolation {
@@ -223,6 +227,10 @@ struct RunResult {
 
   std::vector<ExpectationResult> expectations;
   std::vector<InvariantViolation> violations;
+  // Every metric an expectation could name, measured (nullopt: never reached or not measured), for sweeps and
+  // comparisons; and the scenario's regression tolerances as written (regression { ["m"] = "+5%" }).
+  std::vector<std::pair<std::string, std::optional<double>>> metrics;
+  std::vector<std::pair<std::string, std::string>> regression;
 
   std::vector<std::string> files;  // the report files this run wrote (listed in report.json)
   // Mistakes of the scenario found only by running it (a fault timed after the run ended): the run is an error.

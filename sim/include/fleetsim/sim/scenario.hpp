@@ -209,6 +209,21 @@ struct ExpectationSpec {
   std::string op;      // "<", "<=", ">", ">=", "==", "!="
   double value = 0;    // in the metric's base unit (seconds, bytes, count)
   std::string where;
+  // Empty: about one run. Else the statistic of the metric across a sweep point's seeds that is compared,
+  // "p95(rollout.time_to_100) <= 45m": mean, median, min, max or p<1..100> (nearest rank); fleetsim sweep evaluates
+  // it, a single run only reports its own value.
+  std::string across;
+};
+
+// regression { ["upgrade.time_to_100"] = "+5%" }: how much worse than a baseline a metric may get before fleetsim
+// compare calls it a regression. A key is a metric or "*.<ending>" (every metric ending so); "+N%" makes a rise a
+// regression, "-N%" a fall, "N%" the metric's usual direction.
+struct RegressionTolerance {
+  std::string metric;
+  double fraction = 0.05;
+  int direction = 0;  // +1, -1, or 0: the metric's usual direction
+  std::string text;   // as written: "+5%"
+  std::string where;
 };
 
 struct SimulationSpec {
@@ -253,6 +268,7 @@ struct Scenario {
   std::vector<ActionSpec> timeline;  // sorted by time, stable
   std::vector<FaultSpec> faults;     // sorted by time, stable
   std::vector<ExpectationSpec> expectations;
+  std::vector<RegressionTolerance> regression;
   SimulationSpec simulation;
   std::vector<std::string> overrides;  // "path=value" as given on the command line
   std::vector<ScenarioParam> parameters;  // in the order the file declared them
@@ -266,6 +282,9 @@ enum class MetricUnit { seconds, bytes, count };
 std::optional<MetricUnit> metric_unit(const Scenario& scenario, const std::string& metric);
 // "time_to_95" -> 95: an operation's time by which that percentage (1..100) of its targets were healthy.
 std::optional<int> time_to_percent(const std::string& field);
+// Reads an expectation as `expect` does ("<metric> <op> <value>" or "<stat>(<metric>) <op> <value>") against the
+// scenario's metrics; a sweep's own expectations go through it too. Throws ScenarioError naming `where`.
+ExpectationSpec parse_expectation(const Scenario& scenario, const std::string& text, const std::string& where);
 
 // What a scenario may reach beyond its own file.
 struct LoadOptions {
@@ -275,6 +294,9 @@ struct LoadOptions {
   std::vector<std::pair<std::string, std::string>> parameters;
   // The run's seed: fleet.seed in the file, and the seed of its math.random.
   std::uint64_t seed = 1;
+  // Expectations added to the file's (fleetsim run --expect, a sweep's own): their text, read as `expect` reads it,
+  // and where they come from for messages ("--expect", or a sweep file's file:line).
+  std::vector<std::pair<std::string, std::string>> expectations;
 };
 
 // Loads and validates a scenario. overrides are "path=value" strings (--set). Throws ScenarioError.
