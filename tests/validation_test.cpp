@@ -218,7 +218,9 @@ std::vector<DocCommand> doc_commands(const std::string& file) {
                       script.find("fleetsim sweep ") != std::string::npos ||
                       script.find("fleetsim compare ") != std::string::npos;
     if (runs && (script.find("--set ") != std::string::npos || script.find(" -p ") != std::string::npos ||
-                 script.find("fleetsim params ") != std::string::npos))
+                 script.find("fleetsim params ") != std::string::npos ||
+                 script.find("fleetsim sweep ") != std::string::npos ||
+                 script.find("fleetsim compare ") != std::string::npos))
       commands.push_back({file + ":" + std::to_string(start + 1), script, annotated_exit_codes(lines, start)});
   };
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -253,7 +255,8 @@ std::string command_sandbox() {
 }
 
 TEST(DocumentedCommands, EverySetCommandInTheDocsRunsAsWritten) {
-  // Each code block of README.md and docs/*.md that runs `fleetsim run ... --set ...` is run as written by sh in a
+  // Each code block of README.md and docs/*.md that runs `fleetsim run ... --set ...` (or -p, or any fleetsim params,
+  // sweep or compare) is run as written by sh in a
   // folder shaped like the repository, and each fleetsim run in it must exit with the code of the block's <!--
   // docs-test: exit N ... --> annotation (0 without one).
   std::vector<std::string> files{source_path("README.md")};

@@ -88,6 +88,11 @@ std::string render(double v, const std::string& unit) {
   if (std::isinf(v)) return "never";
   if (unit == "seconds") return models::format_duration(v);
   if (unit == "bytes") return models::format_bytes(v);
+  if (std::floor(v) == v && std::fabs(v) < 1e15) {  // a count: every digit
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   return format_number(v);
 }
 
