@@ -206,12 +206,15 @@ void apply_sweep_file(const std::string& file, const SweepFile& f, SweepRequest&
             throw std::invalid_argument(
                 "key 'axes': a Lua table's keys have no order; give the axes as a list, "
                 "axes = { { name = \"uplink\", values = { \"10Mbps\", \"20Mbps\" } }, ... }");
-          for (const auto& [name, values] : value.items())
-            add_axis(d, name, values.is_array() ? [&] {
-              std::string joined;
-              for (const auto& s : strings_of(values, "axes." + name)) joined += (joined.empty() ? "" : ",") + s;
-              return joined;
-            }() : text_of(values, "axes." + name));
+          for (const auto& item : value.items()) {
+            const std::string name = item.key();
+            std::string joined;
+            if (item.value().is_array())
+              for (const auto& s : strings_of(item.value(), "axes." + name)) joined += (joined.empty() ? "" : ",") + s;
+            else
+              joined = text_of(item.value(), "axes." + name);
+            add_axis(d, name, joined);
+          }
         } else if (value.is_array()) {
           for (const auto& axis : value) {
             if (!axis.is_object() || !axis.contains("name") || !axis.contains("values"))

@@ -264,7 +264,9 @@ int aggregate(const fs::path& root, const SweepDefinition& d, std::size_t* missi
       }
       static const ordered_json kNoMetrics = ordered_json::object();
       const ordered_json& run_metrics = report.contains("metrics") ? report.at("metrics") : kNoMetrics;
-      for (const auto& [name, value] : run_metrics.items()) {
+      for (const auto& item : run_metrics.items()) {
+        const std::string& name = item.key();
+        const ordered_json& value = item.value();
         const bool interesting =
             std::any_of(wanted.begin(), wanted.end(), [&](const std::string& w) { return metric_matches(w, name); });
         if (!interesting) continue;
