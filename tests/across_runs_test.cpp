@@ -254,6 +254,34 @@ TEST_P(SweepFileMistakes, ExitTwoNamingFileLineAndKey) {
   EXPECT_EQ(result.substr(0, 2), "2\n") << result;
   EXPECT_NE(result.find(std::string(dir) + "/" + m.says), std::string::npos) << result;
   EXPECT_FALSE(fs::exists(dir + "/out/points")) << "nothing may run";
+  // A CI reading junit.xml sees the error, not a missing file.
+  EXPECT_EQ(junit_problems(dir + "/out/junit.xml"), "");
+  EXPECT_NE(read_file(dir + "/out/junit.xml").find("<error message="), std::string::npos);
+}
+
+// A run that finds its scenario wrong only while running (a fault after the run's end) is an error of its point:
+// the sweep exits 2, and every junit.xml of the sweep and of compare validates, whatever the outcome.
+TEST(SweepOutcomes, ARunsScenarioErrorIsAnErrorOfItsPointAndEveryJUnitValidates) {
+  const std::string dir = fresh_dir("sweep_outcomes");
+  const std::string file = write_scenario(dir, "late.lua", R"lua(
+local fault_at = param("fault_at", "200ms")
+site { name = "s", count = 1, nodes = 1, uplink = { down = "10Mbps", latency = "1ms" } }
+app { name = "a", versions = { ["1"] = { image = "1MiB", start_time = "0s" } } }
+at("0s", deploy { app = "a", version = "1", name = "install" })
+at(fault_at, fault.partition { template = "s", duration = "1s" })
+)lua");
+  const std::string result = command(dir, "sweep '" + file + "' -p fault_at=200ms,10h --no-progress --out '" + dir + "/s'");
+  EXPECT_EQ(result.substr(0, 2), "2\n") << result;
+  const auto sweep = nlohmann::json::parse(read_file(dir + "/s/sweep.json"));
+  EXPECT_EQ(sweep["points"][0]["passed"], 1);
+  EXPECT_EQ(sweep["points"][1]["errors"], 1);
+  EXPECT_EQ(junit_problems(dir + "/s/junit.xml"), "");
+  EXPECT_NE(read_file(dir + "/s/junit.xml").find("<error message=\"a scenario error found while running"),
+            std::string::npos);
+  const std::string refused = command(dir, "compare '" + dir + "/s' '" + dir + "/nothing' --out '" + dir + "/cmp'");
+  EXPECT_EQ(refused.substr(0, 2), "2\n") << refused;
+  EXPECT_EQ(junit_problems(dir + "/cmp/junit.xml"), "");
+  EXPECT_NE(read_file(dir + "/cmp/junit.xml").find("<error message="), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -5,8 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -472,6 +474,102 @@ TEST(InvariantFailsTheRun, TheHookedBuildPassesWhenNothingMisbehaves) {
   const std::string dir = fresh_dir("run");
   auto run = run_hooked("", write_scenario(dir, "hooked.lua", kHooked), dir + "/out");
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
+
+}  // namespace
+}  // namespace fleetsim::testing
+
+namespace fleetsim::testing {
+namespace {
+
+// The JSON a report.html carries (<script type="application/json" id="fleetsim-data">).
+nlohmann::json page_data(const std::string& page) {
+  const std::string open = "id=\"fleetsim-data\">";
+  const auto from = page.find(open);
+  const auto to = page.find("</script>", from);
+  if (from == std::string::npos || to == std::string::npos) return nullptr;
+  return nlohmann::json::parse(page.substr(from + open.size(), to - from - open.size()));
+}
+
+// Four one-node sites whose uplinks are 1 to 4 Mbps pull 10 MiB each: node k is healthy 83.886 s / k after the
+// start. The page's completion curve holds exactly those times with ranks 1..4; the page loads nothing; it is
+// listed in report.json; `fleetsim report DIR` rebuilds the same bytes; --no-html leaves it out.
+TEST(ReportHtml, SelfContainedWithThePhysicsAndRebuiltByteForByte) {
+  const std::string dir = fresh_dir("report_html");
+  std::string lua;
+  for (int k = 1; k <= 4; ++k)
+    lua += "site { name = \"s" + std::to_string(k) + "\", count = 1, nodes = 1, uplink = { down = \"" +
+           std::to_string(k) + "Mbps\", latency = \"1ms\" } }\n";
+  lua += "app { name = \"a\", versions = { [\"1\"] = { image = \"10MiB\", start_time = \"0s\" } } }\n"
+         "at(\"0s\", deploy { app = \"a\", version = \"1\", name = \"install\" })\n"
+         "expect \"install.time_to_100 <= 2m\"\n";
+  const std::string file = write_scenario(dir, "four.lua", lua);
+  RunOutput run = run_fleetsim(file, {}, dir + "/out");
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const std::string page = read_file(dir + "/out/report.html");
+  EXPECT_EQ(page.find("src="), std::string::npos);  // scripts and data inlined, nothing fetched
+  EXPECT_EQ(page.find("href="), std::string::npos);
+  EXPECT_NE(page.find("Chart.js v3"), std::string::npos);
+  const auto data = page_data(page);
+  ASSERT_TRUE(data.is_object());
+  const auto& curve = data["completion"][0];
+  EXPECT_EQ(curve["name"], "install");
+  EXPECT_EQ(curve["targeted"], 4);
+  EXPECT_EQ(curve["ranks"], nlohmann::json({1, 2, 3, 4}));
+  const double all = 10.0 * 1024 * 1024 * 8 / 1e6;
+  for (int k = 0; k < 4; ++k)
+    EXPECT_NEAR(curve["healthy_s"][k].get<double>(), all / (4 - k), 0.01 * all / (4 - k)) << k;
+  EXPECT_EQ(data["report"], read_report(run));  // report.json's content, as it is
+  EXPECT_NE(data["replay"].get<std::string>().find("fleetsim run "), std::string::npos);
+  EXPECT_FALSE(data["invariants"].empty());
+  const auto files = read_report(run)["files"];
+  EXPECT_NE(std::find(files.begin(), files.end(), "report.html"), files.end());
+
+  fs::remove(dir + "/out/report.html");
+  const RunOutput rebuilt = run_raw({"report", dir + "/out"});
+  EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.err;
+  EXPECT_EQ(read_file(dir + "/out/report.html"), page);
+
+  RunOutput bare = run_fleetsim(file, {"--no-html"}, dir + "/bare");
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_FALSE(fs::exists(dir + "/bare/report.html"));
+  const auto bare_files = read_report(bare)["files"];
+  EXPECT_EQ(std::find(bare_files.begin(), bare_files.end(), "report.html"), bare_files.end());
+
+  // Bad input names the file (and line), exit 2, and leaves what was there.
+  const RunOutput missing = run_raw({"report", dir + "/nothing"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find(dir + "/nothing/report.json"), std::string::npos) << missing.err;
+  std::string nodes = read_file(dir + "/out/nodes.csv");
+  std::ofstream(dir + "/out/nodes.csv") << nodes.substr(0, nodes.rfind(',')) << "\n";  // the last row cut short
+  const RunOutput broken = run_raw({"report", dir + "/out"});
+  EXPECT_EQ(broken.exit_code, 2);
+  EXPECT_NE(broken.err.find(dir + "/out/nodes.csv:5: "), std::string::npos) << broken.err;
+  EXPECT_EQ(read_file(dir + "/out/report.html"), page);
+}
+
+// 2,000 nodes: the curve keeps at most 1,500 points, the first and the last among them, ranks increasing.
+TEST(ReportHtml, LongCurvesAreDownsampledKeepingBothEnds) {
+  const std::string dir = fresh_dir("report_html_big");
+  const std::string file = write_scenario(dir, "big.lua", R"lua(
+site { name = "s", count = 500, nodes = 4, uplink = { down = "20Mbps", latency = "5ms" }, agent = { notify_jitter = "1m" } }
+app { name = "a", versions = { ["1"] = { image = "1MiB", start_time = "0s" } } }
+at("0s", deploy { app = "a", version = "1", name = "install" })
+)lua");
+  RunOutput run = run_fleetsim(file, {}, dir + "/out");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto curve = page_data(read_file(dir + "/out/report.html"))["completion"][0];
+  const auto& ranks = curve["ranks"];
+  ASSERT_LE(ranks.size(), 1500u);
+  ASSERT_GE(ranks.size(), 1000u);
+  EXPECT_EQ(ranks.front(), 1);
+  EXPECT_EQ(ranks.back(), 2000);
+  for (std::size_t k = 1; k < ranks.size(); ++k) {
+    EXPECT_LT(ranks[k - 1].get<int>(), ranks[k].get<int>());
+    EXPECT_LE(curve["healthy_s"][k - 1].get<double>(), curve["healthy_s"][k].get<double>());
+  }
+  EXPECT_NEAR(curve["healthy_s"].back().get<double>(), read_report(run)["operations"][0]["time_to_pct_s"]["100"].get<double>(),
+              1e-5);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "fleetsim/models/units.hpp"
 #include "fleetsim/reports/run_result.hpp"
+#include "internal.hpp"
 
 namespace fleetsim::reports {
 
@@ -47,6 +48,8 @@ std::map<std::string, std::size_t> failure_reasons(const RunResult& r, std::size
   return reasons;
 }
 
+}  // namespace
+
 void write_file(const std::string& path, const std::string& content) {
   const std::string temporary = path + ".tmp";
   {
@@ -64,6 +67,8 @@ void write_file(const std::string& path, const std::string& content) {
     throw std::runtime_error("cannot write " + path + " (rename failed)");
   }
 }
+
+namespace {
 
 // The length of the valid UTF-8 sequence at text[i], or 0 if it is not one.
 std::size_t utf8_length(const std::string& text, std::size_t i) {
@@ -174,7 +179,7 @@ bool RunResult::passed() const {
   return true;
 }
 
-void write_report_json(const RunResult& r, const std::string& path) {
+nlohmann::ordered_json report_json(const RunResult& r) {
   ordered_json j;
   j["schema"] = "fleetsim.report";
   j["schema_version"] = kReportSchemaVersion;
@@ -339,8 +344,12 @@ void write_report_json(const RunResult& r, const std::string& path) {
   if (!r.scenario_errors.empty()) j["scenario_errors"] = r.scenario_errors;
   j["files"] = r.files;
   j["result"] = r.result();
+  return j;
+}
+
+void write_report_json(const RunResult& r, const std::string& path) {
   // Bytes that are not UTF-8 (a name from a scenario) become U+FFFD instead of making the writer fail.
-  write_file(path, j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
+  write_file(path, report_json(r).dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n");
 }
 
 void write_nodes_csv(const RunResult& r, const std::string& path) {

@@ -221,6 +221,15 @@ int compare_main(const std::vector<std::string>& args) {
     if (base.kind != cur.kind) throw std::invalid_argument("cannot compare a " + base.kind + " with a " + cur.kind);
   } catch (const std::invalid_argument& e) {
     std::cerr << "fleetsim: compare: " << e.what() << "\n";
+    if (!out_dir.empty()) {  // the CI that asked for a junit.xml gets one saying why there is no comparison
+      std::error_code ec;
+      fs::create_directories(out_dir, ec);
+      try {
+        reports::write_junit_error((fs::path(out_dir) / "junit.xml").string(), "fleetsim compare", e.what());
+      } catch (const std::exception& err) {
+        std::cerr << "fleetsim: " << err.what() << "\n";
+      }
+    }
     return kUsage;
   }
   // A metric's tolerance: the command line's for it (the last that matches), else the current scenario's

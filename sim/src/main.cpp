@@ -35,6 +35,7 @@ constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
        fleetsim sweep SCENARIO.lua -p NAME=V1,V2... [--seeds N] [-j N] [--out DIR] [--shard I/N]  (sweep --help)
        fleetsim merge --out DIR SHARD_DIR...
        fleetsim compare BASELINE CURRENT [--tolerance 5%] [--out DIR]   (compare --help)
+       fleetsim report DIR        (report.html again from a run's report.json, nodes.csv, ...)
 
 run: runs a fleet scenario on the simulator and checks its expectations.
 params: lists the scenario's parameters (param("name", default) in the file) with their kinds, defaults and the
@@ -53,6 +54,7 @@ options:
                     own folder; may be repeated
   --cfg KEY:VALUE   pass a setting to SimGrid, e.g. --cfg surf/precision:1e-9 (see docs/ENGINE.md)
   --no-progress     never draw the progress line (it is drawn only on a terminal, and never when CI is set)
+  --no-html         do not write report.html (the run's charts and tables in one page, docs/REPORTS.md)
   -q, --quiet       print only what failed and the result; warnings and errors only in the log
   -v, --verbose     debug logging; -vv traces
   -h, --help        this text
@@ -79,6 +81,7 @@ struct Invocation {
   fleetsim::sim::LoadOptions load;
   fleetsim::sim::RunOptions options;
   bool no_progress = false;
+  bool no_html = false;
   bool quiet = false;
   bool json = false;  // params --json
 };
@@ -120,6 +123,8 @@ std::optional<int> parse_option(const std::vector<std::string>& args, std::size_
     inv.options.simgrid_cfg.push_back(kv);
   } else if (a == "--no-progress") {
     inv.no_progress = true;
+  } else if (a == "--no-html") {
+    inv.no_html = true;
   } else if (a == "-q" || a == "--quiet") {
     inv.options.verbosity = -1;
     inv.quiet = true;
@@ -199,7 +204,7 @@ int run_command(Invocation& inv) {
   fleetsim::sim::setup_logging(inv.options.verbosity, inv.options.progress);
 
   // The output directory is checked, and a previous run's reports in it removed, before anything is simulated.
-  fleetsim::sim::OutputDir out(inv.out_dir);
+  fleetsim::sim::OutputDir out(inv.out_dir, !inv.no_html);
   if (auto problem = out.prepare()) {
     std::cerr << "fleetsim: --out " << inv.out_dir << ": " << *problem << "\n";
     return kExitUsage;
@@ -311,6 +316,23 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "--version") {
     std::cout << fleetsim::sim::version_text();
+    return kExitPass;
+  }
+  if (args[0] == "report") {  // report.html again from a run's files, without running it
+    if (args.size() == 2 && (args[1] == "-h" || args[1] == "--help")) {
+      std::cout << "usage: fleetsim report DIR\n\nWrites DIR/report.html again from the run's report.json, nodes.csv, "
+                   "telemetry.csv and junit.xml\n(the page the run wrote; docs/REPORTS.md). Exit 0, or 2 when DIR "
+                   "does not hold a run's reports.\n";
+      return kExitPass;
+    }
+    if (args.size() != 2 || args[1].empty() || args[1][0] == '-') return usage_error("report takes one DIR");
+    try {
+      fleetsim::reports::rebuild_report_html(args[1]);
+    } catch (const std::exception& e) {
+      std::cerr << "fleetsim: report: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    std::cout << "  report: " << (std::filesystem::path(args[1]) / "report.html").string() << "\n";
     return kExitPass;
   }
   if (args[0] == "sweep" || args[0] == "merge" || args[0] == "compare") {

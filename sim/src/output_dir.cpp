@@ -12,8 +12,8 @@ namespace fleetsim::sim {
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& OutputDir::report_names() {
-  static const std::vector<std::string> names{"report.json", "nodes.csv",     "junit.xml",          "events.jsonl",
-                                              "states.csv",  "telemetry.csv", "telemetry_sites.csv"};
+  static const std::vector<std::string> names{"report.json",  "nodes.csv",     "junit.xml",           "events.jsonl",
+                                              "states.csv",   "telemetry.csv", "telemetry_sites.csv", "report.html"};
   return names;
 }
 
@@ -45,6 +45,7 @@ std::optional<std::string> OutputDir::write(reports::RunResult& result) {
     writers.emplace_back("telemetry.csv", reports::write_telemetry_csv);
     writers.emplace_back("telemetry_sites.csv", reports::write_telemetry_sites_csv);
   }
+  if (html_) writers.emplace_back("report.html", reports::write_report_html);
   // report.json comes last and lists every file of the run: its presence says the run's reports are complete.
   writers.insert(writers.begin(), {"report.json", reports::write_report_json});
   result.files.clear();

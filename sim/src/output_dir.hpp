@@ -13,7 +13,7 @@ namespace fleetsim::sim {
 
 class OutputDir {
  public:
-  explicit OutputDir(std::string path) : path_(std::move(path)) {}
+  explicit OutputDir(std::string path, bool html = true) : path_(std::move(path)), html_(html) {}
 
   // Creates the directory, proves it writable and removes the reports a previous run left. The problem, if any.
   std::optional<std::string> prepare();
@@ -28,6 +28,7 @@ class OutputDir {
 
  private:
   std::string path_;
+  bool html_ = true;  // write report.html (--no-html: not)
 };
 
 }  // namespace fleetsim::sim

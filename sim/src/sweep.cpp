@@ -129,7 +129,7 @@ std::string self_executable() {
 // Starts `fleetsim run` for one run of the sweep, its output to the run's log; returns the child's pid.
 pid_t start_run(const std::string& exe, const fs::path& root, const SweepDefinition& d, const Run& run) {
   std::vector<std::string> args{exe, "run", d.scenario, "--seed", d.seeds[run.seed], "--out",
-                                (root / run.dir).string(), "--no-progress", "-q"};
+                                (root / run.dir).string(), "--no-progress", "-q", "--no-html"};
   for (const auto& [name, value] : d.point(run.point)) {
     args.push_back("-p");
     args.push_back(name + "=" + value);
@@ -161,6 +161,27 @@ int usage(const std::string& message) {
   return kUsage;
 }
 
+// A sweep that cannot start (a bad scenario or sweep file) still leaves a junit.xml saying why, as a run does.
+int bad_sweep(const std::string& out_dir, const std::string& what, const std::string& message) {
+  std::cerr << "fleetsim: " << what << ": " << message << "\n";
+  std::error_code ec;
+  if (fs::exists(fs::path(out_dir) / "sweep.json", ec)) return kUsage;  // a finished sweep's junit.xml stays
+  fs::create_directories(out_dir, ec);
+  try {
+    reports::write_junit_error((fs::path(out_dir) / "junit.xml").string(), "fleetsim sweep", message);
+  } catch (const std::exception& e) {
+    std::cerr << "fleetsim: " << e.what() << "\n";
+  }
+  return kUsage;
+}
+
+// --out DIR as given on the command line (a sweep file that cannot be read cannot say where its own goes).
+std::string out_dir_given(const std::vector<std::string>& args) {
+  for (std::size_t i = 1; i + 1 < args.size(); ++i)
+    if (args[i] == "--out") return args[i + 1];
+  return "sweep";
+}
+
 }  // namespace
 
 int sweep_main(const std::vector<std::string>& args) {
@@ -170,8 +191,7 @@ int sweep_main(const std::vector<std::string>& args) {
   } catch (const std::invalid_argument& e) {
     return usage(e.what());
   } catch (const ScenarioError& e) {
-    std::cerr << "fleetsim: bad sweep file: " << e.what() << "\n";
-    return kUsage;
+    return bad_sweep(out_dir_given(args), "bad sweep file", e.what());
   }
   if (request.help) {
     std::cout << kSweepUsage;
@@ -197,8 +217,7 @@ int sweep_main(const std::vector<std::string>& args) {
       (void)load_scenario(d.scenario, request.overrides, options);
     }
   } catch (const ScenarioError& e) {
-    std::cerr << "fleetsim: bad scenario: " << e.what() << "\n";
-    return kUsage;
+    return bad_sweep(out_dir, "bad scenario", e.what());
   }
 
   const fs::path root(out_dir);

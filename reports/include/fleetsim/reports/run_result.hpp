@@ -260,6 +260,12 @@ void write_telemetry_csv(const RunResult& result, const std::string& path);
 void write_telemetry_sites_csv(const RunResult& result, const std::string& path);
 // One JSON object per line, in time order.
 void write_events_jsonl(const RunResult& result, const std::string& path);
+// report.html: one self-contained page (scripts, styles and data inlined) with the run's charts and tables. Reads
+// nodes.csv, telemetry.csv and junit.xml from the same directory: written after them, before report.json.
+void write_report_html(const RunResult& result, const std::string& path);
+// Rebuilds DIR/report.html from DIR's report.json, nodes.csv, telemetry.csv and junit.xml (fleetsim report DIR):
+// the bytes the run wrote. Throws std::runtime_error naming the file (and line) that is missing or malformed.
+void rebuild_report_html(const std::string& dir);
 // The human summary printed at the end of a run.
 std::string summary_text(const RunResult& result);
 

@@ -1,0 +1,395 @@
+// The page of a run's report.html: reads the run's data (the JSON in #fleetsim-data, written by
+// reports::write_report_html) and draws it with Chart.js (Debian's libjs-chart.js, inlined). Sets
+// body[data-ready="true"] when every chart is drawn, body[data-charts] and body[data-points] to what was drawn, and
+// body[data-errors] to any script error, for the headless-browser test (tests/tools/check_html.py), and
+// body[data-render-ms] to the time from navigation to every chart drawn (bench/report_html).
+(function () {
+  'use strict';
+  const errors = [];
+  const noteError = (text) => {
+    errors.push(String(text));
+    document.body.dataset.errors = errors.join(' | ');
+  };
+  window.addEventListener('error', (e) => noteError(e.message));
+  const consoleError = console.error;
+  console.error = function (...args) {
+    noteError(args.join(' '));
+    consoleError.apply(console, args);
+  };
+
+  const data = JSON.parse(document.getElementById('fleetsim-data').textContent);
+  const r = data.report;
+  const palette = ['#2f6fdf', '#e8590c', '#2b8a3e', '#c2255c', '#7048e8', '#0b7285', '#e67700', '#5c940d',
+                   '#a61e4d', '#364fc7', '#087f5b', '#862e9c'];
+  const stateColors = { running: '#2b8a3e', updating: '#2f6fdf', starting: '#74c0fc', crashlooping: '#e03131',
+                        down: '#868e96', none: '#dee2e6' };
+  let pointsDrawn = 0;
+  let chartsDrawn = 0;
+
+  // ---- formatting ------------------------------------------------------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') node.className = v;
+      else if (k.startsWith('data-')) node.setAttribute(k, v);
+      else node[k] = v;
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined) continue;
+      node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    }
+    return node;
+  }
+  function dur(s) {
+    if (s === null || s === undefined || !isFinite(s)) return '-';
+    const neg = s < 0 ? '-' : '';
+    s = Math.abs(s);
+    if (s < 60) return neg + (s < 10 ? s.toFixed(2) : s.toFixed(1)) + 's';
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
+    if (h >= 24) return neg + Math.floor(h / 24) + 'd' + String(h % 24).padStart(2, '0') + 'h';
+    if (h > 0) return neg + h + 'h' + String(m).padStart(2, '0') + 'm';
+    return neg + m + 'm' + String(sec).padStart(2, '0') + 's';
+  }
+  function bytes(b) {
+    if (b === null || b === undefined) return '-';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (Math.abs(b) >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+    return (i === 0 ? b.toFixed(0) : b.toFixed(b < 10 ? 2 : 1)) + ' ' + units[i];
+  }
+  function value(v, unit) {
+    if (v === null || v === undefined) return 'never reached';
+    if (unit === 'seconds') return dur(v);
+    if (unit === 'bytes') return bytes(v);
+    return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toPrecision(6);
+  }
+
+  // ---- charts ----------------------------------------------------------------------------------------------------
+  // Fault windows shaded and operation events marked on the time axis of a chart (opts.windows, opts.marks).
+  const timeMarks = {
+    id: 'fleetsimTimeMarks',
+    beforeDatasetsDraw(chart, args, opts) {
+      const x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
+      if (!x || !area) return;
+      ctx.save();
+      let labelEnd = -Infinity;  // labels that would overlap the previous one are left out (the shading stays)
+      for (const w of opts.windows || []) {
+        const a = Math.max(x.getPixelForValue(w.start), area.left), b = Math.min(x.getPixelForValue(w.end), area.right);
+        if (b <= a) continue;
+        ctx.fillStyle = 'rgba(224, 49, 49, 0.10)';
+        ctx.fillRect(a, area.top, b - a, area.bottom - area.top);
+        ctx.fillStyle = 'rgba(160, 30, 30, 0.8)';
+        ctx.font = '11px system-ui, sans-serif';
+        if (a + 3 > labelEnd) {
+          ctx.fillText(w.label, a + 3, area.top + 12);
+          labelEnd = a + 3 + ctx.measureText(w.label).width + 6;
+        }
+      }
+      labelEnd = -Infinity;
+      for (const m of opts.marks || []) {
+        const px = x.getPixelForValue(m.at);
+        if (px < area.left || px > area.right) continue;
+        ctx.strokeStyle = m.color || '#495057';
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath();
+        ctx.moveTo(px, area.top);
+        ctx.lineTo(px, area.bottom);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = m.color || '#495057';
+        ctx.font = '11px system-ui, sans-serif';
+        if (px + 3 > labelEnd) {
+          ctx.fillText(m.label, px + 3, area.bottom - 4);
+          labelEnd = px + 3 + ctx.measureText(m.label).width + 6;
+        }
+      }
+      ctx.restore();
+    },
+  };
+
+  function chartBox(parent, title, note) {
+    const canvas = el('canvas');
+    const box = el('div', { class: 'chart' }, el('h3', {}, title), canvas, note ? el('div', { class: 'note' }, note) : null);
+    parent.appendChild(box);
+    return { box, canvas };
+  }
+
+  function draw(parent, title, config, note) {
+    const { box, canvas } = chartBox(parent, title, note);
+    let points = 0;
+    for (const ds of config.data.datasets) points += ds.data.length;
+    box.setAttribute('data-points', String(points));
+    config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
+                                     interaction: { mode: 'nearest', intersect: false } }, config.options || {});
+    config.plugins = [timeMarks];
+    new Chart(canvas, config);  // eslint-disable-line no-new
+    pointsDrawn += points;
+    chartsDrawn += 1;
+  }
+
+  // A time axis whose ticks fall on round durations (1, 2, 5, 10, 15, 30 s or min, 1, 2, 3, 6, 12 h, days).
+  const niceSteps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+                     43200, 86400, 172800, 604800];
+  function timeAxis(title) {
+    return { type: 'linear', title: { display: true, text: title || 'simulated time' },
+             ticks: { callback: (v) => dur(v), maxTicksLimit: 12 },
+             afterBuildTicks: (scale) => {
+               const span = scale.max - scale.min;
+               if (!(span > 0)) return;
+               const step = niceSteps.find((s) => span / s <= 10) || niceSteps[niceSteps.length - 1];
+               const ticks = [];
+               for (let v = Math.ceil(scale.min / step) * step; v <= scale.max + 1e-9; v += step) ticks.push({ value: v });
+               scale.ticks = ticks;
+             } };
+  }
+
+  const faultWindows = (r.faults || []).map((f) => ({ start: f.start_s, end: f.end_s, label: f.name }));
+  const opMarks = [];
+  for (const op of r.operations || []) {
+    opMarks.push({ at: op.started_at_s, label: op.name, color: '#364fc7' });
+    if (op.aborted_at_s !== null && op.aborted_at_s !== undefined)
+      opMarks.push({ at: op.aborted_at_s, label: op.name + ' aborted', color: '#c92a2a' });
+  }
+
+  // ---- sections --------------------------------------------------------------------------------------------------
+  function header() {
+    const head = document.getElementById('head');
+    const sc = r.scenario || {};
+    document.title = 'fleetsim: ' + (sc.name || sc.file || 'run') + ' (' + r.result + ')';
+    head.appendChild(el('h1', {}, 'fleetsim: ' + (sc.name || sc.file || 'run') + ' ',
+                        el('span', { class: 'result ' + r.result, id: 'result' }, String(r.result).toUpperCase())));
+    const meta = el('dl', { class: 'meta' });
+    const add = (k, v) => { meta.appendChild(el('dt', {}, k)); meta.appendChild(el('dd', {}, v)); };
+    add('scenario', el('code', {}, sc.file || ''));
+    add('seed', String(sc.seed));
+    if ((sc.parameters || []).length)
+      add('parameters', sc.parameters.map((p) => p.name + ' = ' + p.value + (p.given ? '' : ' (default)')).join(', '));
+    if ((sc.overrides || []).length) add('--set', sc.overrides.join(', '));
+    add('fleet', (r.fleet || {}).sites + ' sites, ' + (r.fleet || {}).nodes + ' nodes; simulated ' + dur(r.end_time_s) +
+                     (r.hit_max_time ? ' (stopped at simulation.max_time)' : ''));
+    if (data.replay) add('replay', el('code', {}, data.replay));
+    add('engine', Object.entries(r.engine || {}).map(([k, v]) => k + ' ' + v).join(', '));
+    add('fleetsim', r.fleetsim_version || '');
+    head.appendChild(meta);
+  }
+
+  function checks(main) {
+    main.appendChild(el('h2', {}, 'Expectations and invariants'));
+    const rows = [];
+    for (const e of r.expectations || []) {
+      const gap = e.measured === null ? '-' : value(Math.abs(e.measured - e.expected), e.unit);
+      const verdict = e.passed === null ? el('span', { class: 'skip' }, 'across seeds') :
+                      e.passed ? el('span', { class: 'ok' }, 'pass') : el('span', { class: 'bad' }, 'FAIL');
+      rows.push(el('tr', {}, el('td', {}, verdict), el('td', {}, el('code', {}, e.expect)),
+                   el('td', { class: 'num' }, value(e.measured, e.unit)),
+                   el('td', { class: 'num' }, e.op + ' ' + value(e.expected, e.unit)), el('td', { class: 'num' }, gap),
+                   el('td', {}, e.where)));
+    }
+    const violated = {};
+    for (const v of r.invariant_violations || []) (violated[v.invariant] = violated[v.invariant] || []).push(v);
+    for (const name of data.invariants || []) {
+      const list = violated[name];
+      rows.push(el('tr', {}, el('td', {}, list ? el('span', { class: 'bad' }, 'FAIL') : el('span', { class: 'ok' }, 'pass')),
+                   el('td', {}, 'invariant ', el('code', {}, name)),
+                   el('td', { class: 'num' }, list ? list.length + ' violation(s)' : '0 violations'),
+                   el('td', { class: 'num' }, '0'), el('td', { class: 'num' }, '-'),
+                   el('td', {}, list ? 'at ' + dur(list[0].at_s) + ': ' + list[0].detail : '')));
+    }
+    main.appendChild(el('div', { class: 'scroll' }, el('table', { id: 'checks' },
+      el('thead', {}, el('tr', {}, ['result', 'check', 'measured', 'threshold', 'gap', 'where / first violation']
+                                     .map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows))));
+  }
+
+  function operations(main) {
+    if (!(data.completion || []).length) return;
+    main.appendChild(el('h2', {}, 'Operations'));
+    const grid = el('div', { class: 'charts' });
+    main.appendChild(grid);
+    for (const [i, op] of data.completion.entries()) {
+      // From the start (0 %) to the operation's end (or the run's), whatever share it reached: a curve even when no
+      // node got there.
+      const info0 = r.operations[i] || {};
+      const end = (info0.finished_at_s !== null && info0.finished_at_s !== undefined ? info0.finished_at_s : r.end_time_s) -
+                  info0.started_at_s;
+      const pts = [{ x: 0, y: 0 }].concat(op.healthy_s.map((t, k) => ({ x: t, y: op.ranks[k] / Math.max(op.targeted, 1) })));
+      if (end > pts[pts.length - 1].x) pts.push({ x: end, y: pts[pts.length - 1].y });
+      const pct = (r.operations[i] || {}).time_to_pct_s || {};
+      const marks = Object.entries(pct).filter(([p, t]) => ['50', '90', '99', '100'].includes(p) && t !== null)
+        .map(([p, t]) => ({ at: t, label: p + '% ' + dur(t), color: '#2b8a3e' }));
+      const info = r.operations[i] || {};
+      const note = info.targeted + ' targeted: ' + info.succeeded + ' healthy, ' + info.failed + ' failed, ' +
+                   info.timed_out + ' timed out, ' + info.canceled + ' canceled' +
+                   (Object.keys(info.failures_by_reason || {}).length ? ' (' + Object.entries(info.failures_by_reason)
+                     .map(([k, n]) => k + ' ' + n).join(', ') + ')' : '');
+      draw(grid, op.name + ': share of targets healthy on the new version', {
+        type: 'line',
+        data: { datasets: [{ label: op.name, data: pts, stepped: 'after', borderColor: palette[i % palette.length],
+                             backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2 }] },
+        options: { scales: { x: timeAxis('since the operation started'),
+                             y: { min: 0, max: 1, ticks: { callback: (v) => Math.round(v * 100) + '%' } } },
+                   plugins: { fleetsimTimeMarks: { marks } } },
+      }, note);
+      // The distribution of per-node times: a histogram of the healthy times.
+      if (op.healthy_s.length > 1) {
+        const lo = op.healthy_s[0], hi = op.healthy_s[op.healthy_s.length - 1];
+        const bins = 30, width = (hi - lo) / bins || 1, counts = new Array(bins).fill(0);
+        for (let k = 0; k < op.healthy_s.length; k++) {
+          const n = k + 1 < op.ranks.length ? op.ranks[k + 1] - op.ranks[k] : 1;
+          counts[Math.min(bins - 1, Math.floor((op.healthy_s[k] - lo) / width))] += Math.max(n, 1);
+        }
+        draw(grid, op.name + ': nodes by time to healthy', {
+          type: 'bar',
+          data: { labels: counts.map((_, k) => dur(lo + (k + 0.5) * width)),
+                  datasets: [{ label: 'nodes', data: counts, backgroundColor: palette[i % palette.length] }] },
+          options: { scales: { x: { title: { display: true, text: 'time to healthy since the operation started' } },
+                               y: { title: { display: true, text: 'nodes' } } }, plugins: { legend: { display: false } } },
+        });
+      }
+    }
+  }
+
+  function states(main) {
+    const samples = r.states || [];
+    if (!samples.length) return;
+    main.appendChild(el('h2', {}, 'Nodes per app, version and state'));
+    const grid = el('div', { class: 'charts' });
+    main.appendChild(grid);
+    const apps = [...new Set(samples.map((s) => s.app))];
+    for (const app of apps) {
+      const times = [...new Set(samples.filter((s) => s.app === app).map((s) => s.t))].sort((a, b) => a - b);
+      const index = new Map(times.map((t, k) => [t, k]));
+      const series = new Map();
+      for (const s of samples) {
+        if (s.app !== app) continue;
+        const key = s.version + ' ' + s.state;
+        if (!series.has(key)) series.set(key, { version: s.version, state: s.state, y: new Array(times.length).fill(0) });
+        series.get(key).y[index.get(s.t)] = s.nodes;
+      }
+      const versions = [...new Set([...series.values()].map((s) => s.version))];
+      const datasets = [...series.entries()].sort().map(([key, s], k) => {
+        const base = stateColors[s.state] || palette[k % palette.length];
+        const shade = versions.indexOf(s.version) % 2 === 1 ? 'cc' : 'ff';
+        return { label: key, data: times.map((t, j) => ({ x: t, y: s.y[j] })), fill: k === 0 ? 'origin' : '-1',
+                 borderColor: base, backgroundColor: base + (shade === 'cc' ? '99' : 'cc'), pointRadius: 0,
+                 borderWidth: 1 };
+      });
+      draw(grid, app + ': nodes by version and state', {
+        type: 'line', data: { datasets },
+        options: { scales: { x: timeAxis(), y: { stacked: true, title: { display: true, text: 'nodes' } } },
+                   plugins: { fleetsimTimeMarks: { windows: faultWindows, marks: opMarks } } },
+      }, 'shaded: fault windows; dashed: operations started and aborted');
+    }
+  }
+
+  function telemetry(main) {
+    const series = data.telemetry_series || [];
+    if (!series.length) return;
+    main.appendChild(el('h2', {}, 'Telemetry'));
+    const grid = el('div', { class: 'charts' });
+    main.appendChild(grid);
+    draw(grid, 'Buffered at the sites (bytes waiting for the uplink)', {
+      type: 'line',
+      data: { datasets: series.map((s, k) => ({ label: s.scope, data: s.t.map((t, j) => ({ x: t, y: s.buffered_bytes[j] })),
+                                                borderColor: palette[k % palette.length], pointRadius: 0, borderWidth: 2 })) },
+      options: { scales: { x: timeAxis(), y: { ticks: { callback: (v) => bytes(v) } } },
+                 plugins: { fleetsimTimeMarks: { windows: faultWindows } } },
+    }, 'shaded: fault windows (outages)');
+    draw(grid, 'Dropped messages (cumulative)', {
+      type: 'line',
+      data: { datasets: series.map((s, k) => ({ label: s.scope, data: s.t.map((t, j) => ({ x: t, y: s.dropped[j] })),
+                                                borderColor: palette[k % palette.length], pointRadius: 0, borderWidth: 2 })) },
+      options: { scales: { x: timeAxis(), y: { title: { display: true, text: 'messages' } } },
+                 plugins: { fleetsimTimeMarks: { windows: faultWindows } } },
+    });
+    const groups = ((r.telemetry || {}).groups || []).filter((g) => g.scope !== 'fleet');
+    const reasons = [...new Set(groups.flatMap((g) => Object.keys(g.dropped_by_reason || {})))]
+      .filter((reason) => groups.some((g) => (g.dropped_by_reason || {})[reason] > 0));
+    if (reasons.length)
+      draw(grid, 'Drops by reason', {
+        type: 'bar',
+        data: { labels: groups.map((g) => g.scope + (g.preset ? ' (' + g.preset + ')' : '')),
+                datasets: reasons.map((reason, k) => ({ label: reason, data: groups.map((g) => g.dropped_by_reason[reason] || 0),
+                                                        backgroundColor: palette[k % palette.length] })) },
+        options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'messages' } } } },
+      });
+    const table = el('table', {}, el('thead', {}, el('tr', {}, ['scope', 'preset', 'sites', 'produced', 'delivered',
+      'dropped', 'peak buffer', 'drain p50', 'drain max', 'delay p99'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, ((r.telemetry || {}).groups || []).map((g) => el('tr', {}, el('td', {}, g.scope),
+        el('td', {}, g.preset), el('td', { class: 'num' }, value(g.sites)), el('td', { class: 'num' }, value(g.produced)),
+        el('td', { class: 'num' }, value(g.delivered)), el('td', { class: 'num' }, value(g.dropped)),
+        el('td', { class: 'num' }, bytes(g.peak_buffer_bytes)), el('td', { class: 'num' }, dur(g.drain_p50_s)),
+        el('td', { class: 'num' }, dur(g.drain_max_s)), el('td', { class: 'num' }, dur(g.delay_p99_s))))));
+    main.appendChild(el('div', { class: 'scroll' }, table));
+  }
+
+  function faults(main) {
+    const list = r.faults || [];
+    if (!list.length) return;
+    main.appendChild(el('h2', {}, 'Faults'));
+    const grid = el('div', { class: 'charts' });
+    main.appendChild(grid);
+    const names = list.map((f) => f.name + ' (' + f.kind + ')');
+    draw(grid, 'Fault timeline', {
+      type: 'bar',
+      data: { labels: names, datasets: [{ label: 'window', data: list.map((f) => [f.start_s, Math.max(f.end_s, f.start_s + 1)]),
+                                          backgroundColor: '#e03131aa' }] },
+      options: { indexAxis: 'y', scales: { x: timeAxis() }, plugins: { legend: { display: false },
+                 tooltip: { callbacks: { label: (c) => dur(c.raw[0]) + ' to ' + dur(c.raw[1]) } } } },
+    }, list.map((f) => f.name + ': ' + f.targets.length + ' target(s)').slice(0, 12).join('; '));
+  }
+
+  function nodes(main) {
+    const n = data.nodes;
+    if (!n || !n.rows.length) return;
+    main.appendChild(el('h2', {}, 'Nodes'));
+    if (n.total > n.rows.length)
+      main.appendChild(el('p', { class: 'empty' }, 'The first ' + n.rows.length + ' of ' + n.total +
+                                                    ' nodes, failed ones first; every node is in nodes.csv.'));
+    const site = el('input', { placeholder: 'site or node contains...', id: 'node-filter' });
+    const outcome = el('select', { id: 'outcome-filter' }, el('option', { value: '' }, 'any outcome'),
+      [...new Set(n.rows.map((row) => row[n.columns.indexOf('outcome')]))].map((o) => el('option', { value: o }, o || '(none)')));
+    main.appendChild(el('div', { class: 'filters' }, site, outcome));
+    const tbody = el('tbody');
+    let sortColumn = -1, sortDown = false;
+    const render = () => {
+      const text = site.value.trim();
+      const o = outcome.value;
+      let rows = n.rows.filter((row) => (!text || row[0].includes(text) || row[1].includes(text)) &&
+                                        (!o || row[n.columns.indexOf('outcome')] === o));
+      if (sortColumn >= 0) {
+        rows = rows.slice().sort((a, b) => {
+          const x = a[sortColumn], y = b[sortColumn];
+          const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+          return sortDown ? -c : c;
+        });
+      }
+      tbody.replaceChildren(...rows.slice(0, 2000).map((row) => el('tr', {}, row.map((v, k) => el('td',
+        { class: typeof v === 'number' ? 'num' : '' }, n.units[k] === 'seconds' ? dur(v) : n.units[k] === 'bytes' ? bytes(v) :
+          v === null ? '-' : String(v))))));
+    };
+    const head = el('tr', {}, n.columns.map((c, k) => {
+      const th = el('th', { class: 'sortable' + (n.units[k] ? ' num' : '') }, c);
+      th.addEventListener('click', () => { sortDown = sortColumn === k ? !sortDown : false; sortColumn = k; render(); });
+      return th;
+    }));
+    site.addEventListener('input', render);
+    outcome.addEventListener('change', render);
+    main.appendChild(el('div', { class: 'scroll' }, el('table', { id: 'nodes' }, el('thead', {}, head), tbody)));
+    render();
+  }
+
+  header();
+  const main = document.getElementById('main');
+  checks(main);
+  operations(main);
+  states(main);
+  telemetry(main);
+  faults(main);
+  nodes(main);
+  document.body.dataset.charts = String(chartsDrawn);
+  document.body.dataset.points = String(pointsDrawn);
+  // From the start of navigation to every chart drawn: what bench/report_html reports as the render time.
+  document.body.dataset.renderMs = String(Math.round(performance.now()));
+  document.body.dataset.ready = 'true';
+})();

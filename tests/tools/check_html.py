@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""report.html in a real browser: every example scenario's report, opened in headless Chromium.
+
+    check_html.py FLEETSIM_BINARY SOURCE_DIR WORKDIR
+
+Runs the fleetsim binary (from SOURCE_DIR) on every example scenario (seed 7; rollout_10k at a tenth of its size)
+and opens each run's report.html in headless Chromium (Debian's chromium; .ci/setup installs it) with the network
+off. Each page must:
+  - reference nothing outside itself (no src= or href= to a URL or file: scripts, styles and data are inlined);
+  - run its script to the end without an error (body[data-ready="true"], no body[data-errors]: the page records
+    uncaught errors and console.error calls there);
+  - draw every chart with data (each .chart has data-points > 0) and at least the charts its run calls for: a
+    completion curve per operation, nodes per state when the run sampled states, buffers when it had telemetry;
+  - show the run's result and each expectation.
+The screenshots of a few pages (SCREENSHOTS) are saved as WORKDIR/<scenario>.png; docs/images/ keeps them.
+Exit 0 when every page holds, 1 with the list of problems. Registered in ctest as report_html.
+"""
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+PROBLEMS = []
+# The pages whose screenshots are kept (docs/images/ has them as report-<scenario>.png): a browser launch each.
+SCREENSHOTS = {"canary_bad_release", "outage_cache", "gpu_inference", "capacity_study"}
+
+
+def problem(text):
+    PROBLEMS.append(text)
+    print("FAIL " + text, flush=True)
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    sys.exit("check_html.py: no chromium on the PATH (Debian: apt-get install chromium; .ci/setup installs it)")
+
+
+def browse(browser, page, *args):
+    """Runs headless Chromium on a local page with no network; returns its stdout."""
+    with tempfile.TemporaryDirectory() as profile:
+        command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                   "--no-first-run", "--disable-extensions", "--user-data-dir=" + profile,
+                   "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",  # any fetch fails
+                   "--virtual-time-budget=10000", *args, "file://" + os.path.abspath(page)]
+        p = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        if p.returncode != 0:
+            problem(f"{page}: chromium exited {p.returncode}: {p.stderr[-2000:]}")
+        return p.stdout
+
+
+def check_page(browser, label, out, report):
+    page = os.path.join(out, "report.html")
+    if not os.path.exists(page):
+        problem(f"{label}: no report.html")
+        return
+    text = open(page, encoding="utf-8").read()
+    for attr, url in re.findall(r'\b(src|href)\s*=\s*["\']([^"\']+)', text):
+        if not url.startswith("#"):
+            problem(f"{label}: report.html loads {attr}={url!r}: a report must hold everything it shows")
+    size = os.path.getsize(page)
+    dom = browse(browser, page, "--dump-dom")
+    body = re.search(r"<body([^>]*)>", dom)
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+    if attrs.get("data-ready") != "true":
+        problem(f"{label}: the page's script did not finish (body {body.group(0) if body else 'missing'})")
+    if "data-errors" in attrs:
+        problem(f"{label}: script errors: {html.unescape(attrs['data-errors'])}")
+    charts = re.findall(r'<div class="chart" data-points="(\d+)"', dom)
+    empty = [k for k, n in enumerate(charts) if int(n) == 0]
+    if empty:
+        problem(f"{label}: {len(empty)} of {len(charts)} charts without data")
+    wanted = len(report.get("operations", []))
+    if report.get("states"):
+        wanted += 1
+    if report.get("telemetry"):
+        wanted += 2
+    if len(charts) < wanted:
+        problem(f"{label}: {len(charts)} charts, expected at least {wanted}")
+    result = re.search(r'<span class="result [a-z]+" id="result">([A-Z]+)</span>', dom)
+    if not result or result.group(1) != report["result"].upper():
+        problem(f"{label}: the header does not show the result {report['result'].upper()}")
+    for e in report.get("expectations", []):
+        if html.escape(e["expect"], quote=False) not in dom:
+            problem(f"{label}: expectation {e['expect']!r} is not on the page")
+    if label in SCREENSHOTS:
+        browse(browser, page, "--window-size=1280,2400", "--screenshot=" + os.path.join(os.path.dirname(out),
+                                                                                         label + ".png"))
+    print(f"ok {label}: {len(charts)} charts, {attrs.get('data-points')} points, {size / 1e6:.2f} MB", flush=True)
+
+
+def main(argv):
+    if len(argv) != 4:
+        sys.exit(__doc__)
+    fleetsim, source, work = (os.path.abspath(a) for a in argv[1:])
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    browser = chromium()
+    env = dict(os.environ, CI="1")
+    jobs = []
+    for name in sorted(os.listdir(os.path.join(source, "scenarios"))):
+        if not name.endswith(".lua"):
+            continue
+        label = name[:-4]
+        args = ["--seed", "7"]
+        if label == "rollout_10k":  # 10,000 nodes: at a tenth of its size, as tests/tools/snapshot_outputs does
+            args += ["--set", "site.dsl.count=20", "--set", "site.lte.count=12", "--set", "site.fiber.count=8"]
+        jobs.append((label, [fleetsim, "run", os.path.join("scenarios", name), *args, "--out",
+                             os.path.join(work, label), "--no-progress", "-q"]))
+
+    def one(job):
+        label, command = job
+        p = subprocess.run(command, cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=600)
+        out = command[command.index("--out") + 1]
+        if p.returncode not in (0, 1):
+            problem(f"{label}: fleetsim run exited {p.returncode}: {p.stderr[-2000:]}")
+            return
+        check_page(browser, label, out, json.load(open(os.path.join(out, "report.json"))))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(one, jobs))
+    if PROBLEMS:
+        print(f"{len(PROBLEMS)} problem(s)")
+        return 1
+    print(f"every report.html of {len(jobs)} example scenarios renders with data")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
