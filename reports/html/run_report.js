@@ -1,148 +1,12 @@
 // The page of a run's report.html: reads the run's data (the JSON in #fleetsim-data, written by
-// reports::write_report_html) and draws it with Chart.js (Debian's libjs-chart.js, inlined). Sets
-// body[data-ready="true"] when every chart is drawn, body[data-charts] and body[data-points] to what was drawn, and
-// body[data-errors] to any script error, for the headless-browser test (tests/tools/check_html.py), and
-// body[data-render-ms] to the time from navigation to every chart drawn (bench/report_html).
+// reports::write_report_html) and draws it with Chart.js (Debian's libjs-chart.js, inlined) through common.js.
 (function () {
   'use strict';
-  const errors = [];
-  const noteError = (text) => {
-    errors.push(String(text));
-    document.body.dataset.errors = errors.join(' | ');
-  };
-  window.addEventListener('error', (e) => noteError(e.message));
-  const consoleError = console.error;
-  console.error = function (...args) {
-    noteError(args.join(' '));
-    consoleError.apply(console, args);
-  };
-
-  const data = JSON.parse(document.getElementById('fleetsim-data').textContent);
+  const { el, dur, bytes, value, palette, draw, timeAxis } = window.fleetsim;
+  const data = window.fleetsim.data();
   const r = data.report;
-  const palette = ['#2f6fdf', '#e8590c', '#2b8a3e', '#c2255c', '#7048e8', '#0b7285', '#e67700', '#5c940d',
-                   '#a61e4d', '#364fc7', '#087f5b', '#862e9c'];
   const stateColors = { running: '#2b8a3e', updating: '#2f6fdf', starting: '#74c0fc', crashlooping: '#e03131',
                         down: '#868e96', none: '#dee2e6' };
-  let pointsDrawn = 0;
-  let chartsDrawn = 0;
-
-  // ---- formatting ------------------------------------------------------------------------------------------------
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === 'class') node.className = v;
-      else if (k.startsWith('data-')) node.setAttribute(k, v);
-      else node[k] = v;
-    }
-    for (const c of children.flat()) {
-      if (c === null || c === undefined) continue;
-      node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
-    }
-    return node;
-  }
-  function dur(s) {
-    if (s === null || s === undefined || !isFinite(s)) return '-';
-    const neg = s < 0 ? '-' : '';
-    s = Math.abs(s);
-    if (s < 60) return neg + (s < 10 ? s.toFixed(2) : s.toFixed(1)) + 's';
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
-    if (h >= 24) return neg + Math.floor(h / 24) + 'd' + String(h % 24).padStart(2, '0') + 'h';
-    if (h > 0) return neg + h + 'h' + String(m).padStart(2, '0') + 'm';
-    return neg + m + 'm' + String(sec).padStart(2, '0') + 's';
-  }
-  function bytes(b) {
-    if (b === null || b === undefined) return '-';
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let i = 0;
-    while (Math.abs(b) >= 1024 && i < units.length - 1) { b /= 1024; i++; }
-    return (i === 0 ? b.toFixed(0) : b.toFixed(b < 10 ? 2 : 1)) + ' ' + units[i];
-  }
-  function value(v, unit) {
-    if (v === null || v === undefined) return 'never reached';
-    if (unit === 'seconds') return dur(v);
-    if (unit === 'bytes') return bytes(v);
-    return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toPrecision(6);
-  }
-
-  // ---- charts ----------------------------------------------------------------------------------------------------
-  // Fault windows shaded and operation events marked on the time axis of a chart (opts.windows, opts.marks).
-  const timeMarks = {
-    id: 'fleetsimTimeMarks',
-    beforeDatasetsDraw(chart, args, opts) {
-      const x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
-      if (!x || !area) return;
-      ctx.save();
-      let labelEnd = -Infinity;  // labels that would overlap the previous one are left out (the shading stays)
-      for (const w of opts.windows || []) {
-        const a = Math.max(x.getPixelForValue(w.start), area.left), b = Math.min(x.getPixelForValue(w.end), area.right);
-        if (b <= a) continue;
-        ctx.fillStyle = 'rgba(224, 49, 49, 0.10)';
-        ctx.fillRect(a, area.top, b - a, area.bottom - area.top);
-        ctx.fillStyle = 'rgba(160, 30, 30, 0.8)';
-        ctx.font = '11px system-ui, sans-serif';
-        if (a + 3 > labelEnd) {
-          ctx.fillText(w.label, a + 3, area.top + 12);
-          labelEnd = a + 3 + ctx.measureText(w.label).width + 6;
-        }
-      }
-      labelEnd = -Infinity;
-      for (const m of opts.marks || []) {
-        const px = x.getPixelForValue(m.at);
-        if (px < area.left || px > area.right) continue;
-        ctx.strokeStyle = m.color || '#495057';
-        ctx.setLineDash([4, 3]);
-        ctx.beginPath();
-        ctx.moveTo(px, area.top);
-        ctx.lineTo(px, area.bottom);
-        ctx.stroke();
-        ctx.setLineDash([]);
-        ctx.fillStyle = m.color || '#495057';
-        ctx.font = '11px system-ui, sans-serif';
-        if (px + 3 > labelEnd) {
-          ctx.fillText(m.label, px + 3, area.bottom - 4);
-          labelEnd = px + 3 + ctx.measureText(m.label).width + 6;
-        }
-      }
-      ctx.restore();
-    },
-  };
-
-  function chartBox(parent, title, note) {
-    const canvas = el('canvas');
-    const box = el('div', { class: 'chart' }, el('h3', {}, title), canvas, note ? el('div', { class: 'note' }, note) : null);
-    parent.appendChild(box);
-    return { box, canvas };
-  }
-
-  function draw(parent, title, config, note) {
-    const { box, canvas } = chartBox(parent, title, note);
-    let points = 0;
-    for (const ds of config.data.datasets) points += ds.data.length;
-    box.setAttribute('data-points', String(points));
-    config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
-                                     interaction: { mode: 'nearest', intersect: false } }, config.options || {});
-    config.plugins = [timeMarks];
-    new Chart(canvas, config);  // eslint-disable-line no-new
-    pointsDrawn += points;
-    chartsDrawn += 1;
-  }
-
-  // A time axis whose ticks fall on round durations (1, 2, 5, 10, 15, 30 s or min, 1, 2, 3, 6, 12 h, days).
-  const niceSteps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
-                     43200, 86400, 172800, 604800];
-  function timeAxis(title) {
-    return { type: 'linear', title: { display: true, text: title || 'simulated time' },
-             ticks: { callback: (v) => dur(v), maxTicksLimit: 12 },
-             afterBuildTicks: (scale) => {
-               const span = scale.max - scale.min;
-               if (!(span > 0)) return;
-               const step = niceSteps.find((s) => span / s <= 10) || niceSteps[niceSteps.length - 1];
-               const ticks = [];
-               for (let v = Math.ceil(scale.min / step) * step; v <= scale.max + 1e-9; v += step) ticks.push({ value: v });
-               scale.ticks = ticks;
-             } };
-  }
-
   const faultWindows = (r.faults || []).map((f) => ({ start: f.start_s, end: f.end_s, label: f.name }));
   const opMarks = [];
   for (const op of r.operations || []) {
@@ -224,7 +88,7 @@
                      .map(([k, n]) => k + ' ' + n).join(', ') + ')' : '');
       draw(grid, op.name + ': share of targets healthy on the new version', {
         type: 'line',
-        data: { datasets: [{ label: op.name, data: pts, stepped: 'after', borderColor: palette[i % palette.length],
+        data: { datasets: [{ label: op.name, data: pts, stepped: 'before', borderColor: palette[i % palette.length],
                              backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2 }] },
         options: { scales: { x: timeAxis('since the operation started'),
                              y: { min: 0, max: 1, ticks: { callback: (v) => Math.round(v * 100) + '%' } } },
@@ -387,9 +251,5 @@
   telemetry(main);
   faults(main);
   nodes(main);
-  document.body.dataset.charts = String(chartsDrawn);
-  document.body.dataset.points = String(pointsDrawn);
-  // From the start of navigation to every chart drawn: what bench/report_html reports as the render time.
-  document.body.dataset.renderMs = String(Math.round(performance.now()));
-  document.body.dataset.ready = 'true';
+  window.fleetsim.finish();
 })();

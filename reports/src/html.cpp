@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fleetsim/reports/html.hpp"
 #include "fleetsim/reports/run_result.hpp"
 #include "internal.hpp"
 
@@ -279,6 +280,19 @@ void replace_marker(std::string& page, const std::string& marker, const std::str
 
 }  // namespace
 
+// The page: the template with the style, Chart.js, the shared script, the page's script and the data inlined.
+std::string assemble(const std::string& page_js, const ordered_json& data) {
+  std::string page = html_assets::page();
+  // The scripts go in first: the data, inserted last, may hold any text.
+  replace_marker(page, "/*FLEETSIM_STYLE*/", html_assets::style());
+  replace_marker(page, "/*FLEETSIM_CHART_JS*/", html_assets::chart_js());
+  replace_marker(page, "/*FLEETSIM_COMMON_JS*/", html_assets::common_js());
+  replace_marker(page, "/*FLEETSIM_PAGE_JS*/", page_js);
+  replace_marker(page, "/*FLEETSIM_DATA*/",
+                 script_safe(data.dump(-1, ' ', false, ordered_json::error_handler_t::replace)));
+  return page;
+}
+
 std::string report_html(const ordered_json& report, const std::string& dir) {
   const fs::path root(dir);
   ordered_json data;
@@ -294,20 +308,28 @@ std::string report_html(const ordered_json& report, const std::string& dir) {
   data["telemetry_series"] =
       fs::exists(root / "telemetry.csv") ? telemetry_series(root / "telemetry.csv") : ordered_json::array();
   data["nodes"] = node_table(operations, nodes);
-  std::string page = html_assets::run_page();
-  // The page's script and Chart.js go in first: the data, inserted last, may hold any text.
-  replace_marker(page, "/*FLEETSIM_CHART_JS*/", html_assets::chart_js());
-  replace_marker(page, "/*FLEETSIM_PAGE_JS*/", html_assets::run_js());
-  replace_marker(page, "/*FLEETSIM_DATA*/",
-                 script_safe(data.dump(-1, ' ', false, ordered_json::error_handler_t::replace)));
-  return page;
+  return assemble(html_assets::run_js(), data);
 }
 
 void write_report_html(const RunResult& result, const std::string& path) {
   write_file(path, report_html(report_json(result), fs::path(path).parent_path().string()));
 }
 
-void rebuild_report_html(const std::string& dir) {
+ordered_json completion_curves(const std::string& dir) {
+  const fs::path root(dir);
+  ordered_json report = ordered_json::parse(read_file(root / "report.json"));
+  const ordered_json& operations = report.at("operations");
+  const std::vector<NodeLine> nodes = read_nodes(root / "nodes.csv", operations);
+  ordered_json curves = ordered_json::array();
+  for (std::size_t k = 0; k < operations.size(); ++k) curves.push_back(completion(operations[k], nodes, k));
+  return curves;
+}
+
+void write_compare_html(const ordered_json& comparison, const std::string& path) {
+  write_file(path, assemble(html_assets::compare_js(), comparison));
+}
+
+std::string report_html_of(const std::string& dir) {
   const fs::path file = fs::path(dir) / "report.json";
   ordered_json report;
   try {
@@ -317,7 +339,20 @@ void rebuild_report_html(const std::string& dir) {
   }
   if (report.value("schema", "") != "fleetsim.report" || !report.contains("operations"))
     throw std::runtime_error(file.string() + ": not a fleetsim report.json (schema fleetsim.report)");
-  write_file((fs::path(dir) / "report.html").string(), report_html(report, dir));
+  return report_html(report, dir);
+}
+
+void rebuild_report_html(const std::string& dir) {
+  write_file((fs::path(dir) / "report.html").string(), report_html_of(dir));
+}
+
+void write_sweep_html(const ordered_json& sweep, const std::vector<std::string>& shown,
+                      const std::map<std::string, std::string>& links, const std::string& path) {
+  ordered_json data;
+  data["sweep"] = sweep;
+  data["shown"] = shown;
+  data["links"] = links;
+  write_file(path, assemble(html_assets::sweep_js(), data));
 }
 
 }  // namespace fleetsim::reports

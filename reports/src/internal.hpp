@@ -14,10 +14,14 @@ nlohmann::ordered_json report_json(const RunResult& result);
 // Writes a file whole: to a temporary name, renamed into place; throws std::runtime_error naming the path.
 void write_file(const std::string& path, const std::string& content);
 
-namespace html_assets {
-std::string run_page();  // reports/html/run_report.html
-std::string run_js();    // reports/html/run_report.js
-std::string chart_js();  // Chart.js, from Debian's libjs-chart.js
+namespace html_assets {  // reports/html/, embedded by html/embed.cmake
+std::string page();       // page.html: the template of every page
+std::string style();      // report.css
+std::string common_js();  // common.js: what the pages' scripts share
+std::string run_js();     // run_report.js
+std::string sweep_js();   // sweep_report.js
+std::string compare_js(); // compare_report.js
+std::string chart_js();   // Chart.js, from Debian's libjs-chart.js
 }  // namespace html_assets
 
 }  // namespace fleetsim::reports

@@ -17,6 +17,7 @@
 
 #include "across_seeds.hpp"
 #include "fleetsim/models/units.hpp"
+#include "fleetsim/reports/html.hpp"
 #include "fleetsim/reports/run_result.hpp"
 #include "sweep.hpp"
 
@@ -49,7 +50,8 @@ options:
   --tolerance METRIC=10%  for one metric (upgrade.time_to_100), or for every metric matching (*.time_to_100), over
                           the scenario's regression { }
   --alpha 0.05            the significance level of the test across seeds (default 0.05)
-  --out DIR               also write DIR/junit.xml: one test case per metric compared
+  --out DIR               also write DIR/junit.xml (one test case per metric compared) and DIR/compare.html (the
+                          metrics and, for two runs, their completion curves overlaid)
 
 exit codes: 0 no metric worse than its tolerance, 1 one is (or a metric of the baseline is missing now),
             2 bad usage or an unreadable file
@@ -167,6 +169,34 @@ double parse_percent(const std::string& text) {
   if (t.empty() || end != t.c_str() + t.size() || !(x >= 0) || !std::isfinite(x))
     throw std::invalid_argument("a tolerance is a percentage of at least 0 such as 5%, got '" + text + "'");
   return x / 100.0;
+}
+
+// compare.html: the metrics with their verdicts and, for two runs, their completion curves overlaid. A page that
+// cannot be made is a warning: the comparison stands.
+template <typename Change>
+void write_page(const std::vector<std::string>& inputs, const std::string& kind, const std::vector<Compared>& rows,
+                std::size_t regressions, const Change& change, const fs::path& path) {
+  ordered_json data{{"baseline", inputs[0]}, {"current", inputs[1]}, {"kind", kind},
+                    {"result", regressions ? "fail" : "pass"}, {"regressions", regressions}};
+  ordered_json list = ordered_json::array();
+  auto number = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
+  for (const auto& c : rows)
+    list.push_back({{"metric", c.metric}, {"baseline", number(c.baseline)}, {"current", number(c.current)},
+                    {"change", change(c)}, {"tolerance_pct", c.tolerance * 100}, {"direction", c.direction},
+                    {"p", number(c.p_value)}, {"regression", c.regression}, {"verdict", c.verdict}});
+  data["rows"] = list;
+  try {
+    if (kind == "report") {
+      auto dir = [](const std::string& given) {
+        return fs::is_directory(given) ? given : fs::path(given).parent_path().string();
+      };
+      data["curves"] = {{"baseline", reports::completion_curves(dir(inputs[0]))},
+                        {"current", reports::completion_curves(dir(inputs[1]))}};
+    }
+    reports::write_compare_html(data, path.string());
+  } catch (const std::exception& e) {
+    std::cerr << "fleetsim: warning: no compare.html: " << e.what() << "\n";
+  }
 }
 
 }  // namespace
@@ -333,6 +363,7 @@ int compare_main(const std::vector<std::string>& args) {
     }
     x << "</testsuite>\n</testsuites>\n";
     write_atomically(fs::path(out_dir) / "junit.xml", x.str());
+    write_page(inputs, base.kind, rows, regressions, change, fs::path(out_dir) / "compare.html");
   }
   return regressions ? kFail : kPass;
 }

@@ -301,7 +301,7 @@ int sweep_main(const std::vector<std::string>& args) {
   if (shard) std::cout << "; shard " << shard->first << "/" << shard->second << ": " << in_shard << " runs";
   std::cout << " (" << done << " run now, " << resumed << " resumed)";
   if (missing > 0) std::cout << "; " << missing << " not run" << (shard ? " (other shards: fleetsim merge)" : "");
-  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, junit.xml, points/\n";
+  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, junit.xml, sweep.html, points/\n";
   if (interrupt_requested()) return kInterrupted;
   return result;
 }
@@ -354,7 +354,7 @@ int merge_main(const std::vector<std::string>& args) {
   std::cout << "merge: " << runs_of(d).size() << " runs of " << d.point_count() << " points from " << shards.size()
             << " shard(s)";
   if (missing > 0) std::cout << "; " << missing << " missing (a shard not run or not given)";
-  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, junit.xml, points/\n";
+  std::cout << "\n  reports: " << out_dir << "/sweep.json, sweep.csv, junit.xml, sweep.html, points/\n";
   return missing > 0 ? kUsage : result;
 }
 

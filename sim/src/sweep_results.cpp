@@ -19,6 +19,7 @@
 #include "across_seeds.hpp"
 #include "fleetsim/checks/expectations.hpp"
 #include "fleetsim/models/units.hpp"
+#include "fleetsim/reports/html.hpp"
 #include "fleetsim/reports/run_result.hpp"
 #include "sweep.hpp"
 
@@ -209,6 +210,43 @@ void print_table(const SweepDefinition& d, const std::vector<PointResult>& point
       if (x.passed && !*x.passed)
         std::cout << "  " << point_id(p) << ": expect " << x.spec.at("expect").get<std::string>()
                   << ": FAILED: " << expectation_message(x) << "\n";
+}
+
+// sweep.html, and per point points/<id>/report.html: the page of its median run (by the first metric shown; the
+// first run with a report without one). A page that cannot be made is a warning: the sweep's results stand.
+void write_pages(const fs::path& root, const SweepDefinition& d, const std::vector<PointResult>& points,
+                 const std::vector<std::string>& shown, const ordered_json& sweep) {
+  std::map<std::string, std::string> links;
+  for (std::size_t p = 0; p < points.size(); ++p) {
+    std::vector<std::pair<double, std::size_t>> by_value;  // (value, seed)
+    std::optional<std::size_t> any;
+    for (std::size_t s = 0; s < d.seeds.size() && s < points[p].runs.size(); ++s) {
+      const std::string result = points[p].runs[s].at("result").get<std::string>();
+      if (result != "pass" && result != "fail") continue;
+      if (!any) any = s;
+      if (shown.empty()) continue;
+      const auto it = points[p].values.find(shown.front());
+      if (it != points[p].values.end() && s < it->second.size() && it->second[s]) by_value.emplace_back(*it->second[s], s);
+    }
+    std::optional<std::size_t> seed = any;
+    if (!by_value.empty()) {
+      std::stable_sort(by_value.begin(), by_value.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      seed = by_value[(by_value.size() + 1) / 2 - 1].second;  // nearest rank 50
+    }
+    if (!seed) continue;
+    const std::string link = "points/" + point_id(p) + "/report.html";
+    try {
+      write_atomically(root / link, reports::report_html_of((root / points[p].runs[*seed].at("dir").get<std::string>()).string()));
+      links[point_id(p)] = link;
+    } catch (const std::exception& e) {
+      std::cerr << "fleetsim: warning: no report.html for " << point_id(p) << ": " << e.what() << "\n";
+    }
+  }
+  try {
+    reports::write_sweep_html(sweep, shown, links, (root / "sweep.html").string());
+  } catch (const std::exception& e) {
+    std::cerr << "fleetsim: warning: no sweep.html: " << e.what() << "\n";
+  }
 }
 
 }  // namespace
@@ -436,18 +474,16 @@ int aggregate(const fs::path& root, const SweepDefinition& d, std::size_t* missi
         << junit_suites.str() << "</testsuites>\n";
   write_atomically(root / "junit.xml", junit.str());
 
-  if (table) {
-    // The metrics of interest if the sweep names some, else each operation's time to 100 % and failed nodes.
-    std::vector<std::string> shown;
-    for (const auto& m : metric_names) {
-      bool wanted = false;
-      for (const auto& w : d.metrics) wanted = wanted || metric_matches(w, m);
-      if (d.metrics.empty())
-        wanted = metric_matches("*.time_to_100", m) || m == "fleet.nodes_failed";
-      if (wanted && shown.size() < 6) shown.push_back(m);
-    }
-    print_table(d, points, shown);
+  // The metrics of interest if the sweep names some, else each operation's time to 100 % and failed nodes.
+  std::vector<std::string> shown;
+  for (const auto& m : metric_names) {
+    bool wanted = false;
+    for (const auto& w : d.metrics) wanted = wanted || metric_matches(w, m);
+    if (d.metrics.empty()) wanted = metric_matches("*.time_to_100", m) || m == "fleet.nodes_failed";
+    if (wanted && shown.size() < 6) shown.push_back(m);
   }
+  write_pages(root, d, points, shown, out);
+  if (table) print_table(d, points, shown);
   if (missing_out != nullptr) *missing_out = missing;
   if (crashed > 0) return kInternal;
   if (scenario_errors > 0) return kUsage;

@@ -12,7 +12,9 @@ off. Each page must:
   - draw every chart with data (each .chart has data-points > 0) and at least the charts its run calls for: a
     completion curve per operation, nodes per state when the run sampled states, buffers when it had telemetry;
   - show the run's result and each expectation.
-The screenshots of a few pages (SCREENSHOTS) are saved as WORKDIR/<scenario>.png; docs/images/ keeps them.
+Then a two-axis sweep's sweep.html (a chart per metric, a heat map, a linked report.html per point) and compare.html
+of two runs (their curves overlaid, the regression in the table) and of two sweeps, the same way.
+The screenshots of a few pages (SCREENSHOTS, sweep, compare) are saved in WORKDIR; docs/images/ keeps some.
 Exit 0 when every page holds, 1 with the list of problems. Registered in ctest as report_html.
 """
 import html
@@ -54,6 +56,76 @@ def browse(browser, page, *args):
         if p.returncode != 0:
             problem(f"{page}: chromium exited {p.returncode}: {p.stderr[-2000:]}")
         return p.stdout
+
+
+def check_sweep(browser, fleetsim, source, work, env):
+    """A two-axis sweep over 3 seeds: sweep.html draws a chart per metric shown and a heat map, and links a
+    report.html per point that renders too."""
+    out = os.path.join(work, "sweep")
+    p = subprocess.run([fleetsim, "sweep", "scenarios/uplink_sizing.lua", "-p", "stores=2", "-p", "uplink=10Mbps,20Mbps",
+                        "-p", "image=100MiB,200MiB", "--seeds", "3", "--metric", "upgrade.time_to_50", "--out", out,
+                        "--no-progress"], cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=600)
+    if p.returncode != 0:
+        problem(f"sweep: exited {p.returncode}: {p.stderr[-2000:]}")
+        return
+    page = os.path.join(out, "sweep.html")
+    dom = browse(browser, page, "--dump-dom")
+    body = re.search(r"<body([^>]*)>", dom)
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+    if attrs.get("data-ready") != "true" or "data-errors" in attrs:
+        problem(f"sweep.html: not drawn, or script errors: {body.group(0) if body else 'no body'}")
+    charts = re.findall(r'<div class="chart" data-points="(\d+)"', dom)
+    if len(charts) < 1 or any(int(n) == 0 for n in charts):
+        problem(f"sweep.html: charts {charts}: one per metric shown, each with data")
+    if 'class="heat"' not in dom:
+        problem("sweep.html: no heat map for a two-axis grid")
+    links = re.findall(r'<a href="(points/p\d+/report.html)"', dom)
+    if len(links) != 4:
+        problem(f"sweep.html: {len(links)} links to the points' reports, expected 4")
+    for link in links[:1]:
+        point = json.load(open(os.path.join(out, os.path.dirname(link), "seed-1", "report.json")))
+        check_page(browser, "sweep." + os.path.dirname(link).replace("/", "."), os.path.join(out, os.path.dirname(link)),
+                   point)
+    browse(browser, page, "--window-size=1280,2000", "--screenshot=" + os.path.join(work, "sweep.png"))
+    print(f"ok sweep.html: {len(charts)} charts, {attrs.get('data-points')} points, {len(links)} point reports",
+          flush=True)
+
+
+def check_compare(browser, fleetsim, source, work, env):
+    """compare.html of two runs (curves overlaid, a chart per operation) and of a sweep with itself (metrics only)."""
+    def fleetsim_run(*args):
+        return subprocess.run([fleetsim, *args], cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=600)
+    base, slow, out = (os.path.join(work, "compare", d) for d in ("base", "slow", "out"))
+    fleetsim_run("run", "scenarios/uplink_sizing.lua", "-p", "stores=2", "--out", base, "-q", "--no-html")
+    fleetsim_run("run", "scenarios/uplink_sizing.lua", "-p", "stores=2", "-p", "uplink=16Mbps", "--out", slow, "-q",
+                 "--no-html")
+    p = fleetsim_run("compare", base, slow, "--out", out)
+    if p.returncode != 1:
+        problem(f"compare: exited {p.returncode} (a 20 % slower uplink must be a regression): {p.stderr[-2000:]}")
+    for label, page, wanted in (("compare.runs", os.path.join(out, "compare.html"), 2),
+                                ("compare.sweeps", None, 0)):
+        if page is None:
+            sweep = os.path.join(work, "sweep")
+            fleetsim_run("compare", sweep, sweep, "--out", os.path.join(work, "compare", "sweeps"))
+            page = os.path.join(work, "compare", "sweeps", "compare.html")
+        if not os.path.exists(page):
+            problem(f"{label}: no compare.html")
+            continue
+        dom = browse(browser, page, "--dump-dom")
+        body = re.search(r"<body([^>]*)>", dom)
+        attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+        if attrs.get("data-ready") != "true" or "data-errors" in attrs:
+            problem(f"{label}: not drawn, or script errors: {body.group(0) if body else 'no body'}")
+        charts = re.findall(r'<div class="chart" data-points="(\d+)"', dom)
+        if len(charts) < wanted or any(int(n) == 0 for n in charts):
+            problem(f"{label}: charts {charts}, expected {wanted} with data")
+        if '<table id="metrics">' not in dom or "REGRESSION" not in dom and label == "compare.runs":
+            problem(f"{label}: the metrics table, with the regression, is missing")
+        print(f"ok {label}: {len(charts)} charts", flush=True)
+    browse(browser, os.path.join(out, "compare.html"), "--window-size=1280,1600",
+           "--screenshot=" + os.path.join(work, "compare.png"))
 
 
 def check_page(browser, label, out, report):
@@ -127,6 +199,8 @@ def main(argv):
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(one, jobs))
+    check_sweep(browser, fleetsim, source, work, env)
+    check_compare(browser, fleetsim, source, work, env)
     if PROBLEMS:
         print(f"{len(PROBLEMS)} problem(s)")
         return 1
