@@ -7,7 +7,10 @@
   const r = data.report;
   const stateColors = { running: '#2b8a3e', updating: '#2f6fdf', starting: '#74c0fc', crashlooping: '#e03131',
                         down: '#868e96', none: '#dee2e6' };
-  const faultWindows = (r.faults || []).map((f) => ({ start: f.start_s, end: f.end_s, label: f.name }));
+  // Scripted fault windows are shaded on the time axes; random outages (a site's flaps, often hundreds) are not:
+  // the Faults section charts how many are open at once.
+  const faultWindows = (r.faults || []).filter((f) => f.kind !== 'random')
+    .map((f) => ({ start: f.start_s, end: f.end_s, label: f.name }));
   const opMarks = [];
   for (const op of r.operations || []) {
     opMarks.push({ at: op.started_at_s, label: op.name, color: '#364fc7' });
@@ -188,11 +191,37 @@
   }
 
   function faults(main) {
-    const list = r.faults || [];
-    if (!list.length) return;
+    const all = r.faults || [];
+    if (!all.length) return;
     main.appendChild(el('h2', {}, 'Faults'));
     const grid = el('div', { class: 'charts' });
     main.appendChild(grid);
+    // How many windows are open at once, per kind: a step series from every window's start and end.
+    const kinds = [...new Set(all.map((f) => f.kind))];
+    draw(grid, 'Fault windows open at once', {
+      type: 'line',
+      data: { datasets: kinds.map((kind, k) => {
+        const edges = [];
+        for (const f of all.filter((x) => x.kind === kind)) {
+          edges.push([f.start_s, 1]);
+          edges.push([Math.max(f.end_s, f.start_s), -1]);
+        }
+        edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        let open = 0;
+        const pts = [{ x: 0, y: 0 }];
+        for (const [t, d] of edges) {
+          open += d;
+          pts.push({ x: t, y: open });
+        }
+        pts.push({ x: r.end_time_s, y: open });
+        return { label: kind, data: pts, stepped: 'before', borderColor: palette[k % palette.length], pointRadius: 0,
+                 borderWidth: 2 };
+      }) },
+      options: { scales: { x: timeAxis(), y: { min: 0, title: { display: true, text: 'windows' } } } },
+    }, all.length + ' window(s): ' + kinds.map((kind) => all.filter((f) => f.kind === kind).length + ' ' + kind).join(', '));
+    // Which window, when: one bar each, for the scripted ones (the first 60).
+    const list = all.filter((f) => f.kind !== 'random').slice(0, 60);
+    if (!list.length) return;
     const names = list.map((f) => f.name + ' (' + f.kind + ')');
     draw(grid, 'Fault timeline', {
       type: 'bar',
@@ -243,13 +272,14 @@
     render();
   }
 
-  header();
   const main = document.getElementById('main');
-  checks(main);
-  operations(main);
-  states(main);
-  telemetry(main);
-  faults(main);
-  nodes(main);
+  const timings = [];  // milliseconds per section, in body[data-timings] for bench/report_html
+  for (const [name, section] of [['header', header], ['checks', checks], ['operations', operations], ['states', states],
+                                 ['telemetry', telemetry], ['faults', faults], ['nodes', nodes]]) {
+    const start = performance.now();
+    section(main);
+    timings.push(name + ' ' + Math.round(performance.now() - start));
+  }
+  document.body.dataset.timings = timings.join(', ');
   window.fleetsim.finish();
 })();
