@@ -141,6 +141,20 @@ window.fleetsim = (function () {
   }
 
 
+  // The unit a metric's name says it has (for pages that show metrics by name), and a value in it.
+  function unitOf(metric) {
+    const field = metric.slice(metric.lastIndexOf('.') + 1);
+    if (/^(time_to_|duration|drain_|delay_|max_backlog_age|node_time|end_time)/.test(field)) return 'seconds';
+    if (/_bytes$/.test(field)) return 'bytes';
+    return 'count';
+  }
+  function show(v, unit) {
+    if (v === null || v === undefined || !isFinite(v)) return '-';
+    if (unit === 'seconds') return dur(v);
+    if (unit === 'bytes') return bytes(v);
+    return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toPrecision(4);
+  }
+
   function finish() {
     document.body.dataset.charts = String(chartsDrawn);
     document.body.dataset.points = String(pointsDrawn);
@@ -148,6 +162,6 @@ window.fleetsim = (function () {
     document.body.dataset.ready = 'true';
   }
 
-  return { el, dur, bytes, value, palette, draw, chartBox, timeAxis, finish,
+  return { el, dur, bytes, value, palette, draw, chartBox, timeAxis, unitOf, show, finish,
            data: () => JSON.parse(document.getElementById('fleetsim-data').textContent) };
 })();

@@ -4,19 +4,8 @@
 // regressions first.
 (function () {
   'use strict';
-  const { el, dur, palette, draw } = window.fleetsim;
+  const { el, palette, draw, unitOf, show } = window.fleetsim;
   const c = window.fleetsim.data();
-
-  function unitOf(metric) {
-    const field = metric.slice(metric.lastIndexOf('.') + 1);
-    if (/^(time_to_|duration|drain_|delay_|max_backlog_age|node_time|end_time)/.test(field)) return 'seconds';
-    return 'count';
-  }
-  function show(v, unit) {
-    if (v === null || v === undefined || !isFinite(v)) return '-';
-    if (unit === 'seconds') return dur(v);
-    return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toPrecision(6);
-  }
 
   const head = document.getElementById('head');
   document.title = 'fleetsim compare (' + c.result + ')';

@@ -4,25 +4,13 @@
 // heat map of the medians for a two-axis grid, the expectations across seeds, and every point with its runs.
 (function () {
   'use strict';
-  const { el, dur, bytes, palette, draw } = window.fleetsim;
+  const { el, palette, draw, unitOf, show } = window.fleetsim;
   const data = window.fleetsim.data();
   const s = data.sweep;
   const axes = s.axes || [];
   const varying = axes.filter((a) => a.values.length > 1);  // an axis of one value is a fixed parameter
   const points = s.points || [];
 
-  function unitOf(metric) {
-    const field = metric.slice(metric.lastIndexOf('.') + 1);
-    if (/^(time_to_|duration|drain_|delay_|max_backlog_age|node_time|end_time)/.test(field)) return 'seconds';
-    if (/_bytes$/.test(field)) return 'bytes';
-    return 'count';
-  }
-  function show(v, unit) {
-    if (v === null || v === undefined || !isFinite(v)) return '-';
-    if (unit === 'seconds') return dur(v);
-    if (unit === 'bytes') return bytes(v);
-    return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toPrecision(4);
-  }
   // Nearest-rank percentile of the seeds' values that are numbers, as sweep.json's statistics.
   function rank(values, p) {
     const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);

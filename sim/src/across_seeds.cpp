@@ -7,6 +7,11 @@
 
 namespace fleetsim::sim::across_seeds {
 
+bool unreached_is_infinite(const std::string& metric) {
+  const std::string field = metric.substr(metric.rfind('.') + 1);
+  return field.rfind("time_to_", 0) == 0 || field == "duration";
+}
+
 std::optional<double> nearest_rank(std::vector<double> values, double p) {
   if (values.empty() || !(p > 0) || p > 100) return std::nullopt;
   std::sort(values.begin(), values.end());

@@ -16,6 +16,11 @@ std::optional<double> nearest_rank(std::vector<double> values, double p);
 // unknown statistic or no values.
 std::optional<double> statistic(const std::string& stat, const std::vector<double>& values);
 
+// A time an operation never reached (a time_to_<p> or duration when a node never became healthy) is later than any
+// bound: across seeds it counts as +infinity. Any other metric without a value (no drain without an outage) is not
+// a value at all.
+bool unreached_is_infinite(const std::string& metric);
+
 // One-sided p-value of the Mann-Whitney U (Wilcoxon rank-sum) test that `current` tends to be larger than
 // `baseline`: the probability, if both were drawn from one distribution, of a rank sum of `current` at least as
 // large as the one seen. Ties take mid-ranks; the distribution is exact (all splits of the pooled values) up to 24

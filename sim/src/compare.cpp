@@ -77,11 +77,6 @@ struct Side {
   std::map<std::string, std::string> declared;  // metric or *.ending -> "+5%"
 };
 
-bool time_metric(const std::string& metric) {
-  const std::string field = metric.substr(metric.rfind('.') + 1);
-  return field.rfind("time_to_", 0) == 0 || field == "duration";
-}
-
 Side read_side(const std::string& given, const std::vector<std::string>& extra) {
   fs::path path(given);
   std::error_code ec;
@@ -133,7 +128,7 @@ Side read_side(const std::string& given, const std::vector<std::string>& extra) 
       for (const auto& v : stats.value("values", ordered_json::array())) {
         if (v.is_number())
           values.push_back(v.get<double>());
-        else if (time_metric(metric))
+        else if (across_seeds::unreached_is_infinite(metric))
           values.push_back(std::numeric_limits<double>::infinity());  // never reached: later than any
       }
       side.seeds[key + metric] = values;

@@ -78,13 +78,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// A time an operation never reached (a time_to_100 when a node never became healthy) is later than any bound:
-// across seeds it counts as +infinity. Any other metric without a value (no drain without an outage) is left out.
-bool unreached_is_infinite(const std::string& metric) {
-  const std::string field = metric.substr(metric.rfind('.') + 1);
-  return field.rfind("time_to_", 0) == 0 || field == "duration";
-}
-
 std::string render(double v, const std::string& unit) {
   if (std::isinf(v)) return "never";
   if (unit == "seconds") return models::format_duration(v);
@@ -144,7 +137,7 @@ void judge(AcrossExpectation& x, const std::vector<std::optional<double>>& per_s
   for (const auto& v : per_seed) {
     if (v) {
       values.push_back(*v);
-    } else if (unreached_is_infinite(metric)) {
+    } else if (across_seeds::unreached_is_infinite(metric)) {
       values.push_back(kInf);
       ++x.unreached;
     }

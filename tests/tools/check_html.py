@@ -58,6 +58,14 @@ def browse(browser, page, *args):
         return p.stdout
 
 
+def page_state(dom):
+    """What a page's script left on <body> (data-ready, data-errors, ...) and its charts' point counts."""
+    body = re.search(r"<body([^>]*)>", dom)
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+    charts = [int(n) for n in re.findall(r'<div class="chart" data-points="(\d+)"', dom)]
+    return (body.group(0) if body else "no <body>"), attrs, charts
+
+
 def check_sweep(browser, fleetsim, source, work, env):
     """A two-axis sweep over 3 seeds: sweep.html draws a chart per metric shown and a heat map, and links a
     report.html per point that renders too."""
@@ -71,12 +79,10 @@ def check_sweep(browser, fleetsim, source, work, env):
         return
     page = os.path.join(out, "sweep.html")
     dom = browse(browser, page, "--dump-dom")
-    body = re.search(r"<body([^>]*)>", dom)
-    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+    body, attrs, charts = page_state(dom)
     if attrs.get("data-ready") != "true" or "data-errors" in attrs:
-        problem(f"sweep.html: not drawn, or script errors: {body.group(0) if body else 'no body'}")
-    charts = re.findall(r'<div class="chart" data-points="(\d+)"', dom)
-    if len(charts) < 1 or any(int(n) == 0 for n in charts):
+        problem(f"sweep.html: not drawn, or script errors: {body}")
+    if len(charts) < 1 or 0 in charts:
         problem(f"sweep.html: charts {charts}: one per metric shown, each with data")
     if 'class="heat"' not in dom:
         problem("sweep.html: no heat map for a two-axis grid")
@@ -114,12 +120,10 @@ def check_compare(browser, fleetsim, source, work, env):
             problem(f"{label}: no compare.html")
             continue
         dom = browse(browser, page, "--dump-dom")
-        body = re.search(r"<body([^>]*)>", dom)
-        attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+        body, attrs, charts = page_state(dom)
         if attrs.get("data-ready") != "true" or "data-errors" in attrs:
-            problem(f"{label}: not drawn, or script errors: {body.group(0) if body else 'no body'}")
-        charts = re.findall(r'<div class="chart" data-points="(\d+)"', dom)
-        if len(charts) < wanted or any(int(n) == 0 for n in charts):
+            problem(f"{label}: not drawn, or script errors: {body}")
+        if len(charts) < wanted or 0 in charts:
             problem(f"{label}: charts {charts}, expected {wanted} with data")
         if '<table id="metrics">' not in dom or "REGRESSION" not in dom and label == "compare.runs":
             problem(f"{label}: the metrics table, with the regression, is missing")
@@ -139,14 +143,12 @@ def check_page(browser, label, out, report):
             problem(f"{label}: report.html loads {attr}={url!r}: a report must hold everything it shows")
     size = os.path.getsize(page)
     dom = browse(browser, page, "--dump-dom")
-    body = re.search(r"<body([^>]*)>", dom)
-    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+    body, attrs, charts = page_state(dom)
     if attrs.get("data-ready") != "true":
-        problem(f"{label}: the page's script did not finish (body {body.group(0) if body else 'missing'})")
+        problem(f"{label}: the page's script did not finish (body {body})")
     if "data-errors" in attrs:
         problem(f"{label}: script errors: {html.unescape(attrs['data-errors'])}")
-    charts = re.findall(r'<div class="chart" data-points="(\d+)"', dom)
-    empty = [k for k, n in enumerate(charts) if int(n) == 0]
+    empty = [k for k, n in enumerate(charts) if n == 0]
     if empty:
         problem(f"{label}: {len(empty)} of {len(charts)} charts without data")
     wanted = len(report.get("operations", []))
