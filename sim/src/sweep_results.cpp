@@ -206,11 +206,13 @@ void print_table(const SweepDefinition& d, const std::vector<PointResult>& point
 }
 
 // sweep.html, and per point points/<id>/report.html: the page of its median run (by the first metric shown; the
-// first run with a report without one). A page that cannot be made is a warning: the sweep's results stand.
+// first run with a report without one), for the first kMaxPointPages points (a page is about 250 KB, most of it
+// Chart.js; `fleetsim report` makes any other). A page that cannot be made is a warning: the results stand.
+constexpr std::size_t kMaxPointPages = 500;
 void write_pages(const fs::path& root, const SweepDefinition& d, const std::vector<PointResult>& points,
                  const std::vector<std::string>& shown, const ordered_json& sweep) {
   std::map<std::string, std::string> links;
-  for (std::size_t p = 0; p < points.size(); ++p) {
+  for (std::size_t p = 0; p < points.size() && p < kMaxPointPages; ++p) {
     std::vector<std::pair<double, std::size_t>> by_value;  // (value, seed)
     std::optional<std::size_t> any;
     for (std::size_t s = 0; s < d.seeds.size() && s < points[p].runs.size(); ++s) {
