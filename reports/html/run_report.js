@@ -14,9 +14,13 @@
   const opMarks = [];
   for (const op of r.operations || []) {
     opMarks.push({ at: op.started_at_s, label: op.name, color: '#364fc7' });
+    // A batched rollout's gates: each batch after the first starts when the one before passed its gate.
+    (op.batches || []).slice(1).forEach((b, k) =>
+      opMarks.push({ at: b.started_s, label: op.name + ' batch ' + (k + 2), color: '#748ffc' }));
     if (op.aborted_at_s !== null && op.aborted_at_s !== undefined)
       opMarks.push({ at: op.aborted_at_s, label: op.name + ' aborted', color: '#c92a2a' });
   }
+  opMarks.sort((a, b) => a.at - b.at);
 
   // ---- sections --------------------------------------------------------------------------------------------------
   function header() {
@@ -242,14 +246,20 @@
     const site = el('input', { placeholder: 'site or node contains...', id: 'node-filter' });
     const outcome = el('select', { id: 'outcome-filter' }, el('option', { value: '' }, 'any outcome'),
       [...new Set(n.rows.map((row) => row[n.columns.indexOf('outcome')]))].map((o) => el('option', { value: o }, o || '(none)')));
-    main.appendChild(el('div', { class: 'filters' }, site, outcome));
+    // Failure reasons: those of any operation (the "<op> reason" columns).
+    const reasonColumns = n.columns.map((c, k) => (c.endsWith(' reason') ? k : -1)).filter((k) => k >= 0);
+    const reasons = [...new Set(n.rows.flatMap((row) => reasonColumns.map((k) => row[k])).filter((x) => x))].sort();
+    const reason = el('select', { id: 'reason-filter' }, el('option', { value: '' }, 'any failure reason'),
+      reasons.map((x) => el('option', { value: x }, x)));
+    main.appendChild(el('div', { class: 'filters' }, site, outcome, reason));
     const tbody = el('tbody');
     let sortColumn = -1, sortDown = false;
     const render = () => {
       const text = site.value.trim();
-      const o = outcome.value;
+      const o = outcome.value, why = reason.value;
       let rows = n.rows.filter((row) => (!text || row[0].includes(text) || row[1].includes(text)) &&
-                                        (!o || row[n.columns.indexOf('outcome')] === o));
+                                        (!o || row[n.columns.indexOf('outcome')] === o) &&
+                                        (!why || reasonColumns.some((k) => row[k] === why)));
       if (sortColumn >= 0) {
         rows = rows.slice().sort((a, b) => {
           const x = a[sortColumn], y = b[sortColumn];
@@ -268,6 +278,7 @@
     }));
     site.addEventListener('input', render);
     outcome.addEventListener('change', render);
+    reason.addEventListener('change', render);
     main.appendChild(el('div', { class: 'scroll' }, el('table', { id: 'nodes' }, el('thead', {}, head), tbody)));
     render();
   }

@@ -161,6 +161,10 @@ def check_page(browser, label, out, report):
     result = re.search(r'<span class="result [a-z]+" id="result">([A-Z]+)</span>', dom)
     if not result or result.group(1) != report["result"].upper():
         problem(f"{label}: the header does not show the result {report['result'].upper()}")
+    for op in report.get("operations", []):
+        for reason in op.get("failures_by_reason", {}):
+            if f'<option value="{reason}">' not in dom:
+                problem(f"{label}: the node table cannot be filtered by the failure reason {reason!r}")
     for e in report.get("expectations", []):
         if html.escape(e["expect"], quote=False) not in dom:
             problem(f"{label}: expectation {e['expect']!r} is not on the page")
