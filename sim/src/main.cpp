@@ -32,7 +32,7 @@ constexpr int kExitPass = 0, kExitFail = 1, kExitUsage = 2, kExitInternal = 3, k
 
 constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
        fleetsim params SCENARIO.lua [-p NAME=VALUE]... [--json]
-       fleetsim sweep SCENARIO.lua -p NAME=V1,V2... [--seeds N] [-j N] [--out DIR] [--shard I/N]  (sweep --help)
+       fleetsim sweep SCENARIO.lua|SWEEP_FILE [-p NAME=V1,V2...] [--seeds N] [-j N] [--out DIR]  (sweep --help)
        fleetsim merge --out DIR SHARD_DIR...
        fleetsim compare BASELINE CURRENT [--tolerance 5%] [--out DIR]   (compare --help)
        fleetsim report DIR        (report.html again from a run's report.json, nodes.csv, ...)
@@ -49,7 +49,7 @@ options:
   --set PATH=VALUE  override a scenario value, e.g. --set site.store.count=200 --set app.pos.versions.2.0.image=300MiB
   --expect TEXT     one more expectation, as the file's expect "..." would state it, e.g. --expect
                     "upgrade.time_to_100 <= 40m"; may be repeated
-  --out DIR         where report.json, nodes.csv, junit.xml and the other reports go (default: out)
+  --out DIR         where report.json, report.html, nodes.csv, junit.xml and the other reports go (default: out)
   --allow-path DIR  let the scenario's trace files (fault.trace) come from DIR too, not only from the scenario's
                     own folder; may be repeated
   --cfg KEY:VALUE   pass a setting to SimGrid, e.g. --cfg surf/precision:1e-9 (see docs/ENGINE.md)
