@@ -520,6 +520,18 @@ TEST(ReportHtml, SelfContainedWithThePhysicsAndRebuiltByteForByte) {
   for (int k = 0; k < 4; ++k)
     EXPECT_NEAR(curve["healthy_s"][k].get<double>(), all / (4 - k), 0.01 * all / (4 - k)) << k;
   EXPECT_EQ(data["report"], read_report(run));  // report.json's content, as it is
+  // Bytes over time: the registry egress first, its rates between samples adding up to the bytes it carried (the
+  // series ends at the run's end); no outage, so no drains.
+  const auto& egress = data["network"][0];
+  EXPECT_EQ(egress["link"], "registry egress");
+  double carried = 0, before = 0;
+  for (std::size_t k = 0; k < egress["t"].size(); ++k) {
+    carried += egress["bytes_per_s"][k].get<double>() * (egress["t"][k].get<double>() - before);
+    before = egress["t"][k];
+  }
+  EXPECT_NEAR(carried, 4 * 10 * 1048576.0, 1.0);
+  EXPECT_NEAR(before, read_report(run)["end_time_s"].get<double>(), 1e-3);
+  EXPECT_TRUE(data["drains"].is_null());
   EXPECT_NE(data["replay"].get<std::string>().find("fleetsim run "), std::string::npos);
   EXPECT_FALSE(data["invariants"].empty());
   const auto files = read_report(run)["files"];
@@ -545,6 +557,15 @@ TEST(ReportHtml, SelfContainedWithThePhysicsAndRebuiltByteForByte) {
   const RunOutput broken = run_raw({"report", dir + "/out"});
   EXPECT_EQ(broken.exit_code, 2);
   EXPECT_NE(broken.err.find(dir + "/out/nodes.csv:5: "), std::string::npos) << broken.err;
+  EXPECT_EQ(read_file(dir + "/out/report.html"), page);
+  std::ofstream(dir + "/out/nodes.csv") << nodes;
+  std::string network = read_file(dir + "/out/network.csv");
+  network.replace(network.find("\n0.000,registry egress,down,0,") + 1, 5, "zero!");  // line 2's time
+  std::ofstream(dir + "/out/network.csv") << network;
+  const RunOutput bad_number = run_raw({"report", dir + "/out"});
+  EXPECT_EQ(bad_number.exit_code, 2);
+  EXPECT_NE(bad_number.err.find(dir + "/out/network.csv:2: time_s: 'zero!' is not a number"), std::string::npos)
+      << bad_number.err;
   EXPECT_EQ(read_file(dir + "/out/report.html"), page);
 }
 

@@ -269,5 +269,62 @@ at("1h", rollout { app = "x", version = "2", name = "r" })
     }
 }
 
+// Bytes over time (network.csv): four nodes of one site pull 40 MiB each through an 8 Mbps uplink (1 MB/s), halved
+// from 60 s to 120 s. No pull ends before ~2 min, so the rate between samples is the uplink's capacity only if pulls in
+// flight count what has arrived: 1 MB/s, then 0.5 MB/s with the capacity column halved, then 1 MB/s again; the
+// bytes end at 4 x 40 MiB (plus the few control messages on the down direction), the egress at exactly that. On
+// both solvers (SimGrid's comms and fleetsim's flows are read differently).
+class BytesOverTime : public ::testing::TestWithParam<const char*> {};
+TEST_P(BytesOverTime, FollowTheBottleneckCapacityAndAddUpToTheBytesPulled) {
+  std::string dir = fresh_dir(std::string("bytes_") + GetParam());
+  std::string lua = R"(
+cloud { registry = { egress = "1Gbps", latency = "1ms" } }
+site { name = "s", count = 1, nodes = 4, uplink = { down = "8Mbps", up = "2Mbps", latency = "10ms" } }
+app { name = "x", versions = { ["1"] = { image = "40MiB", start_time = "0s" } } }
+simulation { duration = "5m", states_sample = "5s" }
+at("0s", deploy { app = "x", version = "1", name = "d" })
+at("60s", fault.degrade { sites = { "s-1" }, factor = 0.5, duration = "60s", name = "slow" })
+)";
+  auto run = run_fleetsim(write_scenario(dir, "bytes.lua", lua),
+                          {"--set", std::string("simulation.solver=") + GetParam()}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::vector<std::string> header;
+  auto rows = read_csv(dir + "/network.csv", &header);
+  const std::size_t t_col = column(header, "time_s"), link_col = column(header, "link"),
+                    dir_col = column(header, "direction"), bytes_col = column(header, "bytes"),
+                    cap_col = column(header, "capacity_bytes_per_s");
+  std::vector<double> t, down, cap, egress;
+  for (const auto& row : rows) {
+    if (row[link_col] == "registry egress") egress.push_back(std::stod(row[bytes_col]));
+    if (row[link_col] != "s-1" || row[dir_col] != "down") continue;
+    t.push_back(std::stod(row[t_col]));
+    down.push_back(std::stod(row[bytes_col]));
+    cap.push_back(std::stod(row[cap_col]));
+  }
+  ASSERT_EQ(t.size(), 61u);  // 0, 5, ..., 300 s
+  ASSERT_EQ(egress.size(), t.size());
+  const double uplink = 1e6, total = 4 * 40 * kMiB;
+  std::size_t checked = 0;
+  for (std::size_t k = 1; k < t.size(); ++k) {
+    const double rate = (down[k] - down[k - 1]) / (t[k] - t[k - 1]);
+    EXPECT_GE(rate, 0) << t[k];
+    // (bytes in flight are whole bytes: a few bytes of rounding per interval)
+    EXPECT_LE(rate, std::max(cap[k - 1], cap[k]) + 16 / (t[k] - t[k - 1])) << t[k];
+    const double expected = t[k] > 10 && t[k] <= 55 ? uplink : t[k] > 65 && t[k] <= 120 ? uplink / 2
+                            : t[k] > 125 && t[k] <= 190                                ? uplink
+                                                                                       : -1;
+    if (expected < 0) continue;
+    EXPECT_NEAR(rate, expected, 0.01 * expected) << "at " << t[k];
+    EXPECT_EQ(cap[k], expected) << "at " << t[k];
+    ++checked;
+  }
+  EXPECT_EQ(checked, 9u + 11u + 13u);
+  EXPECT_GE(down.back(), total);
+  EXPECT_LE(down.back(), total + 64 * 1024);  // the desired-state messages
+  EXPECT_EQ(egress.back(), total);
+  EXPECT_EQ(read_report(run)["network"]["registry_egress_bytes"].get<double>(), egress.back());
+}
+INSTANTIATE_TEST_SUITE_P(Solvers, BytesOverTime, ::testing::Values("sharing", "simgrid"));
+
 }  // namespace
 }  // namespace fleetsim::testing

@@ -65,6 +65,34 @@ TEST(TelemetryOnSimGrid, BacklogDrainsInBacklogOverSpareCapacity) {
   EXPECT_GE(fleet["delivered"].get<double>(), fleet["produced"].get<double>() - 2 * interval * 100);
   // The oldest message waited the outage, the wait for its batch and its share of the drain.
   EXPECT_GE(fleet["max_backlog_age_s"].get<double>(), T);
+
+  // telemetry_drains.csv: the one drain, from the uplink's return at 10 min + 1 h, of the outage's data.
+  std::vector<std::string> header;
+  auto rows = read_csv(run.dir + "/telemetry_drains.csv", &header);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][column(header, "site")], "s-1");
+  EXPECT_NEAR(std::stod(rows[0][column(header, "uplink_up_at_s")]), 600 + T, 1e-3);
+  const double backlog = std::stod(rows[0][column(header, "backlog_bytes")]);
+  EXPECT_GE(backlog, r * T);
+  EXPECT_LE(backlog, r * (T + 2 * interval));
+  EXPECT_NEAR(std::stod(rows[0][column(header, "drained_after_s")]), drain, 1e-3);
+
+  // The delay distribution: every delivered message in a bin of 20 per decade; those produced during the outage or
+  // the drain (live data waits behind the backlog) waited more than 10^1.5 s, the others a batch interval or less.
+  const auto& bins = fleet["delay_histogram"];
+  ASSERT_FALSE(bins.empty());
+  double messages = 0, late = 0, previous_upper = 0;
+  for (const auto& bin : bins) {
+    const double lower = bin[0], upper = bin[1], n = bin[2];
+    EXPECT_NEAR(upper / lower, std::pow(10.0, 1 / 20.0), 1e-9);
+    EXPECT_GE(lower, previous_upper - 1e-12);
+    previous_upper = upper;
+    messages += n;
+    if (lower >= std::pow(10.0, 1.5) - 1e-9) late += n;
+  }
+  EXPECT_EQ(messages, fleet["delivered"].get<double>());
+  EXPECT_NEAR(late, 100 * (T + drain), 0.01 * messages);
+  EXPECT_GE(previous_upper, T);
 }
 
 // The cap paces batches (256 KiB: 5 s each at the cap, below one batch interval).

@@ -173,6 +173,8 @@
       options: { scales: { x: timeAxis(), y: { title: { display: true, text: 'messages' } } },
                  plugins: { fleetsimTimeMarks: { windows: faultWindows } } },
     });
+    drainChart(grid);
+    delayChart(grid);
     const groups = ((r.telemetry || {}).groups || []).filter((g) => g.scope !== 'fleet');
     const reasons = [...new Set(groups.flatMap((g) => Object.keys(g.dropped_by_reason || {})))]
       .filter((reason) => groups.some((g) => (g.dropped_by_reason || {})[reason] > 0));
@@ -192,6 +194,95 @@
         el('td', { class: 'num' }, bytes(g.peak_buffer_bytes)), el('td', { class: 'num' }, dur(g.drain_p50_s)),
         el('td', { class: 'num' }, dur(g.drain_max_s)), el('td', { class: 'num' }, dur(g.delay_p99_s))))));
     main.appendChild(el('div', { class: 'scroll' }, table));
+  }
+
+  // Drain time after each outage that left a backlog, per site template, at the time the uplink came back.
+  function drainChart(grid) {
+    const d = data.drains;
+    if (!d || !d.total) return;
+    let unfinished = 0, drawn = 0;
+    const datasets = Object.entries(d.by_scope).map(([scope, s], k) => {
+      const pts = [];
+      s.up_at_s.forEach((t, j) => {
+        if (s.drained_after_s[j] === null) unfinished++;
+        else pts.push({ x: t, y: s.drained_after_s[j], backlog: s.backlog_bytes[j] });
+      });
+      drawn += s.up_at_s.length;
+      return { label: scope, data: pts, showLine: false, pointRadius: 3, borderColor: palette[k % palette.length],
+               backgroundColor: palette[k % palette.length] + '99' };
+    });
+    draw(grid, 'Drain time after each outage (backlog sent once the uplink is back)', {
+      type: 'scatter', data: { datasets },
+      options: { scales: { x: Object.assign(timeAxis('uplink back at'), { min: 0, max: r.end_time_s }), y: { min: 0, title: { display: true, text: 'drain time' },
+                                                               ticks: { callback: (v) => dur(v) } } },
+                 plugins: { fleetsimTimeMarks: { windows: faultWindows },
+                            tooltip: { callbacks: { label: (c) => c.dataset.label + ': ' + bytes(c.raw.backlog) +
+                              ' drained in ' + dur(c.raw.y) + ' from ' + dur(c.raw.x) } } } },
+    }, d.total + ' drain(s)' + (drawn < d.total ? ', the ' + drawn + ' slowest drawn' : '') +
+       (unfinished ? '; ' + unfinished + ' not caught up (the run ended or the uplink failed again) are not drawn' : '') +
+       '; physics: backlog / (uplink capacity - live rate)');
+  }
+
+  // How long messages took from production to the cloud: the share delivered within each delay (from the delay
+  // histogram of report.json, 20 bins per decade; a point is its bin's upper edge).
+  function delayChart(grid) {
+    const all = (r.telemetry || {}).groups || [];
+    const groups = all.length > 2 ? all.filter((g) => g.scope !== 'fleet') : all.filter((g) => g.scope === 'fleet');
+    const datasets = groups.filter((g) => (g.delay_histogram || []).length).map((g, k) => {
+      const total = g.delay_histogram.reduce((a, b) => a + b[2], 0);
+      let seen = 0;
+      const pts = [{ x: g.delay_histogram[0][0], y: 0 }];
+      for (const [, upper, n] of g.delay_histogram) {
+        seen += n;
+        pts.push({ x: upper, y: seen / total });
+      }
+      return { label: g.scope + (g.preset ? ' (' + g.preset + ')' : ''), data: pts, stepped: 'after',
+               borderColor: palette[k % palette.length], pointRadius: 0, borderWidth: 2 };
+    });
+    if (!datasets.length) return;
+    draw(grid, 'Delivery delay (production to the cloud): share of messages delivered within', {
+      type: 'line', data: { datasets },
+      options: { scales: { x: { type: 'logarithmic', title: { display: true, text: 'delay' },
+                                ticks: { callback: (v) => { const l = Math.log10(v); return Math.abs(l - Math.round(l)) < 1e-6 ? dur(v) : ''; } } },
+                           y: { min: 0, max: 1, ticks: { callback: (v) => Math.round(v * 100) + '%' } } } },
+    }, 'delivered messages only; read at bin edges (20 per decade, at most 12% above the true delay)');
+  }
+
+  // Throughput on the registry egress and the busiest site uplinks (network.csv: the bytes each carried between two
+  // samples over the time between them), against each link's capacity (0 while it is down).
+  function network(main) {
+    const links = data.network || [];
+    if (!links.length) return;
+    main.appendChild(el('h2', {}, 'Bytes over time'));
+    const grid = el('div', { class: 'charts' });
+    main.appendChild(grid);
+    const mbps = (b) => b * 8 / 1e6;
+    // The egress alone (its rate dwarfs an uplink's), then the busiest uplinks in each direction; the capacity of the
+    // egress and of the busiest uplink drawn dashed.
+    const charts = [
+      ['Registry egress (image pulls of every site)', links.filter((l) => l.link === 'registry egress')],
+      ['Busiest site uplinks, towards the sites (image pulls, control)', links.filter((l) => l.link !== 'registry egress' && l.direction === 'down')],
+      ['Busiest site uplinks, from the sites (telemetry, status)', links.filter((l) => l.direction === 'up')],
+    ];
+    for (const [title, list] of charts) {
+      if (!list.length) continue;
+      const datasets = [];
+      list.forEach((l, k) => {
+        const color = palette[k % palette.length];
+        datasets.push({ label: l.link + ' (' + bytes(l.total_bytes) + ')', data: l.t.map((t, j) => ({ x: t, y: mbps(l.bytes_per_s[j]) })),
+                        borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 2 });
+        if (k === 0)
+          datasets.push({ label: l.link + ' capacity', data: l.t.map((t, j) => ({ x: t, y: mbps(l.capacity_bytes_per_s[j]) })),
+                          borderColor: color, backgroundColor: color, borderDash: [6, 4], pointRadius: 0, borderWidth: 1,
+                          stepped: 'before' });
+      });
+      draw(grid, title, {
+        type: 'line', data: { datasets },
+        options: { scales: { x: timeAxis(), y: { min: 0, title: { display: true, text: 'Mbit/s' } } },
+                   plugins: { fleetsimTimeMarks: { windows: faultWindows, marks: opMarks } } },
+      }, 'mean rate between samples (simulation.states_sample), a pull counted as its bytes arrive; dashed: capacity ' +
+         '(0 while the link is down)');
+    }
   }
 
   function faults(main) {
@@ -286,7 +377,7 @@
   const main = document.getElementById('main');
   const timings = [];  // milliseconds per section, in body[data-timings] for bench/report_html
   for (const [name, section] of [['header', header], ['checks', checks], ['operations', operations], ['states', states],
-                                 ['telemetry', telemetry], ['faults', faults], ['nodes', nodes]]) {
+                                 ['network', network], ['telemetry', telemetry], ['faults', faults], ['nodes', nodes]]) {
     const start = performance.now();
     section(main);
     timings.push(name + ' ' + Math.round(performance.now() - start));

@@ -1,14 +1,15 @@
 // report.html: one self-contained page per run (docs/REPORTS.md, "report.html"): the page (reports/html/), Chart.js
 // and the run's data inlined, nothing loaded from anywhere. The data is report.json's content plus the series the
-// charts need, read back from the run's nodes.csv, telemetry.csv and junit.xml (written before it) and downsampled
-// so that a 10,000-node day stays a few megabytes. The run and `fleetsim report DIR` take the same path, so a
-// rebuilt page is the page the run wrote.
+// charts need, read back from the run's nodes.csv, telemetry.csv, telemetry_drains.csv, network.csv and junit.xml
+// (written before it) and downsampled so that a 10,000-node day stays a few megabytes. The run and `fleetsim report
+// DIR` take the same path, so a rebuilt page is the page the run wrote.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -31,6 +32,8 @@ namespace fs = std::filesystem;
 constexpr std::size_t kMaxCurvePoints = 1500;   // per operation's completion curve
 constexpr std::size_t kMaxSeriesPoints = 1500;  // per telemetry scope
 constexpr std::size_t kMaxNodeRows = 10000;     // the node table; nodes.csv has them all
+constexpr std::size_t kMaxRatePoints = 1500;    // per link's throughput series
+constexpr std::size_t kMaxDrains = 3000;        // drains drawn; telemetry_drains.csv has them all
 
 [[noreturn]] void bad_file(const fs::path& file, std::size_t line, const std::string& problem) {
   throw std::runtime_error(file.string() + ":" + std::to_string(line) + ": " + problem);
@@ -200,6 +203,101 @@ ordered_json telemetry_series(const fs::path& file) {
   return out;
 }
 
+// Throughput over time per link from network.csv's cumulative bytes: the mean rate between two samples (bytes/s) at
+// the later one, with the link's capacity there. Beyond kMaxRatePoints, each bucket keeps its lowest and highest
+// rate (in time order), so that neither a saturated stretch nor a stall is smoothed away.
+ordered_json network_series(const fs::path& file) {
+  struct Link {
+    std::string link, direction;
+    std::vector<double> t, bytes, capacity;
+  };
+  std::vector<Link> links;
+  std::map<std::pair<std::string, std::string>, std::size_t> index;
+  const auto rows = read_csv(file);
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    const auto& f = rows[r];
+    if (f.size() < 5) bad_file(file, r + 1, "fewer fields than time_s,link,direction,bytes,capacity_bytes_per_s");
+    const auto key = std::make_pair(f[1], f[2]);
+    if (!index.count(key)) {
+      index[key] = links.size();
+      links.push_back({f[1], f[2], {}, {}, {}});
+    }
+    Link& l = links[index[key]];
+    l.t.push_back(number(file, r + 1, "time_s", f[0]));
+    l.bytes.push_back(number(file, r + 1, "bytes", f[3]));
+    l.capacity.push_back(number(file, r + 1, "capacity_bytes_per_s", f[4]));
+  }
+  ordered_json out = ordered_json::array();
+  for (const Link& l : links) {
+    std::vector<std::size_t> all;  // samples with a rate: each after the first, at a later time than the one before
+    for (std::size_t k = 1; k < l.t.size(); ++k)
+      if (l.t[k] > l.t[k - 1]) all.push_back(k);
+    auto rate = [&l](std::size_t k) { return std::max(0.0, (l.bytes[k] - l.bytes[k - 1]) / (l.t[k] - l.t[k - 1])); };
+    std::vector<std::size_t> kept;
+    if (all.size() <= kMaxRatePoints) {
+      kept = all;
+    } else {
+      const std::size_t buckets = kMaxRatePoints / 2;
+      for (std::size_t b = 0; b < buckets; ++b) {
+        const std::size_t from = b * all.size() / buckets, to = (b + 1) * all.size() / buckets;
+        if (from >= to) continue;
+        std::size_t lo = from, hi = from;
+        for (std::size_t i = from; i < to; ++i) {
+          if (rate(all[i]) < rate(all[lo])) lo = i;
+          if (rate(all[i]) > rate(all[hi])) hi = i;
+        }
+        kept.push_back(all[std::min(lo, hi)]);
+        if (lo != hi) kept.push_back(all[std::max(lo, hi)]);
+      }
+    }
+    ordered_json t = ordered_json::array(), rates = ordered_json::array(), capacity = ordered_json::array();
+    for (std::size_t k : kept) {
+      t.push_back(l.t[k]);
+      rates.push_back(rate(k));
+      capacity.push_back(l.capacity[k]);
+    }
+    out.push_back({{"link", l.link}, {"direction", l.direction}, {"total_bytes", l.bytes.empty() ? 0.0 : l.bytes.back()},
+                   {"t", t}, {"bytes_per_s", rates}, {"capacity_bytes_per_s", capacity}});
+  }
+  return out;
+}
+
+// The drains after uplink outages from telemetry_drains.csv, per scope: when the uplink came back, the backlog and
+// how long it took to catch up (null: it did not). Beyond kMaxDrains, the slowest (those that never caught up first).
+ordered_json drains(const fs::path& file) {
+  struct Drain {
+    std::string scope;
+    double up_at, backlog;
+    std::optional<double> after;
+  };
+  std::vector<Drain> all;
+  const auto rows = read_csv(file);
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    const auto& f = rows[r];
+    if (f.size() < 5) bad_file(file, r + 1, "fewer fields than site,scope,uplink_up_at_s,backlog_bytes,drained_after_s");
+    all.push_back({f[1], number(file, r + 1, "uplink_up_at_s", f[2]), number(file, r + 1, "backlog_bytes", f[3]),
+                   f[4].empty() ? std::nullopt : std::optional<double>(number(file, r + 1, "drained_after_s", f[4]))});
+  }
+  const std::size_t total = all.size();
+  if (all.size() > kMaxDrains) {
+    std::stable_sort(all.begin(), all.end(), [](const Drain& a, const Drain& b) {
+      return (a.after ? *a.after : std::numeric_limits<double>::infinity()) >
+             (b.after ? *b.after : std::numeric_limits<double>::infinity());
+    });
+    all.resize(kMaxDrains);
+  }
+  ordered_json by_scope = ordered_json::object();
+  for (const Drain& d : all) {
+    ordered_json& s = by_scope[d.scope];
+    if (s.is_null()) s = {{"up_at_s", ordered_json::array()}, {"backlog_bytes", ordered_json::array()},
+                          {"drained_after_s", ordered_json::array()}};
+    s["up_at_s"].push_back(d.up_at);
+    s["backlog_bytes"].push_back(d.backlog);
+    s["drained_after_s"].push_back(d.after ? ordered_json(*d.after) : ordered_json(nullptr));
+  }
+  return {{"total", total}, {"by_scope", by_scope}};
+}
+
 // The node table: per node its site and bytes, and per operation that targeted it its outcome, reason and time to
 // healthy. Up to kMaxNodeRows: the nodes that did not succeed first, then the others in fleet order.
 ordered_json node_table(const ordered_json& operations, const std::vector<NodeLine>& nodes) {
@@ -307,6 +405,8 @@ std::string report_html(const ordered_json& report, const std::string& dir) {
   data["completion"] = curves;
   data["telemetry_series"] =
       fs::exists(root / "telemetry.csv") ? telemetry_series(root / "telemetry.csv") : ordered_json::array();
+  data["network"] = fs::exists(root / "network.csv") ? network_series(root / "network.csv") : ordered_json::array();
+  data["drains"] = fs::exists(root / "telemetry_drains.csv") ? drains(root / "telemetry_drains.csv") : ordered_json(nullptr);
   data["nodes"] = node_table(operations, nodes);
   return assemble(html_assets::run_js(), data);
 }

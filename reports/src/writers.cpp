@@ -307,6 +307,7 @@ nlohmann::ordered_json report_json(const RunResult& r) {
                         {"delay_p99_s", opt(g.delay_p99_s)},
                         {"delay_max_s", opt(g.delay_max_s)},
                         {"sites_never_drain", g.sites_never_drain},
+                        {"delay_histogram", g.delay_bins},
                         {"gpu",
                          {{"frames_arrived", g.frames_arrived},
                           {"frames_processed", g.frames_processed},

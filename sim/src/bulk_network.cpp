@@ -171,6 +171,13 @@ double BulkNetwork::cancel(Handle handle) {
   return remaining;
 }
 
+double BulkNetwork::remaining(Handle handle) {
+  const Transfer* it = find(handle);
+  if (it == nullptr) return 0;
+  if (it->ended) return it->remaining;
+  return solver_.remaining(std::max(last_now_, sg4::Engine::get_clock()), it->flow);
+}
+
 void BulkNetwork::link_changed(const sg4::Link* link) {
   auto it = links_.find(link);
   if (it == links_.end()) return;  // no transfer has used it yet: it is read as it is when one does

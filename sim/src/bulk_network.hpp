@@ -49,6 +49,9 @@ class BulkNetwork {
   // Stops a transfer without calling its `done`; returns the bytes it still had to move (those of its end if it
   // ended and its `done` has not run yet).
   double cancel(Handle handle);
+  // The bytes a transfer still has to move now (0 once it ended and was handed over, or was cancelled). Reads the
+  // solver without advancing it: nothing of a run changes by asking.
+  double remaining(Handle handle);
   // After SimGrid's state or bandwidth of `link` changed (a fault): the transfers crossing it follow.
   void link_changed(const simgrid::s4u::Link* link);
 

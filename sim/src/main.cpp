@@ -321,7 +321,8 @@ int main(int argc, char** argv) {
   if (args[0] == "report") {  // report.html again from a run's files, without running it
     if (args.size() == 2 && (args[1] == "-h" || args[1] == "--help")) {
       std::cout << "usage: fleetsim report DIR\n\nWrites DIR/report.html again from the run's report.json, nodes.csv, "
-                   "telemetry.csv and junit.xml\n(the page the run wrote; docs/REPORTS.md). Exit 0, or 2 when DIR "
+                   "network.csv,\ntelemetry.csv, telemetry_drains.csv and junit.xml (the page the run wrote; "
+                   "docs/REPORTS.md).\nExit 0, or 2 when DIR "
                    "does not hold a run's reports.\n";
       return kExitPass;
     }

@@ -269,6 +269,18 @@ std::uint64_t SimNode::received_of(std::uint64_t bytes, double remaining) {
   return left >= bytes ? 0 : bytes - left;
 }
 
+double SimNode::pull_bytes_arrived_in_flight() const {
+  double arrived = 0;
+  for (const auto& entry : fetches_) {
+    const Fetch& f = entry.second;
+    const double remaining = f.remaining_before_fault >= 0 ? f.remaining_before_fault
+                             : f.comm != nullptr          ? f.comm->get_remaining()
+                                                          : world_.bulk->remaining(f.bulk);
+    arrived += static_cast<double>(received_of(f.bytes, remaining));
+  }
+  return arrived;
+}
+
 std::uint64_t SimNode::received_bytes(const Fetch& f) {
   return received_of(f.bytes, f.remaining_before_fault >= 0 ? f.remaining_before_fault : f.comm->get_remaining());
 }
@@ -283,6 +295,7 @@ void SimNode::release_slot(agents::TransferId id) {
 void SimNode::account_fetch(std::uint64_t bytes) {
   world_.registry_egress_bytes += bytes;
   world_.site_uplink_bytes[node_.site_index] += bytes;
+  world_.site_down_bytes[node_.site_index] += bytes;
   world_.node_bytes_pulled[index_] += bytes;
 }
 
@@ -290,6 +303,7 @@ void SimNode::account_control(const agents::Message& message) {
   std::uint64_t size = agents::wire_size(message);
   world_.control_bytes += size;
   world_.site_uplink_bytes[node_.site_index] += size;
+  world_.site_down_bytes[node_.site_index] += size;
 }
 
 void SimNode::handed_fetch_result(agents::TransferId id, const agents::FetchResult& result) {

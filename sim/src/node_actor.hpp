@@ -68,6 +68,9 @@ class SimNode final : public Receiver,
   // The node's state for an app, for the states time series: (version, state).
   // (version or "-", state): views valid until the node next changes (the sampler copies what it keeps)
   std::pair<std::string_view, std::string_view> state_of(const std::string& app) const;
+  // Bytes of the pulls in flight that have arrived so far (the bytes pulled count them only once each ends).
+  double pull_bytes_arrived_in_flight() const;
+  std::size_t site_index() const { return node_.site_index; }
   const agents::NodeAgent& agent() const { return agent_; }
 
  private:

@@ -89,6 +89,7 @@ void SimOrchestrator::account(const agents::Message& message) {
   const std::uint64_t size = agents::wire_size(message);
   world_.control_bytes += size;
   world_.site_uplink_bytes[world_.platform.nodes[node].site_index] += size;
+  world_.site_up_bytes[world_.platform.nodes[node].site_index] += size;
 }
 
 agents::Time SimOrchestrator::now() const { return sg4::Engine::get_clock(); }

@@ -12,8 +12,10 @@ namespace fleetsim::sim {
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& OutputDir::report_names() {
-  static const std::vector<std::string> names{"report.json",  "nodes.csv",     "junit.xml",           "events.jsonl",
-                                              "states.csv",   "telemetry.csv", "telemetry_sites.csv", "report.html"};
+  static const std::vector<std::string> names{"report.json",         "nodes.csv",            "junit.xml",
+                                              "events.jsonl",        "states.csv",           "network.csv",
+                                              "telemetry.csv",       "telemetry_sites.csv",  "telemetry_drains.csv",
+                                              "report.html"};
   return names;
 }
 
@@ -41,9 +43,11 @@ std::optional<std::string> OutputDir::write(reports::RunResult& result) {
                                                       {"junit.xml", reports::write_junit_xml},
                                                       {"events.jsonl", reports::write_events_jsonl}};
   if (!result.states.empty()) writers.emplace_back("states.csv", reports::write_states_csv);
+  if (!result.network.empty()) writers.emplace_back("network.csv", reports::write_network_csv);
   if (!result.telemetry.empty()) {
     writers.emplace_back("telemetry.csv", reports::write_telemetry_csv);
     writers.emplace_back("telemetry_sites.csv", reports::write_telemetry_sites_csv);
+    writers.emplace_back("telemetry_drains.csv", reports::write_telemetry_drains_csv);
   }
   if (html_) writers.emplace_back("report.html", reports::write_report_html);
   // report.json comes last and lists every file of the run: its presence says the run's reports are complete.

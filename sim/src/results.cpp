@@ -205,6 +205,9 @@ reports::TelemetryGroup finish_scope(TelemetryScope& scope) {
   g.delay_p50_s = scope.delays.percentile(50);
   g.delay_p99_s = scope.delays.percentile(99);
   if (scope.delays.total > 0) g.delay_max_s = scope.delays.max;
+  const std::vector<double>& edges = DelayHistogram::edges();
+  for (std::size_t b = 0; b < scope.delays.weight.size(); ++b)
+    if (scope.delays.weight[b] > 0) g.delay_bins.push_back({edges[b], edges[b + 1], scope.delays.weight[b]});
   return g;
 }
 
@@ -227,6 +230,39 @@ void collect_telemetry(const World& world, const RunActors& actors, reports::Run
   for (const auto& samples : world.telemetry_series)
     for (const auto& scope : order)
       if (auto it = samples.find(scope); it != samples.end()) r.telemetry_series.push_back(it->second);
+}
+
+// The registry egress, then the kBusiestUplinks site uplinks that carried the most in each direction (those that
+// carried anything), each with its capacity at every sample.
+void collect_network(const World& world, reports::RunResult& r) {
+  const World::NetworkSamples& n = world.network;
+  const std::size_t samples = n.at_s.size(), sites = world.platform.sites.size();
+  if (samples == 0) return;
+  r.network_times_s = n.at_s;
+  auto capacity_of = [&n, samples](std::size_t link) {  // the changes are in sample order
+    std::vector<double> c(samples, 0.0);
+    for (const auto& change : n.capacity_changes)
+      if (change.link == link)
+        std::fill(c.begin() + static_cast<std::ptrdiff_t>(change.sample), c.end(), change.bytes_per_s);
+    return c;
+  };
+  reports::NetworkSeries egress{"registry egress", "down", world.registry_egress_bytes, n.egress, capacity_of(0)};
+  r.network.push_back(std::move(egress));
+  for (const bool down : {true, false}) {
+    const std::vector<std::uint64_t>& totals = down ? world.site_down_bytes : world.site_up_bytes;
+    std::vector<std::size_t> order(sites);
+    for (std::size_t s = 0; s < sites; ++s) order[s] = s;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return totals[a] > totals[b]; });
+    for (std::size_t k = 0; k < order.size() && k < reports::RunResult::kBusiestUplinks; ++k) {
+      const std::size_t s = order[k];
+      if (totals[s] == 0) break;
+      reports::NetworkSeries series{world.platform.sites[s].name, down ? "down" : "up", totals[s], {}, {}};
+      const std::vector<double>& all = down ? n.site_down : n.site_up;
+      for (std::size_t i = 0; i < samples; ++i) series.bytes.push_back(all[i * sites + s]);
+      series.capacity_bytes_per_s = capacity_of(down ? 1 + 2 * s : 2 + 2 * s);
+      r.network.push_back(std::move(series));
+    }
+  }
 }
 
 }  // namespace
@@ -255,6 +291,7 @@ reports::RunResult collect_results(World& world, const RunActors& actors,
   collect_operations(world, actors, r);
   collect_versions(world, actors, r);
   collect_telemetry(world, actors, r);
+  collect_network(world, r);
   return r;
 }
 

@@ -45,6 +45,8 @@ void build_world(World& world) {
   world.node_bytes_pulled.assign(n, 0);
   world.node_bytes_wasted.assign(n, 0);
   world.site_uplink_bytes.assign(world.platform.sites.size(), 0);
+  world.site_down_bytes.assign(world.platform.sites.size(), 0);
+  world.site_up_bytes.assign(world.platform.sites.size(), 0);
   world.admin_inbox = sg4::Mailbox::by_name("admin");
   world.to_node.reserve(n);
   world.from_node.reserve(n);
@@ -210,6 +212,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   StateSampler sampler(world, node_ptrs);
   if (!scenario.apps.empty()) {
     world.states_loop = &sampler.loop();
+    world.last_sample = [&sampler] { sampler.sample_at_end(); };
     sg4::Actor::create("states", world.platform.orchestrator, guarded(world, [&sampler] { sampler.run(); }));
   }
   bool hit_max_time = false;

@@ -301,6 +301,7 @@ void SiteBus::transfer_done(const std::shared_ptr<const telem::Batch>& batch, bo
     return;
   }
   world_.site_uplink_bytes[site_index_] += batch->wire_bytes;
+  world_.site_up_bytes[site_index_] += batch->wire_bytes;
   // The records are members, filled in place: their vectors keep their capacity from batch to batch.
   world_.cloud.receive(static_cast<std::uint32_t>(site_index_), *batch, received_);
   accepted(received_);  // the bus's own counts: the checks below see none of them

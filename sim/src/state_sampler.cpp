@@ -43,7 +43,45 @@ void StateSampler::sample() {
     for (const Count& c : counts)
       world_.states.push_back({now, *app, std::string(c.version), std::string(c.state), c.n});
   }
+  sample_network(now);
   loop_.add_timer(world_.scenario.simulation.states_sample.seconds, [this] { sample(); });
+}
+
+void StateSampler::sample_at_end() { sample_network(simgrid::s4u::Engine::get_clock()); }
+
+// Cumulative bytes per link, with what the pulls in flight have moved so far: the rate between two samples is then
+// the link's throughput, not the bytes of the transfers that happened to end between them. Telemetry batches count
+// when they arrive (a batch is small beside a layer). A capacity is recorded when it changes (a degrade, an outage).
+void StateSampler::sample_network(double now) {
+  World::NetworkSamples& n = world_.network;
+  if (!n.at_s.empty() && n.at_s.back() >= now) return;  // one sample per instant (the run's end may have had one)
+  const auto& sites = world_.platform.sites;
+  const std::size_t sample = n.at_s.size();
+  n.at_s.push_back(now);
+  const std::size_t first = n.site_down.size();
+  for (std::size_t s = 0; s < sites.size(); ++s) {
+    n.site_down.push_back(static_cast<double>(world_.site_down_bytes[s]));
+    n.site_up.push_back(static_cast<double>(world_.site_up_bytes[s]));
+  }
+  double egress = static_cast<double>(world_.registry_egress_bytes);
+  for (const SimNode* node : nodes_) {
+    const double arrived = node->pull_bytes_arrived_in_flight();
+    egress += arrived;
+    n.site_down[first + node->site_index()] += arrived;
+  }
+  n.egress.push_back(egress);
+  auto capacity = [](const simgrid::s4u::Link* link) { return link->is_on() ? link->get_bandwidth() : 0.0; };
+  if (n.last_capacity.empty()) n.last_capacity.assign(1 + 2 * sites.size(), -1.0);
+  auto note = [&](std::size_t link, double bytes_per_s) {
+    if (bytes_per_s == n.last_capacity[link]) return;
+    n.last_capacity[link] = bytes_per_s;
+    n.capacity_changes.push_back({sample, link, bytes_per_s});
+  };
+  note(0, capacity(world_.platform.registry_egress_up));
+  for (std::size_t s = 0; s < sites.size(); ++s) {
+    note(1 + 2 * s, capacity(sites[s].uplink_down));
+    note(2 + 2 * s, capacity(sites[s].uplink_up));
+  }
 }
 
 }  // namespace fleetsim::sim

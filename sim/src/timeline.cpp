@@ -102,6 +102,7 @@ void run_timeline(World& world, bool& hit_max_time) {
   // A scenario may ask for a minimum duration (outage statistics, telemetry): run on until then.
   sg4::this_actor::sleep_until(std::min(world.scenario.simulation.duration.seconds, max_time));
   world.admin_inbox->set_receiver(nullptr);
+  if (world.last_sample) world.last_sample();
   if (world.close_faults) world.close_faults();
   // Stop every actor's loop so that the simulation ends with no actor blocked.
   world.stop_every_loop();

@@ -100,6 +100,7 @@ void World::stop_every_loop() {
 void World::stop_early() {
   if (stopped_early_at) return;
   stopped_early_at = sg4::Engine::get_clock();
+  if (last_sample) last_sample();
   if (close_faults) close_faults();
   stop_every_loop();
   if (timeline_actor && timeline_actor != sg4::Actor::self()) timeline_actor->kill();

@@ -81,6 +81,7 @@ struct World {
   BulkNetwork* bulk = nullptr;
   simgrid::s4u::Mailbox* admin_inbox = nullptr;
   std::function<void()> close_faults;  // ends every open fault window and stops the injector
+  std::function<void()> last_sample;   // the bytes over time at the run's end (StateSampler), before loops stop
   // Stops the loop of every actor (orchestrator, nodes, buses, sampler) so that the simulation ends.
   void stop_every_loop();
 
@@ -113,7 +114,8 @@ struct World {
   std::vector<reports::NodeTimes>& times_of(const std::string& app, std::uint64_t generation);
   std::vector<std::uint64_t> node_bytes_pulled;
   std::vector<std::uint64_t> node_bytes_wasted;
-  std::vector<std::uint64_t> site_uplink_bytes;
+  std::vector<std::uint64_t> site_uplink_bytes;  // both directions: site_down_bytes + site_up_bytes
+  std::vector<std::uint64_t> site_down_bytes, site_up_bytes;
   std::uint64_t registry_egress_bytes = 0;
   std::uint64_t control_bytes = 0;
   std::uint64_t crash_reports = 0;  // "unhealthy" reports: a committed release's process exited
@@ -121,6 +123,21 @@ struct World {
   // Node time per (app, version): how long nodes ran (or were starting) each version, from exact state changes.
   std::map<std::pair<std::string, std::string>, double> node_time;
   std::vector<reports::StateSample> states;
+  // Bytes over time (StateSampler, every simulation.states_sample): cumulative bytes on the registry egress and on
+  // each site uplink's two directions, pulls in flight counted by what has arrived so far, and each link's capacity
+  // (0 while it is down) whenever it changed.
+  struct NetworkSamples {
+    std::vector<double> at_s;
+    std::vector<double> egress;               // per sample
+    std::vector<double> site_down, site_up;   // per sample, then per site
+    struct Capacity {
+      std::size_t sample;
+      std::size_t link;  // 0: the egress; 1 + 2s: site s down; 2 + 2s: site s up
+      double bytes_per_s;
+    };
+    std::vector<Capacity> capacity_changes;
+    std::vector<double> last_capacity;
+  } network;
 
   // ---- telemetry: the cloud's receiver, the time series by sample ----
   agents::telemetry::CloudReceiver cloud;

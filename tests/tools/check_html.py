@@ -10,7 +10,8 @@ off. Each page must:
   - run its script to the end without an error (body[data-ready="true"], no body[data-errors]: the page records
     uncaught errors and console.error calls there);
   - draw every chart with data (each .chart has data-points > 0) and at least the charts its run calls for: a
-    completion curve per operation, nodes per state when the run sampled states, buffers when it had telemetry;
+    completion curve per operation, nodes per state and bytes over time when the run sampled states, buffers and
+    delivery delays when it had telemetry, drain times when an outage left a backlog;
   - show the run's result and each expectation.
 Then a two-axis sweep's sweep.html (a chart per metric, a heat map, a linked report.html per point) and compare.html
 of two runs (their curves overlaid, the regression in the table) and of two sweeps, the same way.
@@ -158,6 +159,15 @@ def check_page(browser, label, out, report):
         wanted += 2
     if len(charts) < wanted:
         problem(f"{label}: {len(charts)} charts, expected at least {wanted}")
+    # The charts of bytes over time (with states sampled), of drains (outages that left a backlog) and of delivery
+    # delays (messages delivered), each by its title.
+    titles = [html.unescape(t) for t in re.findall(r'<div class="chart"[^>]*><h3>([^<]*)</h3>', dom)]
+    groups = (report.get("telemetry") or {}).get("groups", [])
+    for needed, title in ((bool(report.get("states")), "Registry egress"),
+                          (any(g["drains"] > g["undrained"] for g in groups), "Drain time after each outage"),
+                          (any(g["delivered"] > 0 for g in groups), "Delivery delay")):
+        if needed and not any(t.startswith(title) for t in titles):
+            problem(f"{label}: no chart '{title}...' (charts: {titles})")
     result = re.search(r'<span class="result [a-z]+" id="result">([A-Z]+)</span>', dom)
     if not result or result.group(1) != report["result"].upper():
         problem(f"{label}: the header does not show the result {report['result'].upper()}")

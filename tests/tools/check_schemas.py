@@ -520,7 +520,8 @@ def documented_columns(work, seen):
         ops = sorted((op["name"] for op in report.get("operations", [])), key=len, reverse=True)
         reasons = {f"dropped_{r}" for g in report.get("telemetry", {}).get("groups", [])
                    for r in g.get("dropped_by_reason", {})}
-        for name in ("nodes.csv", "states.csv", "telemetry.csv", "telemetry_sites.csv"):
+        for name in ("nodes.csv", "states.csv", "network.csv", "telemetry.csv", "telemetry_sites.csv",
+                     "telemetry_drains.csv"):
             path = os.path.join(d, name)
             if not os.path.exists(path):
                 continue

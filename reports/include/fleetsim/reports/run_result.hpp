@@ -2,6 +2,7 @@
 // report.json, nodes.csv, junit.xml and the terminal summary. No wall-clock value ever enters it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -130,6 +131,9 @@ struct TelemetryGroup {
   std::optional<double> drain_p50_s, drain_p99_s, drain_max_s;
   std::optional<double> delay_p50_s, delay_p99_s, delay_max_s;  // production to arrival at the cloud
   std::size_t sites_never_drain = 0;  // live rate at or above the uplink's capacity for telemetry
+  // The delay distribution: each bin of the delay histogram that holds messages, as (lower edge s, upper edge s,
+  // messages); 20 logarithmic bins per decade from 1 ms.
+  std::vector<std::array<double, 3>> delay_bins;
   // GPU inference (sites with inference only)
   std::uint64_t frames_arrived = 0, frames_processed = 0, frames_dropped = 0, frames_lost_in_failure = 0;
   std::uint64_t peak_frame_queue = 0;
@@ -162,6 +166,16 @@ struct TelemetrySite {
   double live_bytes_per_s = 0;      // mean live telemetry rate on the wire
   double capacity_bytes_per_s = 0;  // the uplink's up direction, or the upload cap if lower
   std::vector<TelemetryDrain> drains;
+};
+
+// Bytes over time on one link (network.csv): the cumulative bytes it carried at each of RunResult::network_times_s
+// (pulls in flight counted by what has arrived), and its capacity there (0 while it is down).
+struct NetworkSeries {
+  std::string link;       // "registry egress", or a site's name for its uplink
+  std::string direction;  // "down" (towards the sites) or "up"
+  std::uint64_t total_bytes = 0;  // over the whole run
+  std::vector<double> bytes;
+  std::vector<double> capacity_bytes_per_s;
 };
 
 // A scenario parameter as the run used it (param() in the file, -p on the command line).
@@ -221,6 +235,11 @@ struct RunResult {
   std::uint64_t crash_reports = 0;  // times a committed release's process exited (crash loops)
   std::vector<StateSample> states;  // every simulation.states_sample
 
+  // The registry egress, then the busiest site uplinks in each direction (RunResult::kBusiestUplinks of each).
+  static constexpr std::size_t kBusiestUplinks = 5;
+  std::vector<double> network_times_s;
+  std::vector<NetworkSeries> network;
+
   std::vector<TelemetryGroup> telemetry;  // one per site template with a bus, then "fleet"; empty without buses
   std::vector<TelemetrySample> telemetry_series;
   std::vector<TelemetrySite> telemetry_sites;
@@ -258,6 +277,10 @@ void write_states_csv(const RunResult& result, const std::string& path);
 // The telemetry time series (one row per sample and scope) and one row per site with a bus.
 void write_telemetry_csv(const RunResult& result, const std::string& path);
 void write_telemetry_sites_csv(const RunResult& result, const std::string& path);
+// One row per uplink recovery that found a telemetry backlog: when, how much, how long it took to drain.
+void write_telemetry_drains_csv(const RunResult& result, const std::string& path);
+// Bytes over time on the registry egress and the busiest uplinks: one row per sample and link.
+void write_network_csv(const RunResult& result, const std::string& path);
 // One JSON object per line, in time order.
 void write_events_jsonl(const RunResult& result, const std::string& path);
 // report.html: one self-contained page (scripts, styles and data inlined) with the run's charts and tables. Reads
