@@ -118,6 +118,11 @@ window.fleetsim = (function () {
     box.setAttribute('data-points', String(points));
     config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
                                      interaction: { mode: 'nearest', intersect: false } }, config.options || {});
+    // Series given as {x, y} points in x order (every line and scatter of these pages) skip Chart.js's parsing and
+    // its sorting checks: a third of the drawing time of a 10,000-node day's page.
+    const xy = (d) => d.length === 0 || (typeof d[0] === 'object' && d[0] !== null && 'x' in d[0]);
+    if (config.type !== 'bar' && config.data.datasets.every((ds) => xy(ds.data)))
+      Object.assign(config.options, { parsing: false, normalized: true });
     config.plugins = [timeMarks];
     new Chart(canvas, config);  // eslint-disable-line no-new
     pointsDrawn += points;

@@ -32,7 +32,7 @@ namespace fs = std::filesystem;
 constexpr std::size_t kMaxCurvePoints = 1500;   // per operation's completion curve
 constexpr std::size_t kMaxSeriesPoints = 1500;  // per telemetry scope
 constexpr std::size_t kMaxNodeRows = 10000;     // the node table; nodes.csv has them all
-constexpr std::size_t kMaxRatePoints = 1500;    // per link's throughput series
+constexpr std::size_t kMaxRatePoints = 600;     // per link's throughput series (a chart is ~600 px wide)
 constexpr std::size_t kMaxDrains = 3000;        // drains drawn; telemetry_drains.csv has them all
 
 [[noreturn]] void bad_file(const fs::path& file, std::size_t line, const std::string& problem) {

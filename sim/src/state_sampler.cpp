@@ -58,16 +58,17 @@ void StateSampler::sample_network(double now) {
   const auto& sites = world_.platform.sites;
   const std::size_t sample = n.at_s.size();
   n.at_s.push_back(now);
-  const std::size_t first = n.site_down.size();
-  for (std::size_t s = 0; s < sites.size(); ++s) {
-    n.site_down.push_back(static_cast<double>(world_.site_down_bytes[s]));
-    n.site_up.push_back(static_cast<double>(world_.site_up_bytes[s]));
-  }
+  std::vector<double>& down = down_scratch_;
+  down.assign(world_.site_down_bytes.begin(), world_.site_down_bytes.end());
   double egress = static_cast<double>(world_.registry_egress_bytes);
   for (const SimNode* node : nodes_) {
     const double arrived = node->pull_bytes_arrived_in_flight();
     egress += arrived;
-    n.site_down[first + node->site_index()] += arrived;
+    down[node->site_index()] += arrived;
+  }
+  for (std::size_t s = 0; s < sites.size(); ++s) {
+    n.site_down.push_back(static_cast<float>(down[s]));
+    n.site_up.push_back(static_cast<float>(world_.site_up_bytes[s]));
   }
   n.egress.push_back(egress);
   auto capacity = [](const simgrid::s4u::Link* link) { return link->is_on() ? link->get_bandwidth() : 0.0; };

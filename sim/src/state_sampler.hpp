@@ -23,6 +23,7 @@ class StateSampler {
   World& world_;
   std::vector<SimNode*> nodes_;
   EventLoop loop_;
+  std::vector<double> down_scratch_;  // sample_network's bytes per site, before they are stored as floats
 };
 
 }  // namespace fleetsim::sim

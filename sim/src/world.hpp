@@ -129,7 +129,7 @@ struct World {
   struct NetworkSamples {
     std::vector<double> at_s;
     std::vector<double> egress;               // per sample
-    std::vector<double> site_down, site_up;   // per sample, then per site
+    std::vector<float> site_down, site_up;    // per sample, then per site (4 bytes each: 46 MB for 2,000 sites' day)
     struct Capacity {
       std::size_t sample;
       std::size_t link;  // 0: the egress; 1 + 2s: site s down; 2 + 2s: site s up
