@@ -29,8 +29,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 PROBLEMS = []
-# The pages whose screenshots are kept (docs/images/ has them as report-<scenario>.png): a browser launch each.
-SCREENSHOTS = {"canary_bad_release", "outage_cache", "gpu_inference", "capacity_study"}
+# The pages whose screenshots are kept (docs/images/ has some as report-<scenario>.png): a browser launch each, the
+# window tall enough for the charts worth showing.
+SCREENSHOTS = {"canary_bad_release": 2400, "outage_cache": 2400, "gpu_inference": 2400, "capacity_study": 2400,
+               "rollout_flaky_lte": 3000}
 
 
 def problem(text):
@@ -179,8 +181,8 @@ def check_page(browser, label, out, report):
         if html.escape(e["expect"], quote=False) not in dom:
             problem(f"{label}: expectation {e['expect']!r} is not on the page")
     if label in SCREENSHOTS:
-        browse(browser, page, "--window-size=1280,2400", "--screenshot=" + os.path.join(os.path.dirname(out),
-                                                                                         label + ".png"))
+        browse(browser, page, f"--window-size=1280,{SCREENSHOTS[label]}",
+               "--screenshot=" + os.path.join(os.path.dirname(out), label + ".png"))
     print(f"ok {label}: {len(charts)} charts, {attrs.get('data-points')} points, {size / 1e6:.2f} MB", flush=True)
 
 
