@@ -163,7 +163,7 @@ agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_
     fetches_.emplace(id, fetch);
     return id;
   }
-  auto comm = sg4::Comm::sendto_async(world_.platform.registry, endpoint, bytes);
+  auto comm = world_.sendto(world_.platform.registry, endpoint, bytes);
   fetches_.emplace(id, Fetch{comm, bytes});
   loop_.watch(comm, [this, id](bool ok) { fetch_done(id, ok); });
   return id;

@@ -132,7 +132,7 @@ void SiteBus::send_batch(const telem::Batch& batch) {
                        [this, b](bool ok, double /*remaining*/) { transfer_done(b, ok); });
     return;
   }
-  auto comm = sg4::Comm::sendto_async(host_, world_.platform.ingest, batch.wire_bytes);
+  auto comm = world_.sendto(host_, world_.platform.ingest, batch.wire_bytes);
   loop_.watch(comm, [this, b](bool ok) { transfer_done(b, ok); });
 }
 

@@ -52,8 +52,8 @@ void World::send_to_node(std::size_t node, const agents::Message& message) {
   // removing a finished one from a list of thousands (the orchestrator's) costs a scan each time.
   sg4::Host* from = platform.orchestrator;
   sg4::Host* to = platform.nodes[node].host;
-  target->loop().post_at(sg4::Engine::get_clock(), [target, deliver, envelope, from, to] {
-    auto comm = sg4::Comm::sendto_async(from, to, agents::wire_size(envelope->message));
+  target->loop().post_at(sg4::Engine::get_clock(), [this, target, deliver, envelope, from, to] {
+    auto comm = sendto(from, to, agents::wire_size(envelope->message));
     target->loop().watch(comm, deliver);
   });
 }
@@ -77,7 +77,7 @@ void World::send_to_orchestrator(std::size_t node, const agents::Message& messag
                            });
     return;
   }
-  auto comm = sg4::Comm::sendto_async(platform.nodes[node].host, platform.orchestrator, agents::wire_size(message));
+  auto comm = sendto(platform.nodes[node].host, platform.orchestrator, agents::wire_size(message));
   sender->loop().watch(
       comm,
       [target, sender, node, envelope](bool ok) {
@@ -86,6 +86,25 @@ void World::send_to_orchestrator(std::size_t node, const agents::Message& messag
         else
           sender->send_failed(node, envelope->message);  // runs in the node's own actor
       });
+}
+
+// SimGrid 3.32 keeps every detached comm (all of Comm::sendto_async's) in one std::list of maestro's, and each comm's
+// end removes it with std::list::remove, a walk of the whole list: 10,000 pulls in flight make each end a walk of
+// ~5,000 nodes. The walk is the same in fleetsim and in plain S4U (bench/baseline), but fleetsim's list nodes were
+// spread over a heap full of agents' state, so each step was a cache miss: half of a 10,000-node rollout on
+// SimGrid's sharing. Comms made 256 at a time, with nothing allocated in between, put their list nodes side by side;
+// each is given its ends when it is used (BENCHMARKS.md, "Issue 11, fourth steps"). The spare ones are never started.
+sg4::CommPtr World::sendto(sg4::Host* from, sg4::Host* to, std::uint64_t bytes) {
+  constexpr std::size_t kBatch = 256;
+  if (comm_pool.empty()) {
+    comm_pool.reserve(kBatch);
+    for (std::size_t i = 0; i < kBatch; ++i) comm_pool.push_back(sg4::Comm::sendto_init());
+    std::reverse(comm_pool.begin(), comm_pool.end());  // taken from the back: in the order they were made
+  }
+  sg4::CommPtr comm = std::move(comm_pool.back());
+  comm_pool.pop_back();
+  comm->set_source(from)->set_destination(to)->set_payload_size(bytes)->start();
+  return comm;
 }
 
 void World::stop_every_loop() {

@@ -81,7 +81,11 @@ struct World {
   BulkNetwork* bulk = nullptr;
   simgrid::s4u::Mailbox* admin_inbox = nullptr;
   std::function<void()> close_faults;  // ends every open fault window and stops the injector
-  std::function<void()> last_sample;   // the bytes over time at the run's end (StateSampler), before loops stop
+  std::function<void()> last_sample;
+  // A host-to-host transfer on SimGrid's sharing, started (Comm::sendto_async's), from comms made in batches so that
+  // SimGrid's list of them stays compact in memory (world.cpp).
+  simgrid::s4u::CommPtr sendto(simgrid::s4u::Host* from, simgrid::s4u::Host* to, std::uint64_t bytes);
+  std::vector<simgrid::s4u::CommPtr> comm_pool;   // the bytes over time at the run's end (StateSampler), before loops stop
   // Stops the loop of every actor (orchestrator, nodes, buses, sampler) so that the simulation ends.
   void stop_every_loop();
 
