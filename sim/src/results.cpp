@@ -258,7 +258,7 @@ void collect_network(const World& world, reports::RunResult& r) {
       if (totals[s] == 0) break;
       reports::NetworkSeries series{world.platform.sites[s].name, down ? "down" : "up", totals[s], {}, {}};
       const std::vector<float>& all = down ? n.site_down : n.site_up;
-      for (std::size_t i = 0; i < samples; ++i) series.bytes.push_back(all[i * sites + s]);
+      for (std::size_t i = 0; i < samples; ++i) series.bytes.push_back(static_cast<double>(all[i * sites + s]));
       series.capacity_bytes_per_s = capacity_of(down ? 1 + 2 * s : 2 + 2 * s);
       r.network.push_back(std::move(series));
     }
