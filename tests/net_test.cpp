@@ -84,6 +84,12 @@ TEST(Wire, ALineThatIsNotAMessageIsAnErrorNamingTheKey) {
       {with("\"detail\":\"\"", "\"detail\":null"), "status: key 'detail' has the wrong type (null)"},
       {"{\"v\":1,\"type\":\"poll\",\"node\":1,\"generations\":{\"pos\":\"7\"}}", "poll.generations: key 'pos' is not a generation"},
       {"{\"v\":1,\"type\":\"desired_state\",\"generation\":1,\"rollback\":false,\"release\":{\"app\":\"a\",\"revision\":1,"
+       "\"version\":\"1\",\"layers\":[],\"start_s\":1e400,\"ready_s\":0,\"requires\":{}}}",
+       "desired_state.release: key 'start_s' is out of range"},
+      {"{\"v\":1,\"type\":\"desired_state\",\"generation\":1,\"rollback\":false,\"release\":{\"app\":\"a\",\"revision\":1,"
+       "\"version\":\"1\",\"layers\":[],\"start_s\":0,\"ready_s\":0,\"requires\":{\"cpu\":-2}}}",
+       "desired_state.release.requires: key 'cpu': -2 is negative"},
+      {"{\"v\":1,\"type\":\"desired_state\",\"generation\":1,\"rollback\":false,\"release\":{\"app\":\"a\",\"revision\":1,"
        "\"version\":\"1\",\"layers\":[{\"digest\":\"d\"}],\"start_s\":0,\"ready_s\":0,\"requires\":{}}}",
        "desired_state.release.layers: key 'size_bytes' is missing"},
   };

@@ -1,5 +1,7 @@
 #include "fleetsim/net/wire.hpp"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace fleetsim::net {
@@ -44,8 +46,12 @@ std::string text(const json& o, const std::string& where, const std::string& key
 std::uint64_t count(const json& o, const std::string& where, const std::string& key) {
   return field(o, where, key, json::value_t::number_unsigned).get<std::uint64_t>();
 }
+// A time or an amount: finite and not negative (JSON numbers may overflow to infinity when parsed).
 double real(const json& o, const std::string& where, const std::string& key) {
-  return field(o, where, key, json::value_t::number_float).get<double>();
+  const double v = field(o, where, key, json::value_t::number_float).get<double>();
+  if (!std::isfinite(v)) fail(where, "key '" + key + "' is out of range");
+  if (v < 0) fail(where, "key '" + key + "': " + o.at(key).dump() + " is negative");
+  return v;
 }
 std::uint32_t small(const json& o, const std::string& where, const std::string& key) {
   const std::uint64_t v = count(o, where, key);
@@ -71,10 +77,8 @@ agents::Release release_of(const json& o, const std::string& where) {
   }
   r.start_s = real(o, where, "start_s");
   r.ready_s = real(o, where, "ready_s");
-  for (const auto& [k, v] : field(o, where, "requires", json::value_t::object).items()) {
-    if (!v.is_number()) fail(where + ".requires", "key '" + k + "' is not a number");
-    r.requires[k] = v.get<double>();
-  }
+  const json& needs = field(o, where, "requires", json::value_t::object);
+  for (const auto& item : needs.items()) r.requires[item.key()] = real(needs, where + ".requires", item.key());
   return r;
 }
 
