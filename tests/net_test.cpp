@@ -85,7 +85,10 @@ TEST(Wire, ALineThatIsNotAMessageIsAnErrorNamingTheKey) {
       {"{\"v\":1,\"type\":\"poll\",\"node\":1,\"generations\":{\"pos\":\"7\"}}", "poll.generations: key 'pos' is not a generation"},
       {"{\"v\":1,\"type\":\"desired_state\",\"generation\":1,\"rollback\":false,\"release\":{\"app\":\"a\",\"revision\":1,"
        "\"version\":\"1\",\"layers\":[],\"start_s\":1e400,\"ready_s\":0,\"requires\":{}}}",
-       "desired_state.release: key 'start_s' is out of range"},
+       "not JSON"},  // a number beyond a double is refused by the parser, never read as infinity
+      {"{\"v\":1,\"type\":\"desired_state\",\"generation\":1,\"rollback\":false,\"release\":{\"app\":\"a\",\"revision\":1,"
+       "\"version\":\"1\",\"layers\":[],\"start_s\":-0.5,\"ready_s\":0,\"requires\":{}}}",
+       "desired_state.release: key 'start_s': -0.5 is negative"},
       {"{\"v\":1,\"type\":\"desired_state\",\"generation\":1,\"rollback\":false,\"release\":{\"app\":\"a\",\"revision\":1,"
        "\"version\":\"1\",\"layers\":[],\"start_s\":0,\"ready_s\":0,\"requires\":{\"cpu\":-2}}}",
        "desired_state.release.requires: key 'cpu': -2 is negative"},
