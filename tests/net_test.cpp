@@ -239,6 +239,46 @@ TEST(Control, WhatCannotBeDeliveredComesBackLaterAsASendFailure) {
   EXPECT_NE(why.find("cannot connect to the orchestrator"), std::string::npos) << why;
 }
 
+// A node whose orchestrator goes away (a restart) reconnects with back-off once it is back on the same port, says
+// hello again, and what it sends then arrives; what it sent while there was no connection came back as failures.
+TEST(Control, ANodeReconnectsWhenItsOrchestratorComesBack) {
+  asio::io_context io;
+  auto server = std::make_unique<ControlServer>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const unsigned short port = server->port();
+  ControlClient client(io, 9, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  client.reconnect(0.02, 0.1);
+  std::vector<std::string> lost;
+  std::vector<agents::Message> failed, received;
+  int connections = 0;
+  client.on_disconnected = [&](const std::string& why) { lost.push_back(why); };
+  client.on_send_failed = [&](const agents::Message& m) { failed.push_back(m); };
+  client.on_connected = [&] {
+    if (++connections == 1) {
+      server.reset();  // the orchestrator stops: the connection and the listening port close
+      client.send_to_orchestrator(agents::Poll{9, {{"pos", 1}}});  // no connection (closed or closing): fails
+      // Back on the same port a little later, while the node retries.
+      auto later = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(150));
+      later->async_wait([&, later](const boost::system::error_code&) {
+        server = std::make_unique<ControlServer>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        server->on_message = [&](const agents::Message& m) {
+          received.push_back(m);
+          io.stop();
+        };
+      });
+    } else {
+      client.send_to_orchestrator(agents::Poll{9, {{"pos", 2}}});
+    }
+  };
+  client.connect();
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(connections, 2);
+  EXPECT_GE(lost.size(), 1u);  // the lost connection, then maybe a refused attempt or two
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(std::get<agents::Poll>(received[0]).generations.at("pos"), 2u);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(std::get<agents::Poll>(failed[0]).generations.at("pos"), 1u);
+}
+
 // A peer that speaks something else is cut off with the reason, and the others are not disturbed.
 TEST(Control, APeerThatBreaksTheProtocolIsDisconnectedWithTheReason) {
   asio::io_context io;

@@ -1,5 +1,7 @@
 #include "fleetsim/net/control.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <istream>
 #include <optional>
 #include <utility>
@@ -89,9 +91,11 @@ ControlServer::~ControlServer() {
 void ControlServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  auto nodes = std::move(nodes_);
   nodes_.clear();
-  for (auto& [node, connection] : nodes) connection->close();
+  auto all = std::move(all_);
+  all_.clear();
+  for (auto& weak : all)
+    if (auto connection = weak.lock()) connection->close();
 }
 
 void ControlServer::accept() {
@@ -129,6 +133,8 @@ void ControlServer::accept() {
             for (const auto& line : unsent) fail_later(**node, decode(line));  // lines this end encoded
           });
       *holder = connection;
+      all_.erase(std::remove_if(all_.begin(), all_.end(), [](const auto& w) { return w.expired(); }), all_.end());
+      all_.push_back(connection);
       connection->start();
     }
     accept();
@@ -157,18 +163,39 @@ ControlClient::ControlClient(asio::io_context& io, agents::NodeId node, tcp::end
 
 ControlClient::~ControlClient() {
   *alive_ = false;
+  stopped_ = true;
+  if (retry_timer_) retry_timer_->cancel();
   if (connection_) connection_->close();
 }
 
+void ControlClient::reconnect(double initial_s, double max_s) {
+  retry_initial_s_ = retry_s_ = initial_s;
+  retry_max_s_ = std::max(initial_s, max_s);
+}
+
+// The connection failed or was lost: told to the owner, and tried again after the back-off when reconnecting.
+void ControlClient::lost(const std::string& why) {
+  if (on_disconnected) on_disconnected(why);
+  if (stopped_ || !(retry_initial_s_ > 0)) return;
+  retry_timer_ = std::make_unique<asio::steady_timer>(
+      io_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(retry_s_)));
+  retry_s_ = std::min(retry_max_s_, 2 * retry_s_);
+  retry_timer_->async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive && !stopped_) connect();
+  });
+}
+
 void ControlClient::connect() {
+  stopped_ = false;
   if (connected()) return;
   auto socket = std::make_shared<tcp::socket>(io_);
   socket->async_connect(orchestrator_, [this, alive = alive_, socket](const boost::system::error_code& ec) {
     if (!*alive) return;
     if (ec) {
-      if (on_disconnected) on_disconnected("cannot connect to the orchestrator: " + ec.message());
+      lost("cannot connect to the orchestrator: " + ec.message());
       return;
     }
+    retry_s_ = retry_initial_s_;
     auto holder = std::make_shared<std::weak_ptr<LineConnection>>();
     connection_ = std::make_shared<LineConnection>(
         std::move(*socket),
@@ -190,7 +217,7 @@ void ControlClient::connect() {
               // the hello, which is no message of the agent's
             }
           }
-          if (on_disconnected) on_disconnected(why.empty() ? "closed" : why);
+          lost(why.empty() ? "closed" : why);
         });
     *holder = connection_;
     connection_->start();
@@ -200,6 +227,8 @@ void ControlClient::connect() {
 }
 
 void ControlClient::disconnect() {
+  stopped_ = true;
+  if (retry_timer_) retry_timer_->cancel();
   if (connection_) connection_->close();
 }
 

@@ -10,9 +10,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 
 #include "fleetsim/agents/ports.hpp"
@@ -67,6 +69,7 @@ class ControlServer final : public agents::OrchestratorChannel {
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::map<agents::NodeId, std::shared_ptr<LineConnection>> nodes_;
+  std::vector<std::weak_ptr<LineConnection>> all_;  // every connection, before its hello too: stop() closes them
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
@@ -81,17 +84,24 @@ class ControlClient final : public agents::NodeChannel {
   std::function<void()> on_connected;
   std::function<void(const std::string&)> on_disconnected;
 
-  void connect();  // again after a disconnection too
+  // Connects (again after a disconnection too). With reconnect(), a failed or lost connection is tried again after
+  // a back-off doubling from initial_s to max_s (reset by a connection), until disconnect().
+  void connect();
+  void reconnect(double initial_s, double max_s);
   void send_to_orchestrator(const agents::Message& message) override;
   bool connected() const { return connection_ && connection_->is_open(); }
   void disconnect();
 
  private:
   void fail_later(const agents::Message& message);
+  void lost(const std::string& why);
   boost::asio::io_context& io_;
   agents::NodeId node_;
   boost::asio::ip::tcp::endpoint orchestrator_;
   std::shared_ptr<LineConnection> connection_;
+  double retry_initial_s_ = 0, retry_max_s_ = 0, retry_s_ = 0;  // 0: no reconnection
+  bool stopped_ = false;
+  std::unique_ptr<boost::asio::steady_timer> retry_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
