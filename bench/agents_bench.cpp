@@ -32,6 +32,7 @@ struct NullPorts final : Clock, Random, Timers, NodeChannel, OrchestratorChannel
     return next_transfer++;
   }
   void cancel_fetch(TransferId) override {}
+  void remove_layer(const std::string&) override {}
   void start_container(const Release& release) override { started.push_back(release.app); }
   void stop_container(const std::string&) override {}
 };
@@ -58,7 +59,7 @@ void BM_NodeAgent_UpdateCycle(benchmark::State& state) {
     while (!ports.fetches.empty()) {
       auto fetches = std::move(ports.fetches);
       ports.fetches.clear();
-      for (auto [id, bytes] : fetches) agent.on_fetch_done(id, FetchResult{true, bytes, {}});
+      for (auto [id, bytes] : fetches) agent.on_fetch_done(id, FetchResult{true, bytes, {}, {}});
     }
     agent.on_container_event("pos", ContainerEvent::started);
   }

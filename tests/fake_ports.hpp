@@ -202,6 +202,11 @@ class FakeRegistry final : public agents::Registry {
     find(id).cancelled = true;
     if (journal_) journal_->push_back("cancel fetch " + find(id).layer.digest);
   }
+  void remove_layer(const std::string& digest) override {
+    removed.push_back(digest);
+    if (journal_) journal_->push_back("remove layer " + digest);
+  }
+  std::vector<std::string> removed;  // layers the agent garbage-collected, in order
 
   // Transfers started and neither cancelled nor ended, in start order.
   std::vector<Fetch> active() const {
@@ -230,16 +235,18 @@ class FakeRegistry final : public agents::Registry {
   // Delivers success: every remaining byte [offset, size) arrived.
   void complete(agents::TransferId id) {
     Fetch& fetch = find(id);
-    end(fetch, agents::FetchResult{true, fetch.layer.size_bytes - fetch.offset, {}});
+    end(fetch, agents::FetchResult{true, fetch.layer.size_bytes - fetch.offset, {}, {}});
   }
   void complete(const std::string& digest) { complete(latest(digest).id); }
   // Delivers a failure after `bytes_received` bytes of this transfer arrived.
   void fail(agents::TransferId id, std::uint64_t bytes_received, std::string error = "connection reset") {
-    end(find(id), agents::FetchResult{false, bytes_received, std::move(error)});
+    end(find(id), agents::FetchResult{false, bytes_received, std::move(error), {}});
   }
   void fail(const std::string& digest, std::uint64_t bytes_received, std::string error = "connection reset") {
     fail(latest(digest).id, bytes_received, std::move(error));
   }
+  // Delivers any result, as a runtime with a real store would (stored_bytes set).
+  void finish(agents::TransferId id, const agents::FetchResult& result) { end(find(id), result); }
   // Delivers a result for a transfer the agent cancelled (a late callback racing the cancellation).
   void deliver_late(agents::TransferId id, const agents::FetchResult& result) {
     if (deliver) deliver(id, result);

@@ -133,10 +133,11 @@ class LocalNode final : public agents::Registry, public agents::ContainerRuntime
   }
   agents::TransferId start_fetch(const agents::Layer& layer, std::uint64_t offset) override {
     const agents::TransferId id = next_++;
-    after(0.002, [this, id, bytes = layer.size_bytes - offset] { agent_->on_fetch_done(id, {true, bytes, ""}); });
+    after(0.002, [this, id, bytes = layer.size_bytes - offset] { agent_->on_fetch_done(id, {true, bytes, "", {}}); });
     return id;
   }
   void cancel_fetch(agents::TransferId) override {}
+  void remove_layer(const std::string&) override {}
   void start_container(const agents::Release& r) override {
     after(r.start_s, [this, app = r.app] { agent_->on_container_event(app, agents::ContainerEvent::started); });
   }

@@ -330,6 +330,28 @@ TEST_F(NodeAgentTest, ResumesInterruptedLayerAtByteOffset) {
   EXPECT_EQ(agent->bytes_wasted(), 0u);
 }
 
+TEST_F(NodeAgentTest, AStoreThatSaysWhatItHoldsOverridesTheAgentsCount) {
+  // Goal: a real store's word (FetchResult::stored_bytes) is what the next attempt resumes from; method: 1000 bytes
+  // arrive but the digest does not match, so the store keeps 0 of them: the retry starts at 0 and the 1000 bytes
+  // are wasted; a later cut after 300 bytes of which the store kept 256 (whole blocks) resumes at 256.
+  config.resume = ResumePolicy::resume_range;
+  make_agent();
+  desire(1, make_release("web", 1, {{"sha:a", 1000}}));
+  world.registry.finish(world.registry.latest("sha:a").id, FetchResult{false, 1000, "digest mismatch", std::uint64_t{0}});
+  EXPECT_EQ(agent->bytes_wasted(), 1000u);
+  world.timers.advance_by(1000);
+  ASSERT_EQ(world.registry.all.size(), 2u);
+  EXPECT_EQ(world.registry.all[1].offset, 0u);
+  world.registry.finish(world.registry.all[1].id, FetchResult{false, 300, "connection reset", std::uint64_t{256}});
+  EXPECT_EQ(agent->bytes_wasted(), 1000u + 44u);
+  world.timers.advance_by(1000);
+  ASSERT_EQ(world.registry.all.size(), 3u);
+  EXPECT_EQ(world.registry.all[2].offset, 256u);
+  world.registry.complete("sha:a");
+  EXPECT_EQ(states().back(), NodeAppState::downloaded);
+  EXPECT_EQ(agent->bytes_fetched(), 1000u + 300u + 744u);
+}
+
 TEST_F(NodeAgentTest, RestartsInterruptedLayerFromZeroAndCountsWastedBytes) {
   // Goal: with restart_from_zero a retry starts at byte 0 and the discarded partial bytes are counted as wasted;
   // method: cut after 400 then 250 bytes; wasted = 650, fetched = 650 + 1000.
@@ -475,11 +497,13 @@ TEST_F(NodeAgentTest, CollectsUnusedCompleteLayersToMakeRoom) {
 
   run_to_healthy(4, make_release("web", 4, {{"sha:r4", 400}}));
   EXPECT_EQ(agent->bytes_stored(), 1200u);
+  EXPECT_EQ(world.registry.removed, std::vector<std::string>{"sha:r1"});  // the store is told to delete it
   EXPECT_EQ(world.registry.digests_started(), (std::vector<std::string>{"sha:r1", "sha:r2", "sha:r3", "sha:r4"}));
 
   run_to_healthy(5, make_release("web", 5, {{"sha:r1", 400}}));  // r2 is now unused and makes room for r1
   EXPECT_EQ(world.registry.digests_started().back(), "sha:r1");
   EXPECT_EQ(world.registry.all.size(), 5u);
+  EXPECT_EQ(world.registry.removed, (std::vector<std::string>{"sha:r1", "sha:r2"}));
 }
 
 TEST_F(NodeAgentTest, KeepsLayersOfThePreviousReleaseForRollback) {
@@ -517,8 +541,8 @@ TEST_F(NodeAgentTest, NewerRevisionDuringDownloadCancelsOldFetches) {
   EXPECT_EQ(reports().back().revision, 2u);
   EXPECT_EQ(reports().back().generation, 2u);
 
-  world.registry.deliver_late(a, FetchResult{true, 500, {}});
-  world.registry.deliver_late(b, FetchResult{true, 500, {}});
+  world.registry.deliver_late(a, FetchResult{true, 500, {}, {}});
+  world.registry.deliver_late(b, FetchResult{true, 500, {}, {}});
   EXPECT_EQ(reports().back().state, NodeAppState::accepted);
   EXPECT_TRUE(world.runtime.starts.empty());
 

@@ -115,6 +115,7 @@ bool NodeAgent::make_room(std::uint64_t needed) {
   // Garbage-collect complete layers that no running, rollback or in-flight release references.
   for (auto it = layers_.begin(); it != layers_.end() && bytes_stored_ + needed > config_.disk_bytes;) {
     if (!layer_in_use(it->first)) {
+      ports_.registry.remove_layer(it->first);
       bytes_stored_ -= it->second.size_bytes;
       it = layers_.erase(it);
     } else {
@@ -170,7 +171,9 @@ void NodeAgent::on_fetch_done(TransferId id, const FetchResult& result) {
   ActiveFetch fetch = std::move(it->second);
   active_fetches_.erase(it);
   StoredLayer& layer = layers_.at(fetch.digest);
-  layer.have_bytes = std::min(layer.size_bytes, layer.have_bytes + result.bytes_received);
+  const std::uint64_t counted = layer.have_bytes + result.bytes_received;
+  layer.have_bytes = std::min(layer.size_bytes, result.ok ? layer.size_bytes : result.stored_bytes.value_or(counted));
+  if (layer.have_bytes < counted && result.stored_bytes) bytes_wasted_ += counted - layer.have_bytes;  // discarded
   bytes_fetched_ += result.bytes_received;
   if (!result.ok) {
     if (config_.resume == ResumePolicy::restart_from_zero) {

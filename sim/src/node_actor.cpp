@@ -104,7 +104,7 @@ void SimNode::power_off() {
   slot_of_.clear();
   for (const auto& [id, received] : cut) {
     account_fetch(received);
-    handed_fetch_result(id, agents::FetchResult{false, received, "power lost"});
+    handed_fetch_result(id, agents::FetchResult{false, received, "power lost", {}});
   }
   for (auto id : agent_timers_) loop_.cancel_timer(id);
   agent_timers_.clear();
@@ -147,7 +147,7 @@ agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_
   agents::TransferId id = next_transfer_++;
   if (bytes == 0) {  // nothing left to move: answer at once, without a transfer
     loop_.add_timer(0, [this, id] {
-      agent_.on_fetch_done(id, agents::FetchResult{true, 0, {}});
+      agent_.on_fetch_done(id, agents::FetchResult{true, 0, {}, {}});
       after_agent();
     });
     return id;
@@ -332,7 +332,7 @@ void SimNode::fetch_done(agents::TransferId id, bool ok) {
   release_slot(id);
   account_fetch(received);
   logger("node")->debug("{}: transfer {} {} after {} bytes", node_.name, id, ok ? "done" : "FAILED", received);
-  handed_fetch_result(id, agents::FetchResult{ok, received, ok ? std::string() : "connection lost during transfer"});
+  handed_fetch_result(id, agents::FetchResult{ok, received, ok ? std::string() : "connection lost during transfer", {}});
   after_agent();
 }
 

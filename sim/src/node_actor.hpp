@@ -43,6 +43,8 @@ class SimNode final : public Receiver,
   // Registry: layer bytes flow from the registry host through the registry egress and the site uplink.
   agents::TransferId start_fetch(const agents::Layer& layer, std::uint64_t offset) override;
   void cancel_fetch(agents::TransferId id) override;
+  // The simulated store is the agent's own bookkeeping (bytes_stored): nothing to delete.
+  void remove_layer(const std::string&) override {}
   // ContainerRuntime: the process runs start_s after start(); the release's behaviour hooks in here.
   void start_container(const agents::Release& release) override;
   void stop_container(const std::string& app) override;

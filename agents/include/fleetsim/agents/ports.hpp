@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "fleetsim/agents/protocol.hpp"
@@ -48,10 +49,13 @@ class OrchestratorChannel {
 // Bulk transfers of layer bytes from the registry. The runtime calls on_fetch_done with how many bytes arrived;
 // a failed transfer (link down, registry gone) arrives with ok = false and the bytes received before it failed.
 using TransferId = std::uint64_t;
+// A runtime whose store is real (net/: files on disk, verified by digest) also says how many bytes of the layer it
+// holds after the transfer; the agent takes that over its own count (0 after a digest mismatch threw them away).
 struct FetchResult {
   bool ok = false;
   std::uint64_t bytes_received = 0;
   std::string error;
+  std::optional<std::uint64_t> stored_bytes;
 };
 class Registry {
  public:
@@ -59,6 +63,8 @@ class Registry {
   // Fetches bytes [offset, layer.size_bytes) of a layer (HTTP Range when offset > 0).
   virtual TransferId start_fetch(const Layer& layer, std::uint64_t offset) = 0;
   virtual void cancel_fetch(TransferId id) = 0;
+  // Garbage collection: the agent no longer keeps this layer (complete or partial); a real store deletes it.
+  virtual void remove_layer(const std::string& digest) = 0;
 };
 
 // The container engine of a node. After start(), the runtime calls on_container_event(app, started) once the

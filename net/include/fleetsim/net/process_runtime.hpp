@@ -1,0 +1,71 @@
+// The agents' ContainerRuntime port as plain processes: the runtime that works on every Linux machine, with no
+// container engine. A release runs as the command its app is configured with (the daemon's configuration maps each
+// app to a command line; the release's layers are its image). Liveness is the process itself, watched through a
+// pidfd (Linux 5.3+); readiness is either "the process runs" or, with a probe URL, the first 2xx answer to a GET
+// of it, polled as a Kubernetes httpGet probe is. stop() is immediate for the agent: SIGTERM to the process group,
+// SIGKILL after a grace period, never an event afterwards.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "fleetsim/agents/ports.hpp"
+
+namespace fleetsim::net {
+
+struct ProcessSpec {
+  std::vector<std::string> argv;                // argv[0] is looked up in PATH
+  std::map<std::string, std::string> env;       // added to the daemon's environment
+  std::string probe_url;                        // http://...: ready at its first 2xx answer; empty: ready when running
+  std::chrono::milliseconds probe_period{200};  // between probes
+  std::string log_path;                         // stdout and stderr go here (appended); empty: /dev/null
+};
+
+class ProcessRuntime final : public agents::ContainerRuntime {
+ public:
+  using SpecFor = std::function<ProcessSpec(const agents::Release&)>;
+  using Event = std::function<void(const std::string& app, agents::ContainerEvent event)>;
+  ProcessRuntime(boost::asio::io_context& io, SpecFor spec_for, Event event,
+                 std::chrono::milliseconds stop_grace = std::chrono::milliseconds(10000));
+  ~ProcessRuntime() override;  // kills and reaps every process it started
+  ProcessRuntime(const ProcessRuntime&) = delete;
+  ProcessRuntime& operator=(const ProcessRuntime&) = delete;
+
+  // A command that cannot start (not found, not executable) is an `exited` event, as a container that dies at once.
+  void start_container(const agents::Release& release) override;
+  void stop_container(const std::string& app) override;
+
+  pid_t pid(const std::string& app) const;  // 0 when the app runs nothing
+  std::size_t running() const { return apps_.size(); }
+  std::size_t stopping() const { return stopping_.size(); }
+  // Environment each process gets besides spec.env: FLEETSIM_APP, FLEETSIM_REVISION, FLEETSIM_VERSION.
+
+  struct Process;
+
+ private:
+  void watch(const std::shared_ptr<Process>& process);
+  void probe(const std::shared_ptr<Process>& process);
+  void reaped(const std::shared_ptr<Process>& process);
+  void poll_exit(const std::shared_ptr<Process>& process);
+  boost::asio::io_context& io_;
+  SpecFor spec_for_;
+  Event event_;
+  std::chrono::milliseconds stop_grace_;
+  std::map<std::string, std::shared_ptr<Process>> apps_;
+  std::vector<std::shared_ptr<Process>> stopping_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// GET url once; calls back with the HTTP status, or 0 when there was no answer within `timeout`.
+void http_get_status(boost::asio::io_context& io, const std::string& url, std::chrono::milliseconds timeout,
+                     std::function<void(unsigned status)> done);
+
+}  // namespace fleetsim::net
