@@ -20,6 +20,7 @@
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/net/asio_ports.hpp"
 #include "fleetsim/net/process_runtime.hpp"
+#include "net_test_support.hpp"
 
 namespace fleetsim::net {
 namespace {
@@ -28,16 +29,8 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// One handler (or 20 ms of waiting) on the io_context. An io_context that ran out of work stops and must be
-// restarted before it runs the next deploy's handlers.
-void step(asio::io_context& io) {
-  if (io.stopped()) io.restart();
-  io.run_one_for(std::chrono::milliseconds(20));
-}
-void run_for(asio::io_context& io, std::chrono::milliseconds d) {
-  if (io.stopped()) io.restart();
-  io.run_for(d);
-}
+using testing::run_for;
+using testing::step;
 
 struct Event {
   std::string app;
@@ -84,16 +77,7 @@ class Processes : public ::testing::Test {
     const auto deadline = Clock::now() + limit;
     while (events.size() < n && Clock::now() < deadline) step(io_);
   }
-  // Running, not a zombie (a killed child whose parent died waits for init to reap it, which in a container may
-  // never happen).
-  static bool alive(pid_t pid) {
-    if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto paren = line.rfind(')');
-    return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
-  }
+  static bool alive(pid_t pid) { return testing::process_alive(pid); }
   std::string read(const std::string& name) {
     std::ifstream in(dir_ / name);
     std::string s;

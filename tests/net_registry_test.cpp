@@ -33,8 +33,7 @@
 #include "fleetsim/net/asio_ports.hpp"
 #include "fleetsim/net/http_registry.hpp"
 #include "fleetsim/net/layer_store.hpp"
-
-extern char** environ;
+#include "net_test_support.hpp"
 
 namespace fleetsim::net {
 namespace {
@@ -42,44 +41,7 @@ namespace {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using asio::ip::tcp;
-
-// One handler (or 20 ms of waiting) on the io_context. An io_context that ran out of work stops and must be
-// restarted before it runs the next deploy's handlers.
-void step(asio::io_context& io) {
-  if (io.stopped()) io.restart();
-  io.run_one_for(std::chrono::milliseconds(20));
-}
-void run_for(asio::io_context& io, std::chrono::milliseconds d) {
-  if (io.stopped()) io.restart();
-  io.run_for(d);
-}
-
-fs::path fresh_dir(const std::string& name) {
-  static std::atomic<int> counter{0};
-  fs::path dir = fs::temp_directory_path() /
-                 ("fleetsim-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937_64 gen(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
-}
-
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-unsigned short free_port() {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
-}
+using namespace fleetsim::net::testing;
 
 // ---- SHA-256 and the layer store -------------------------------------------------------------------------------
 
@@ -153,63 +115,6 @@ TEST(HttpUrl, ParsesHostPortAndTargetAndRefusesTheRest) {
 }
 
 // ---- a real registry -------------------------------------------------------------------------------------------
-
-// docker-registry (Debian package docker-registry) serving a fresh filesystem store on a free loopback port.
-class RegistryProcess {
- public:
-  RegistryProcess() : dir_(fresh_dir("registry")), port_(free_port()) {
-    const fs::path config = dir_ / "config.yml";
-    std::ofstream(config) << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: "
-                          << (dir_ / "data").string() << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string log = (dir_ / "registry.log").string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::string program = "docker-registry", serve = "serve", path = config.string();
-    std::array<char*, 4> argv{program.data(), serve.data(), path.data(), nullptr};
-    const int rc = posix_spawnp(&pid_, "docker-registry", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = 0;
-      error_ = "cannot start docker-registry (install Debian's docker-registry package: .ci/setup does)";
-      return;
-    }
-    for (int i = 0; i < 200; ++i) {  // up to 10 s for it to listen
-      asio::io_context io;
-      tcp::socket socket(io);
-      boost::system::error_code ec;
-      socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
-      if (!ec) return;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        error_ = "docker-registry exited at start: " + file_bytes(log);
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    error_ = "docker-registry did not listen on port " + std::to_string(port_) + " within 10 s";
-  }
-  ~RegistryProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const std::string& error() const { return error_; }
-  unsigned short port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  fs::path dir_;
-  unsigned short port_;
-  pid_t pid_ = 0;
-  std::string error_;
-};
 
 // A TCP proxy in front of the registry. Each connection reads the request head, records it, optionally strips its
 // Range header, then relays the response, optionally cut after `cut_after` bytes or with the byte at `flip_at`

@@ -72,6 +72,9 @@ pid_t spawn(const ProcessSpec& spec, const std::map<std::string, std::string>& e
   const std::string log = spec.log_path.empty() ? "/dev/null" : spec.log_path;
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // Nothing else of the daemon's: its sockets (asio does not mark them close-on-exec) would keep its connections
+  // open in the app after the daemon closed them.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
@@ -159,12 +162,17 @@ void ProcessRuntime::watch(const std::shared_ptr<Process>& p) {
     return poll_exit(p);
   }
   p->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  wait_exit(p);
+}
+
+void ProcessRuntime::wait_exit(const std::shared_ptr<Process>& p) {
   p->pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this, alive = std::weak_ptr<bool>(alive_), p](const boost::system::error_code& ec) {
                          if (ec || !alive.lock()) return;
+                         // The reactor may wake a wait without the process having exited: never block on it.
                          int status = 0;
-                         ::waitpid(p->pid, &status, 0);  // it has exited: this does not block
-                         reaped(p);
+                         if (::waitpid(p->pid, &status, WNOHANG) == p->pid) return reaped(p);
+                         wait_exit(p);
                        });
 }
 

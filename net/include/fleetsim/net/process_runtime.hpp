@@ -55,6 +55,7 @@ class ProcessRuntime final : public agents::ContainerRuntime {
   void probe(const std::shared_ptr<Process>& process);
   void reaped(const std::shared_ptr<Process>& process);
   void poll_exit(const std::shared_ptr<Process>& process);
+  void wait_exit(const std::shared_ptr<Process>& process);
   boost::asio::io_context& io_;
   SpecFor spec_for_;
   Event event_;

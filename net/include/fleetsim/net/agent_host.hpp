@@ -1,0 +1,74 @@
+// One process hosting many node agents (fleetsim-agent): each with its own identity, layer store directory, control
+// connection to the orchestrator, registry client and process runtime, all on one io_context. The agents library's
+// NodeAgent is linked unchanged; this file only wires its ports to net/'s real ones and reads the configuration.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "fleetsim/agents/node_agent.hpp"
+#include "fleetsim/net/http_registry.hpp"
+#include "fleetsim/net/process_runtime.hpp"
+
+namespace fleetsim::net {
+
+// A configuration that cannot be used: the message names the file and the key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct AppCommand {
+  std::vector<std::string> argv;
+  std::string probe_url;  // empty: ready when the process runs
+  std::map<std::string, std::string> env;
+};
+
+struct AgentHostConfig {
+  std::string orchestrator_host = "127.0.0.1";
+  unsigned short orchestrator_port = 0;
+  HttpRegistryConfig registry;
+  std::filesystem::path state_dir;      // node <id>'s store is state_dir/node-<id>/
+  std::vector<agents::NodeId> nodes;    // the identities this process hosts
+  agents::NodeAgentConfig agent;        // for every node (its id is set per node)
+  std::map<std::string, AppCommand> apps;  // what runs for each app; a release of another app cannot start
+  std::chrono::milliseconds stop_grace{10000};
+  double reconnect_initial_s = 1, reconnect_max_s = 30;
+  std::uint64_t seed = 1;
+};
+
+// Reads fleetsim-agent's JSON configuration (docs/DAEMONS.md). Every unknown key, missing key, wrong type or bad
+// value is a ConfigError naming `path` and the key, e.g. "agent.json: key 'agent.disk': '10 GB' ...".
+AgentHostConfig load_agent_host_config(const std::filesystem::path& path);
+AgentHostConfig parse_agent_host_config(const std::string& text, const std::string& origin);
+
+class AgentHost {
+ public:
+  AgentHost(boost::asio::io_context& io, AgentHostConfig config);
+  ~AgentHost();
+  AgentHost(const AgentHost&) = delete;
+  AgentHost& operator=(const AgentHost&) = delete;
+
+  void start();  // every agent starts and connects (and reconnects with back-off while it runs)
+  void stop();   // disconnects every agent and stops its processes (SIGTERM, then SIGKILL after the grace)
+  std::size_t size() const { return nodes_.size(); }
+  std::size_t connected() const;
+  std::size_t stopping() const;  // processes told to stop and not yet reaped
+  const agents::NodeAgent& agent(std::size_t index) const;
+
+  struct Node;
+
+ private:
+  boost::asio::io_context& io_;
+  AgentHostConfig config_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+}  // namespace fleetsim::net

@@ -1,0 +1,248 @@
+#include "fleetsim/net/agent_host.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "fleetsim/models/units.hpp"
+#include "fleetsim/net/asio_ports.hpp"
+#include "fleetsim/net/control.hpp"
+#include "fleetsim/net/layer_store.hpp"
+#include "json_keys.hpp"
+
+namespace fleetsim::net {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+AgentHostConfig parse_agent_host_config(const std::string& text, const std::string& origin) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(origin + ": not JSON: " + e.what());
+  }
+  AgentHostConfig c;
+  Keys top(doc, "", origin);
+  {
+    const std::string at = top.string("orchestrator", top.need("orchestrator"));
+    const auto colon = at.rfind(':');
+    int port = 0;
+    try {
+      port = colon == std::string::npos ? 0 : std::stoi(at.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535)
+      top.fail("orchestrator", "'" + at + "' is not host:port");
+    c.orchestrator_host = at.substr(0, colon);
+    c.orchestrator_port = static_cast<unsigned short>(port);
+  }
+  {
+    Keys reg(top.need("registry"), "registry", origin);
+    c.registry.url = reg.string("url", reg.need("url"));
+    try {
+      HttpUrl::parse(c.registry.url);
+    } catch (const std::invalid_argument& e) {
+      reg.fail("registry.url", e.what());
+    }
+    c.registry.repository = reg.string("repository", reg.need("repository"));
+    if (c.registry.repository.empty()) reg.fail("registry.repository", "must not be empty");
+    if (const json* v = reg.find("idle_timeout"))
+      c.registry.idle_timeout = std::chrono::milliseconds(static_cast<long long>(reg.duration("idle_timeout", *v) * 1000));
+    reg.done();
+  }
+  c.state_dir = top.string("state_dir", top.need("state_dir"));
+  {
+    const json& nodes = top.need("nodes");
+    if (nodes.is_array()) {
+      for (const auto& id : nodes) {
+        if (!id.is_number_unsigned() || id.get<std::uint64_t>() > 0xffffffffULL) top.fail("nodes", "ids must be integers 0..4294967295");
+        c.nodes.push_back(id.get<agents::NodeId>());
+      }
+    } else {
+      Keys range(nodes, "nodes", origin);
+      const double first = range.number("first", range.need("first"), 0);
+      const double count = range.number("count", range.need("count"), 1);
+      if (first != static_cast<double>(static_cast<std::uint64_t>(first)) || count != static_cast<double>(static_cast<std::uint64_t>(count)) ||
+          first + count - 1 > 4294967295.0)
+        range.fail("nodes", "first and count must be whole numbers within the 32-bit id range");
+      if (count > 10000) range.fail("nodes.count", "at most 10000 agents in one process");
+      for (std::uint64_t i = 0; i < static_cast<std::uint64_t>(count); ++i)
+        c.nodes.push_back(static_cast<agents::NodeId>(static_cast<std::uint64_t>(first) + i));
+      range.done();
+    }
+    if (c.nodes.empty()) top.fail("nodes", "no node to host");
+    std::set<agents::NodeId> unique(c.nodes.begin(), c.nodes.end());
+    if (unique.size() != c.nodes.size()) top.fail("nodes", "an id appears twice");
+  }
+  if (const json* v = top.find("seed")) {
+    if (!v->is_number_unsigned()) top.fail("seed", "must be a non-negative integer");
+    c.seed = v->get<std::uint64_t>();
+  }
+  if (const json* v = top.find("agent")) {
+    Keys a(*v, "agent", origin);
+    if (const json* d = a.find("disk")) c.agent.disk_bytes = a.bytes("disk", *d);
+    if (const json* d = a.find("max_concurrent_downloads")) c.agent.max_concurrent_downloads = static_cast<unsigned>(a.number("max_concurrent_downloads", *d, 1));
+    if (const json* d = a.find("max_fetch_attempts")) c.agent.max_fetch_attempts = static_cast<unsigned>(a.number("max_fetch_attempts", *d, 1));
+    if (const json* d = a.find("retry_initial")) c.agent.retry_initial_s = a.duration("retry_initial", *d);
+    if (const json* d = a.find("retry_max")) c.agent.retry_max_s = a.duration("retry_max", *d);
+    if (const json* d = a.find("notify_jitter")) c.agent.notify_jitter_s = a.duration("notify_jitter", *d);
+    if (const json* d = a.find("verification_window")) c.agent.verification_window_s = a.duration("verification_window", *d);
+    if (const json* d = a.find("poll_interval")) c.agent.poll_interval_s = a.duration("poll_interval", *d);
+    if (const json* d = a.find("local_rollback")) {
+      if (!d->is_boolean()) a.fail("agent.local_rollback", "must be true or false");
+      c.agent.local_rollback = d->get<bool>();
+    }
+    if (const json* d = a.find("stop_grace"))
+      c.stop_grace = std::chrono::milliseconds(static_cast<long long>(a.duration("stop_grace", *d) * 1000));
+    if (const json* d = a.find("reconnect_initial")) c.reconnect_initial_s = a.duration("reconnect_initial", *d);
+    if (const json* d = a.find("reconnect_max")) c.reconnect_max_s = a.duration("reconnect_max", *d);
+    a.done();
+    if (c.agent.retry_initial_s <= 0 || c.agent.retry_max_s < c.agent.retry_initial_s)
+      a.fail("agent.retry_initial", "must be > 0 and at most agent.retry_max");
+    if (c.reconnect_initial_s <= 0 || c.reconnect_max_s < c.reconnect_initial_s)
+      a.fail("agent.reconnect_initial", "must be > 0 and at most agent.reconnect_max");
+  }
+  if (c.agent.disk_bytes == 0) top.fail("agent.disk", "missing: the layer store's budget (e.g. \"20GiB\")");
+  {
+    const json& apps = top.need("apps");
+    if (!apps.is_object() || apps.empty()) top.fail("apps", "must map each app to its command");
+    for (auto it = apps.begin(); it != apps.end(); ++it) {
+      Keys app(it.value(), "apps." + it.key(), origin);
+      AppCommand cmd;
+      cmd.argv = strings(app, "command", app.need("command"));
+      if (const json* p = app.find("probe")) {
+        cmd.probe_url = app.string("probe", *p);
+        try {
+          HttpUrl::parse(cmd.probe_url);
+        } catch (const std::invalid_argument& e) {
+          app.fail(app.path("probe"), e.what());
+        }
+      }
+      if (const json* e = app.find("env")) {
+        if (!e->is_object()) app.fail(app.path("env"), "must map names to strings");
+        for (auto kv = e->begin(); kv != e->end(); ++kv) {
+          if (!kv.value().is_string()) app.fail(app.path("env." + kv.key()), "must be a string");
+          cmd.env[kv.key()] = kv.value().get<std::string>();
+        }
+      }
+      app.done();
+      c.apps[it.key()] = std::move(cmd);
+    }
+  }
+  top.done();
+  return c;
+}
+
+AgentHostConfig load_agent_host_config(const std::filesystem::path& path) {
+  return parse_agent_host_config(read_config_file(path), path.string());
+}
+
+// One hosted node: the NodeAgent and its ports. Members are built in order; the agent last, since the callbacks of
+// the others reach it (they run only from the io_context, after construction).
+struct AgentHost::Node final : agents::NodeChannel {
+  Node(asio::io_context& io, const AgentHostConfig& config, agents::NodeId node_id, const asio::ip::tcp::endpoint& orchestrator)
+      : id(node_id), dir(config.state_dir / ("node-" + std::to_string(node_id))), store(dir / "layers"),
+        random(config.seed, "node-" + std::to_string(node_id)),
+        timers(io, [this](agents::TimerId t) { agent->on_timer(t); }),
+        channel(io, node_id, orchestrator),
+        registry(io, config.registry, store, [this](agents::TransferId t, const agents::FetchResult& r) {
+          if (!r.ok) spdlog::info("node={} pull failed: {}", this->id, r.error);
+          agent->on_fetch_done(t, r);
+        }),
+        runtime(
+            io,
+            [this, &config](const agents::Release& release) {
+              auto it = config.apps.find(release.app);
+              if (it == config.apps.end()) throw std::runtime_error("no command configured for app " + release.app);
+              ProcessSpec spec;
+              spec.argv = it->second.argv;
+              spec.probe_url = it->second.probe_url;
+              spec.env = it->second.env;
+              spec.env["FLEETSIM_NODE"] = std::to_string(this->id);
+              std::string layers;
+              for (const auto& layer : release.layers) layers += (layers.empty() ? "" : ":") + store.path(layer.digest).string();
+              spec.env["FLEETSIM_LAYERS"] = layers;
+              std::filesystem::create_directories(dir / "logs");
+              spec.log_path = (dir / "logs" / (release.app + ".log")).string();
+              return spec;
+            },
+            [this](const std::string& app, agents::ContainerEvent e) {
+              spdlog::info("node={} app={} process {}", this->id, app, e == agents::ContainerEvent::started ? "ready" : "exited");
+              agent->on_container_event(app, e);
+            },
+            config.stop_grace) {
+    agents::NodeAgentConfig agent_config = config.agent;
+    agent_config.id = node_id;
+    agent = std::make_unique<agents::NodeAgent>(agent_config, agents::NodeAgentPorts{clock, random, timers, *this, registry, runtime});
+    channel.on_message = [this](const agents::Message& m) { agent->on_message(m); };
+    channel.on_send_failed = [this](const agents::Message& m) { agent->on_send_failed(m); };
+    channel.on_connected = [this] { spdlog::info("node={} connected", this->id); };
+    channel.on_disconnected = [this](const std::string& why) { spdlog::info("node={} disconnected: {}", this->id, why); };
+  }
+  // Logs each status report (the agent's progress, one structured line), then sends it.
+  void send_to_orchestrator(const agents::Message& m) override {
+    if (const auto* s = std::get_if<agents::StatusReport>(&m))
+      spdlog::info("node={} app={} revision={} state={}{}{}", s->node, s->app, s->revision, agents::to_string(s->state),
+                   s->reason == agents::FailureReason::none ? "" : std::string(" reason=") + agents::to_string(s->reason),
+                   s->detail.empty() ? "" : " detail=\"" + s->detail + "\"");
+    channel.send_to_orchestrator(m);
+  }
+
+  agents::NodeId id;
+  std::filesystem::path dir;
+  LayerStore store;
+  SteadyClock clock;
+  SeededRandom random;
+  AsioTimers timers;
+  ControlClient channel;
+  HttpRegistry registry;
+  ProcessRuntime runtime;
+  std::unique_ptr<agents::NodeAgent> agent;
+};
+
+AgentHost::AgentHost(asio::io_context& io, AgentHostConfig config) : io_(io), config_(std::move(config)) {
+  asio::ip::tcp::resolver resolver(io_);
+  const auto endpoints = resolver.resolve(config_.orchestrator_host, std::to_string(config_.orchestrator_port));
+  if (endpoints.empty()) throw ConfigError("orchestrator " + config_.orchestrator_host + ": no address");
+  const asio::ip::tcp::endpoint orchestrator = *endpoints.begin();
+  for (agents::NodeId id : config_.nodes) nodes_.push_back(std::make_unique<Node>(io_, config_, id, orchestrator));
+}
+
+AgentHost::~AgentHost() = default;
+
+void AgentHost::start() {
+  for (auto& node : nodes_) {
+    node->agent->start();
+    node->channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
+    node->channel.connect();
+  }
+}
+
+void AgentHost::stop() {
+  for (auto& node : nodes_) {
+    node->channel.disconnect();
+    for (const auto& [app, cmd] : config_.apps) node->runtime.stop_container(app);
+  }
+}
+
+std::size_t AgentHost::connected() const {
+  std::size_t n = 0;
+  for (const auto& node : nodes_) n += node->channel.connected() ? 1 : 0;
+  return n;
+}
+
+std::size_t AgentHost::stopping() const {
+  std::size_t n = 0;
+  for (const auto& node : nodes_) n += node->runtime.stopping();
+  return n;
+}
+
+const agents::NodeAgent& AgentHost::agent(std::size_t index) const { return *nodes_.at(index)->agent; }
+
+}  // namespace fleetsim::net

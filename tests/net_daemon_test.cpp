@@ -1,0 +1,310 @@
+// fleetsim-agent, the node agents' daemon (net/daemons, issue 14), run as a user runs it: its configuration's
+// mistakes (exit 2, the file and the key named), and a deploy from an orchestrator in this test, over the control
+// protocol, to three agents in one daemon process pulling from a real registry and running real processes, which
+// end when the daemon is sent SIGTERM.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fleetsim/agents/orchestrator.hpp"
+#include "fleetsim/net/agent_host.hpp"
+#include "fleetsim/net/asio_ports.hpp"
+#include "fleetsim/net/control.hpp"
+#include "fleetsim/net/http_registry.hpp"
+#include "fleetsim/net/layer_store.hpp"
+#include "fleetsim/net/orchestrator_host.hpp"
+#include "net_test_support.hpp"
+
+namespace fleetsim::net {
+namespace {
+
+using namespace fleetsim::net::testing;
+
+const std::string kGood = R"({
+  "orchestrator": "127.0.0.1:7400",
+  "registry": {"url": "http://127.0.0.1:5000", "repository": "fleet/pos", "idle_timeout": "20s"},
+  "state_dir": "/tmp/x",
+  "nodes": {"first": 10, "count": 3},
+  "agent": {"disk": "2GiB", "retry_initial": "1s", "retry_max": "1m", "max_concurrent_downloads": 2},
+  "apps": {"pos": {"command": ["sleep", "30"], "probe": "http://127.0.0.1:8080/ready", "env": {"MODE": "edge"}}}
+})";
+
+std::string with(const std::string& from, const std::string& to) {
+  std::string s = kGood;
+  const auto at = s.find(from);
+  if (at == std::string::npos) throw std::logic_error("no '" + from + "' in the configuration");
+  return s.replace(at, from.size(), to);
+}
+
+TEST(AgentConfig, AGoodFileReadsAsWritten) {
+  const AgentHostConfig c = parse_agent_host_config(kGood, "agent.json");
+  EXPECT_EQ(c.orchestrator_port, 7400);
+  EXPECT_EQ(c.nodes, (std::vector<agents::NodeId>{10, 11, 12}));
+  EXPECT_EQ(c.agent.disk_bytes, 2ULL << 30);
+  EXPECT_EQ(c.agent.retry_max_s, 60);
+  EXPECT_EQ(c.registry.idle_timeout, std::chrono::milliseconds(20000));
+  EXPECT_EQ(c.apps.at("pos").argv, (std::vector<std::string>{"sleep", "30"}));
+  EXPECT_EQ(c.apps.at("pos").env.at("MODE"), "edge");
+}
+
+TEST(AgentConfig, EveryMistakeNamesTheFileAndTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"{", "agent.json: not JSON"},
+      {"[]", "key 'the file': must be a JSON object"},
+      {with("\"idle_timeout\"", "\"idle_timout\""), "key 'registry.idle_timout': unknown key"},
+      {with("\"disk\": \"2GiB\"", "\"disk\": \"2 gigs\""), "key 'agent.disk'"},
+      {with("\"disk\": \"2GiB\"", "\"dsik\": \"2GiB\""), "key 'agent.dsik': unknown key"},
+      {with("127.0.0.1:7400", "127.0.0.1"), "key 'orchestrator': '127.0.0.1' is not host:port"},
+      {with("http://127.0.0.1:5000", "https://r"), "key 'registry.url': 'https://r' is not an http:// URL"},
+      {with("\"count\": 3", "\"count\": 0"), "key 'nodes.count': must be at least 1"},
+      {with("\"count\": 3", "\"count\": 2.5"), "key 'nodes': first and count must be whole numbers"},
+      {with("[\"sleep\", \"30\"]", "[]"), "key 'apps.pos.command': must be a non-empty array of strings"},
+      {with("\"MODE\": \"edge\"", "\"MODE\": 1"), "key 'apps.pos.env.MODE': must be a string"},
+      {with("\"retry_initial\": \"1s\"", "\"retry_initial\": \"2m\""), "key 'agent.retry_initial': must be > 0 and at most"},
+      {with("\"state_dir\": \"/tmp/x\",", ""), "key 'state_dir': missing"},
+      {with("\"disk\": \"2GiB\", ", ""), "key 'agent.disk': missing"},
+  };
+  for (const auto& [text, expected] : cases) {
+    try {
+      parse_agent_host_config(text, "agent.json");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what() << "\n expected: " << expected;
+      EXPECT_EQ(std::string(e.what()).rfind("agent.json: ", 0), 0u) << e.what();
+    }
+  }
+}
+
+// Runs a daemon with `args`; stdout and stderr go to `log`.
+pid_t spawn_daemon(const std::string& binary, const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> all{binary};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : 0;
+}
+pid_t spawn_agent(const std::vector<std::string>& args, const fs::path& log) {
+  return spawn_daemon(FLEETSIM_AGENT_BINARY, args, log);
+}
+
+// The exit status of `pid`, waiting at most `limit` (-1 if it did not exit in time).
+int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+TEST(AgentDaemon, ABadConfigurationIsExitTwoWithTheFileAndKey) {
+  const fs::path dir = fresh_dir("agent-bad");
+  std::ofstream(dir / "agent.json") << with("\"disk\": \"2GiB\"", "\"disk\": \"lots\"");
+  const pid_t pid = spawn_agent({(dir / "agent.json").string()}, dir / "log");
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(wait_exit(pid, std::chrono::seconds(10)), 2);
+  const std::string log = file_bytes(dir / "log");
+  EXPECT_NE(log.find((dir / "agent.json").string() + ": key 'agent.disk'"), std::string::npos) << log;
+  const pid_t missing = spawn_agent({(dir / "nope.json").string()}, dir / "log2");
+  EXPECT_EQ(wait_exit(missing, std::chrono::seconds(10)), 2);
+  EXPECT_NE(file_bytes(dir / "log2").find("nope.json: cannot be read"), std::string::npos);
+  const pid_t unknown = spawn_agent({"--frobnicate"}, dir / "log3");
+  EXPECT_EQ(wait_exit(unknown, std::chrono::seconds(10)), 2);
+  fs::remove_all(dir);
+}
+
+// A failed assertion must not leave a daemon (and its apps) running.
+struct KillAtExit {
+  pid_t pid;
+  ~KillAtExit() {
+    if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+
+// The orchestrator of the agents library in this test, on the control protocol; three agents in one fleetsim-agent
+// process; a real registry. The deploy succeeds on every node, each node's store holds the verified layer, each
+// runs its process with its identity; SIGTERM ends the daemon (exit 0) and every process it started.
+TEST(AgentDaemon, DeploysToThreeHostedAgentsFromARealRegistryAndStopsCleanly) {
+  RegistryProcess registry;
+  ASSERT_EQ(registry.error(), "");
+  const std::string blob = random_bytes(2 << 20, 31);
+  const agents::Layer layer{push_blob(registry.url(), "fleet/pos", blob), blob.size()};
+
+  asio::io_context io;
+  SteadyClock clock;
+  std::unique_ptr<agents::Orchestrator> orchestrator;
+  AsioTimers timers(io, [&](agents::TimerId t) { orchestrator->on_timer(t); });
+  ControlServer server(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::vector<agents::NodeInfo> inventory;
+  for (agents::NodeId id = 20; id < 23; ++id) inventory.push_back({id, "n" + std::to_string(id), "store-1", {}, {}});
+  orchestrator = std::make_unique<agents::Orchestrator>(inventory, agents::OrchestratorPorts{clock, timers, server});
+  std::vector<std::string> received;
+  server.on_message = [&](const agents::Message& m) {
+    if (const auto* s = std::get_if<agents::StatusReport>(&m))
+      received.push_back(std::to_string(s->node) + " " + agents::to_string(s->state));
+    orchestrator->on_message(m);
+  };
+  server.on_send_failed = [&](agents::NodeId n, const agents::Message& m) { orchestrator->on_send_failed(n, m); };
+  std::vector<std::string> errors;
+  server.on_error = [&](const std::string& e) { errors.push_back(e); };
+
+  const fs::path dir = fresh_dir("agent-daemon");
+  std::ofstream(dir / "agent.json") << R"({"orchestrator": "127.0.0.1:)" << server.port() << R"(",
+    "registry": {"url": ")" << registry.url() << R"(", "repository": "fleet/pos"},
+    "state_dir": ")" << (dir / "state").string() << R"(",
+    "nodes": {"first": 20, "count": 3},
+    "agent": {"disk": "64MiB", "retry_initial": "50ms", "retry_max": "200ms", "stop_grace": "2s"},
+    "apps": {"pos": {"command": ["sh", "-c", "echo $$ > $OUT/$FLEETSIM_NODE.pid; echo $FLEETSIM_LAYERS > $OUT/$FLEETSIM_NODE.layers; exec sleep 60"],
+                     "env": {"OUT": ")" << dir.string() << R"("}}}})";
+  const pid_t daemon = spawn_agent({(dir / "agent.json").string()}, dir / "agent.log");
+  ASSERT_GT(daemon, 0);
+  KillAtExit kill_at_exit{daemon};
+
+  std::optional<agents::Operation> finished;
+  orchestrator->on_operation_finished([&](const agents::Operation& op) { finished = op; });
+  bool submitted = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!finished && std::chrono::steady_clock::now() < deadline) {
+    step(io);
+    if (!submitted && server.connected() == 3) {
+      agents::Command deploy;
+      deploy.kind = agents::Command::Kind::deploy;
+      deploy.release.app = "pos";
+      deploy.release.version = "1.0";
+      deploy.release.layers = {layer};
+      orchestrator->submit(deploy);
+      submitted = true;
+    }
+  }
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  ASSERT_TRUE(finished.has_value()) << "no deploy finished in 30 s (connected: " << server.connected() << ", reports: "
+                                    << received.size() << ": " << ::testing::PrintToString(received) << ")\n"
+                                    << file_bytes(dir / "agent.log");
+  std::vector<pid_t> apps;
+  for (const auto& t : finished->targets) {
+    EXPECT_EQ(t.outcome, agents::NodeOutcome::succeeded) << "node " << t.node << ": " << t.detail;
+    const fs::path stored = dir / "state" / ("node-" + std::to_string(t.node)) / "layers" / "blobs" / "sha256" / layer.digest.substr(7);
+    EXPECT_EQ(file_bytes(stored), blob) << stored;
+    std::string line;
+    std::getline(std::ifstream(dir / (std::to_string(t.node) + ".layers")) >> std::ws, line);
+    EXPECT_EQ(line, stored.string());  // the process is told where its image's layers are
+    std::ifstream pid_file(dir / (std::to_string(t.node) + ".pid"));
+    pid_t pid = 0;
+    pid_file >> pid;
+    EXPECT_TRUE(process_alive(pid)) << "node " << t.node;
+    apps.push_back(pid);
+  }
+  EXPECT_EQ(finished->targets.size(), 3u);
+  const std::string log = file_bytes(dir / "agent.log");
+  EXPECT_NE(log.find("node=21 app=pos revision=1 state=healthy"), std::string::npos) << log;
+
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+  EXPECT_EQ(wait_exit(daemon, std::chrono::seconds(10)), 0) << file_bytes(dir / "agent.log");
+  for (pid_t pid : apps) {
+    for (int i = 0; i < 100 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(process_alive(pid)) << "an app process outlived its daemon";
+  }
+  fs::remove_all(dir);
+}
+
+// Both daemons as separate processes, the orchestrator killed with SIGKILL (no destructor, no flush at exit) after a
+// deploy and started again on its journal: it shows the same finished operation, the agents reconnect, and a rollout
+// to revision 2 succeeds everywhere. SIGTERM ends both with exit 0.
+TEST(Daemons, TheOrchestratorKilledWithSigkillComesBackFromItsJournal) {
+  using nlohmann::json;
+  const fs::path dir = fresh_dir("daemons");
+  const unsigned short control = free_port(), http = free_port();
+  std::ofstream(dir / "orchestrator.json") << R"({"control": "127.0.0.1:)" << control << R"(", "http": "127.0.0.1:)" << http
+                                           << R"(", "journal": ")" << (dir / "journal.jsonl").string() << R"(",
+    "inventory": [{"id": 20, "site": "store-1"}, {"id": 21, "site": "store-1"}, {"id": 22, "site": "store-2"}]})";
+  std::ofstream(dir / "agent.json") << R"({"orchestrator": "127.0.0.1:)" << control << R"(",
+    "registry": {"url": "http://127.0.0.1:9", "repository": "fleet/pos"}, "state_dir": ")" << (dir / "state").string() << R"(",
+    "nodes": [20, 21, 22], "agent": {"disk": "1MiB", "reconnect_initial": "50ms", "reconnect_max": "200ms", "stop_grace": "1s"},
+    "apps": {"pos": {"command": ["sleep", "60"]}}})";
+  auto start_orchestrator = [&](const std::string& log) {
+    const pid_t pid = spawn_daemon(FLEETSIM_ORCHESTRATOR_BINARY, {(dir / "orchestrator.json").string()}, dir / log);
+    for (int i = 0; i < 500 && http_call(http, "GET", "/healthz").status != 200; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return pid;
+  };
+  auto poll = [&](const std::string& target, const std::function<bool(const json&)>& done) {
+    json last;
+    for (int i = 0; i < 1000; ++i) {
+      const HttpAnswer a = http_call(http, "GET", target);
+      if (a.status == 200 && done(last = json::parse(a.body))) return last;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "GET " << target << ": " << last.dump();
+    return last;
+  };
+  KillAtExit orchestrator{start_orchestrator("orchestrator.log")};
+  ASSERT_EQ(http_call(http, "GET", "/healthz").status, 200u) << file_bytes(dir / "orchestrator.log");
+  KillAtExit agents{spawn_agent({(dir / "agent.json").string()}, dir / "agent.log")};
+  poll("/v1/nodes", [](const json& j) { return j["connected"] == 3; });
+  const std::string deploy = R"({"kind": "deploy", "release": {"app": "pos", "version": "1.0", "layers": []}, "selector": {}})";
+  ASSERT_EQ(http_call(http, "POST", "/v1/operations", deploy).status, 201u);
+  const json first = poll("/v1/operations/1", [](const json& j) { return j["finished"] == true; });
+  EXPECT_EQ(first["succeeded"], 3);
+
+  ::kill(orchestrator.pid, SIGKILL);
+  ::waitpid(orchestrator.pid, nullptr, 0);
+  orchestrator.pid = start_orchestrator("orchestrator2.log");
+  ASSERT_EQ(http_call(http, "GET", "/healthz").status, 200u) << file_bytes(dir / "orchestrator2.log");
+  EXPECT_EQ(json::parse(http_call(http, "GET", "/v1/operations/1").body).dump(), first.dump());
+  poll("/v1/nodes", [](const json& j) { return j["connected"] == 3; });
+  const std::string rollout = R"({"kind": "rollout", "release": {"app": "pos", "version": "2.0", "layers": []},
+                                  "strategy": {"kind": "batches", "batch_size": 1}})";
+  const HttpAnswer created = http_call(http, "POST", "/v1/operations", rollout);
+  ASSERT_EQ(created.status, 201u) << created.body;
+  EXPECT_EQ(json::parse(created.body)["to_revision"], 2);
+  const json second = poll("/v1/operations/2", [](const json& j) { return j["finished"] == true; });
+  EXPECT_EQ(second["succeeded"], 3);
+
+  ::kill(agents.pid, SIGTERM);
+  ::kill(orchestrator.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(agents.pid, std::chrono::seconds(10)), 0) << file_bytes(dir / "agent.log");
+  EXPECT_EQ(wait_exit(orchestrator.pid, std::chrono::seconds(10)), 0) << file_bytes(dir / "orchestrator2.log");
+  const std::string log = file_bytes(dir / "orchestrator2.log");
+  EXPECT_NE(log.find("operation=2 app=pos revision=2 finished succeeded=3"), std::string::npos) << log;
+  fs::remove_all(dir);
+}
+
+TEST(Daemons, TheOrchestratorRefusesABadConfigurationWithExitTwo) {
+  const fs::path dir = fresh_dir("orch-bad");
+  std::ofstream(dir / "o.json") << R"({"journal": "j", "inventory": [{"id": 1, "labels": {"tier": 3}}]})";
+  const pid_t pid = spawn_daemon(FLEETSIM_ORCHESTRATOR_BINARY, {(dir / "o.json").string()}, dir / "log");
+  EXPECT_EQ(wait_exit(pid, std::chrono::seconds(10)), 2);
+  EXPECT_NE(file_bytes(dir / "log").find("o.json: key 'inventory[0].labels.tier': must be a string"), std::string::npos)
+      << file_bytes(dir / "log");
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace fleetsim::net
