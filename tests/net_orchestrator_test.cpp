@@ -194,8 +194,28 @@ TEST_F(OrchestratorService, OperationsOverHttpSurviveARestartFromTheJournal) {
   EXPECT_EQ(second["from_revision"], 1);
   const json apps = json::parse(call("GET", "/v1/apps").body);
   EXPECT_EQ(apps["apps"][0]["desired_revision"], 2);
+
+  // An operator reverts the rollout: every node goes back to revision 1, in a rollback operation.
+  EXPECT_EQ(call("POST", "/v1/operations/1/abort").status, 409u);  // finished: nothing to abort
+  EXPECT_EQ(call("GET", "/v1/operations/2/revert").status, 405u);
+  EXPECT_EQ(call("POST", "/v1/operations/2/abort", R"({"revert": "yes"})").status, 400u);
+  const HttpAnswer reverted = call("POST", "/v1/operations/2/revert");
+  ASSERT_EQ(reverted.status, 201u) << reverted.body;
+  EXPECT_EQ(reverted.location, "/v1/operations/3");
+  const json third = poll("/v1/operations/3", [](const json& j) { return j["finished"] == true; });
+  EXPECT_EQ(third["rollback"], true);
+  EXPECT_EQ(third["to_revision"], 1);
+  EXPECT_EQ(third["succeeded"], 3);
+  EXPECT_EQ(call("POST", "/v1/operations/2/revert").status, 409u);  // already rolled back
+
+  // And that too survives a restart.
   pause();
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(agents_->agent(i).running("pos")->revision, 2u);
+  orchestrator_.reset();
+  start_orchestrator();
+  EXPECT_EQ(json::parse(call("GET", "/v1/operations/3").body).dump(), third.dump());
+  EXPECT_EQ(json::parse(call("GET", "/v1/apps").body)["apps"][0]["desired_revision"], 1);
+  pause();
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(agents_->agent(i).running("pos")->revision, 1u);
 }
 
 TEST_F(OrchestratorService, AJournalThatIsNotOneIsRefusedWithItsLine) {

@@ -756,6 +756,64 @@ TEST_F(OrchestratorTest, AbortStopsNotifyingAndRevertAllSendsTheStableRevisionTo
   EXPECT_TRUE(world.channel.desired_for(3).empty());
 }
 
+TEST_F(OrchestratorTest, AnOperatorsAbortStopsNotifyingAndItsRevertSendsTheRevisionBefore) {
+  // Goal: abort(id, revert) by hand does what the abort rule does; method: revision 1 everywhere, revision 2 in
+  // batches of 2: after the first batch is told, abort with revert: nodes 3 and 4 are canceled untold, nodes 1 and 2
+  // get revision 1 back in a rollback operation, and the aborted operation is finished.
+  make();
+  orchestrator->submit(deploy("web", {}));
+  for (NodeId n : {1, 2, 3, 4}) report(n, "web", 1, NodeAppState::healthy);
+  world.channel.sent.clear();
+  Command upgrade = rollout("web", "2.0");
+  upgrade.strategy.kind = Strategy::Kind::batches;
+  upgrade.strategy.batch_size = 2;
+  const std::uint32_t id = orchestrator->submit(upgrade);
+  EXPECT_EQ(world.channel.recipients(), (std::vector<NodeId>{1, 2}));
+  EXPECT_EQ(orchestrator->abort(id, true), std::nullopt);
+  ASSERT_TRUE(op(id).aborted_at.has_value());
+  EXPECT_TRUE(op(id).finished());
+  EXPECT_EQ(op(id).canceled, 4u);  // 3 and 4 untold (aborted), 1 and 2 handed over to the rollback (superseded)
+  ASSERT_TRUE(op(id).rolled_back_by.has_value());
+  const Operation& back = op(*op(id).rolled_back_by);
+  EXPECT_TRUE(back.is_rollback);
+  EXPECT_EQ(back.to_revision, 1u);
+  EXPECT_EQ(target_nodes(back), (std::vector<NodeId>{1, 2}));
+  EXPECT_TRUE(world.channel.desired_for(3).empty());
+  EXPECT_EQ(world.channel.desired_for(1).back().release.revision, 1u);
+  EXPECT_TRUE(world.channel.desired_for(1).back().rollback);
+  // What cannot be done is said, and changes nothing.
+  EXPECT_NE(orchestrator->abort(id, false)->find("has finished"), std::string::npos);
+  EXPECT_NE(orchestrator->abort(99, false)->find("no operation 99"), std::string::npos);
+  EXPECT_NE(orchestrator->revert(1)->find("there is none to go back to"), std::string::npos);  // the first deploy
+}
+
+TEST_F(OrchestratorTest, AnOperatorsRevertOfAFinishedRolloutSendsEveryNodeTheRevisionBefore) {
+  // Goal: revert(id) undoes a finished rollout; method: revision 2 succeeds on all four nodes, revert sends revision
+  // 1 to all four as a rollback; reverting again, or reverting the first deploy, is refused with the reason.
+  make();
+  orchestrator->submit(deploy("web", {}));
+  for (NodeId n : {1, 2, 3, 4}) report(n, "web", 1, NodeAppState::healthy);
+  const std::uint32_t id = orchestrator->submit(rollout("web", "2.0"));
+  for (NodeId n : {1, 2, 3, 4}) report(n, "web", 2, NodeAppState::healthy);
+  ASSERT_TRUE(op(id).finished());
+  EXPECT_NE(orchestrator->revert(1)->find("there is none to go back to"), std::string::npos);  // the first deploy
+  world.channel.sent.clear();
+  EXPECT_EQ(orchestrator->revert(id), std::nullopt);
+  ASSERT_TRUE(op(id).rolled_back_by.has_value());
+  const Operation& back = op(*op(id).rolled_back_by);
+  EXPECT_EQ(back.to_revision, 1u);
+  EXPECT_EQ(target_nodes(back), (std::vector<NodeId>{1, 2, 3, 4}));
+  EXPECT_EQ(orchestrator->desired_revision("web"), 1u);
+  for (NodeId n : {1, 2, 3, 4}) EXPECT_TRUE(world.channel.desired_for(n).back().rollback) << n;
+  EXPECT_TRUE(orchestrator->revert(id).has_value());
+  const std::uint32_t in_progress = orchestrator->submit(rollout("web", "3.0"));
+  EXPECT_NE(orchestrator->revert(in_progress)->find("in progress"), std::string::npos);
+  EXPECT_EQ(orchestrator->abort(in_progress, false), std::nullopt);  // all four were told: they finish on their own
+  EXPECT_TRUE(op(in_progress).aborted_at.has_value());
+  EXPECT_FALSE(op(in_progress).finished());
+  EXPECT_NE(orchestrator->abort(in_progress, false)->find("already aborted"), std::string::npos);
+}
+
 TEST_F(OrchestratorTest, RevertAllIncludesNodesThatTimedOut) {
   // Goal: a node that timed out was told the new revision and may run it: revert_all must send it the stable revision
   // too; method: revision 2 to every node with a 60 s deadline and an abort at 50 % after 2 executed; nodes 3 and 4

@@ -436,6 +436,10 @@ void Orchestrator::check_abort(Operation& op) {
                                                                                           : op.failed + op.timed_out;
   const double failed_percent = 100.0 * static_cast<double>(bad) / static_cast<double>(executed);
   if (failed_percent < command.abort_threshold_percent) return;
+  abort_now(op, command.rollback == Command::Rollback::revert_all);
+}
+
+void Orchestrator::abort_now(Operation& op, bool revert) {
   op.aborted_at = ports_.clock.now();
   // Stop notifying: every target not yet told is canceled; the ones already told finish on their own.
   for (auto& target : op.targets)
@@ -445,7 +449,36 @@ void Orchestrator::check_abort(Operation& op) {
       target.detail = "operation aborted";
       ++op.canceled;
     }
-  if (command.rollback == Command::Rollback::revert_all && op.from_revision != 0) pending_reverts_.push_back(op.id);
+  if (revert && op.from_revision != 0) pending_reverts_.push_back(op.id);
+}
+
+std::optional<std::string> Orchestrator::abort(std::uint32_t id, bool revert) {
+  if (id == 0 || id > operations_.size()) return "no operation " + std::to_string(id);
+  Operation& op = operations_[id - 1];
+  if (op.finished()) return "operation " + std::to_string(id) + " has finished (revert it instead)";
+  if (op.aborted_at) return "operation " + std::to_string(id) + " is already aborted";
+  if (revert && op.from_revision == 0)
+    return "operation " + std::to_string(id) + " deployed the app's first revision: there is none to go back to";
+  abort_now(op, revert);
+  maybe_finish(op);
+  run_pending_reverts();
+  notify_finished();
+  return std::nullopt;
+}
+
+std::optional<std::string> Orchestrator::revert(std::uint32_t id) {
+  if (id == 0 || id > operations_.size()) return "no operation " + std::to_string(id);
+  const Operation& op = operations_[id - 1];
+  if (!op.finished()) return "operation " + std::to_string(id) + " is in progress (abort it with revert instead)";
+  if (op.from_revision == 0 || op.targets.empty())
+    return "operation " + std::to_string(id) + " changed no revision: there is none to go back to";
+  const auto desired = desired_revision(op.app);
+  if (!desired || *desired != op.to_revision)
+    return "app " + op.app + " is no longer at revision " + std::to_string(op.to_revision) + " (an operation since changed it)";
+  if (op.rolled_back_by) return "operation " + std::to_string(id) + " was already rolled back";
+  revert_all(id);
+  notify_finished();
+  return std::nullopt;
 }
 
 // Rollbacks are submitted once the handler that saw the abort is done with its references into operations_.

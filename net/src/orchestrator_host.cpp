@@ -36,6 +36,15 @@ std::pair<std::string, unsigned short> host_port(Keys& k, const std::string& key
   return {at.substr(0, colon), static_cast<unsigned short>(port)};
 }
 
+// An operation's id from a URL: 1..count, digits only.
+std::optional<std::uint32_t> operation_id(const std::string& text, std::size_t count) {
+  if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const auto id = static_cast<std::uint32_t>(std::stoul(text));
+  if (id == 0 || id > count) return std::nullopt;
+  return id;
+}
+
 }  // namespace
 
 OrchestratorHostConfig parse_orchestrator_config(const std::string& text, const std::string& origin) {
@@ -174,21 +183,52 @@ OrchestratorHost::OrchestratorHost(asio::io_context& io, OrchestratorHostConfig 
               return error(400, e.what());
             }
           }
+          const auto& ops = orchestrator_->operations();
+          // POST /v1/operations/<id>/abort ({"revert": true} to go back), POST /v1/operations/<id>/revert
+          for (const std::string action : {"/abort", "/revert"}) {
+            if (path.size() <= action.size() || path.compare(path.size() - action.size(), action.size(), action) != 0) continue;
+            if (r.method != "POST") return error(405, r.method + " " + path + ": not allowed (POST)");
+            const std::string id_text = path.substr(15, path.size() - 15 - action.size());
+            const auto id = operation_id(id_text, ops.size());
+            if (!id) return error(404, "no operation " + id_text);
+            bool revert_too = false;
+            if (action == "/abort" && !r.body.empty()) {
+              try {
+                const json body = json::parse(r.body);
+                Keys k(body, "", "request body");
+                if (const json* v = k.find("revert")) {
+                  if (!v->is_boolean()) k.fail("revert", "must be true or false");
+                  revert_too = v->get<bool>();
+                }
+                k.done();
+              } catch (const json::parse_error& e) {
+                return error(400, std::string("request body: not JSON: ") + e.what());
+              } catch (const ConfigError& e) {
+                return error(400, e.what());
+              }
+            }
+            const auto refused = action == "/abort" ? abort(*id, revert_too) : revert(*id);
+            if (refused) return error(409, *refused);
+            const agents::Operation& done = orchestrator_->operations().at(*id - 1);
+            if (done.rolled_back_by) {
+              const std::string where = "/v1/operations/" + std::to_string(*done.rolled_back_by);
+              return HttpResponse{201, operation_json(orchestrator_->operations().at(*done.rolled_back_by - 1), false).dump(),
+                                  "application/json", where};
+            }
+            return HttpResponse{200, operation_json(done, false).dump(), "application/json", {}};
+          }
           if (r.method != "GET") return error(405, r.method + " " + path + ": not allowed");
           if (path == "/v1/nodes") return HttpResponse{200, nodes_json().dump(), "application/json", {}};
           if (path == "/v1/apps") return HttpResponse{200, apps_json().dump(), "application/json", {}};
-          const auto& ops = orchestrator_->operations();
           if (path == "/v1/operations") {
             json list = json::array();
             for (const auto& op : ops) list.push_back(operation_json(op, false));
             return HttpResponse{200, json{{"operations", list}}.dump(), "application/json", {}};
           }
           const std::string id_text = path.substr(std::string("/v1/operations/").size());
-          std::size_t id = 0;
-          if (id_text.empty() || id_text.size() > 9 || !std::all_of(id_text.begin(), id_text.end(), ::isdigit) ||
-              (id = std::stoul(id_text)) == 0 || id > ops.size())
-            return error(404, "no operation " + id_text);
-          return HttpResponse{200, operation_json(ops[id - 1], true).dump(), "application/json", {}};
+          const auto id = operation_id(id_text, ops.size());
+          if (!id) return error(404, "no operation " + id_text);
+          return HttpResponse{200, operation_json(ops[*id - 1], true).dump(), "application/json", {}};
         }
         return error(404, "no route " + r.method + " " + path);
       });
@@ -227,6 +267,22 @@ std::uint32_t OrchestratorHost::submit(const agents::Command& command) {
   return id;
 }
 
+std::optional<std::string> OrchestratorHost::abort(std::uint32_t id, bool revert) {
+  parts_->frozen = parts_->live_now();
+  record({{"t", parts_->frozen}, {"abort", id}, {"revert", revert}}, true);
+  auto refused = orchestrator_->abort(id, revert);
+  if (!refused) spdlog::info("operation={} aborted{}", id, revert ? " with revert" : "");
+  return refused;
+}
+
+std::optional<std::string> OrchestratorHost::revert(std::uint32_t id) {
+  parts_->frozen = parts_->live_now();
+  record({{"t", parts_->frozen}, {"revert_operation", id}}, true);
+  auto refused = orchestrator_->revert(id);
+  if (!refused) spdlog::info("operation={} reverted", id);
+  return refused;
+}
+
 void OrchestratorHost::replay() {
   Parts& p = *parts_;
   std::vector<std::string> lines;
@@ -261,6 +317,10 @@ void OrchestratorHost::replay() {
       p.frozen = entry["t"].get<double>();
       if (entry.contains("submit")) {
         orchestrator_->submit(command_from_json(entry["submit"], at));
+      } else if (entry.contains("abort")) {
+        orchestrator_->abort(entry["abort"].get<std::uint32_t>(), entry.value("revert", false));
+      } else if (entry.contains("revert_operation")) {
+        orchestrator_->revert(entry["revert_operation"].get<std::uint32_t>());
       } else if (entry.contains("send_failed")) {
         orchestrator_->on_send_failed(entry["send_failed"].get<agents::NodeId>(), decode(entry.at("message").dump()));
       } else if (entry.contains("message")) {
@@ -271,7 +331,7 @@ void OrchestratorHost::replay() {
         p.next_replay_timer = 1;  // that process's timers were numbered from 1 again
         orchestrator_->on_restart();
       } else {
-        throw ConfigError("no input (submit, message, send_failed, timer, restart)");
+        throw ConfigError("no input (submit, abort, revert_operation, message, send_failed, timer, restart)");
       }
     } catch (const ConfigError& e) {
       throw ConfigError(at + ": " + e.what());

@@ -157,6 +157,14 @@ class Orchestrator {
   // finishes at once with no targets and error set.
   std::uint32_t submit(Command command);
 
+  // An operator stops an operation in progress (as the abort rule does): targets not yet told are canceled, the ones
+  // told finish on their own; with revert, every node it told goes back to the revision before it, in a rollback
+  // operation. Returns why it cannot (no such operation, finished, already aborted, nothing to go back to).
+  std::optional<std::string> abort(std::uint32_t id, bool revert);
+  // An operator undoes a finished operation: every node it told goes back to the revision before it, in a rollback
+  // operation. Only while that operation's revision is still the app's desired one.
+  std::optional<std::string> revert(std::uint32_t id);
+
   void on_message(const Message& message);
   void on_timer(TimerId id);
   // A message to a node could not be delivered (unreachable, powered off): the current desired state is sent
@@ -199,6 +207,7 @@ class Orchestrator {
   void pace(Operation& op);
   void roll_site(Operation& op, const std::string& site);
   void check_abort(Operation& op);
+  void abort_now(Operation& op, bool revert);
   void run_pending_reverts();
   void revert_all(std::uint32_t aborted_id);
 

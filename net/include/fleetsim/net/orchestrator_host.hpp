@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,8 @@ class OrchestratorHost {
 
   // The API's actions (the HTTP routes call these; so can a test).
   std::uint32_t submit(const agents::Command& command);
+  std::optional<std::string> abort(std::uint32_t id, bool revert);  // why not, or nullopt (see Orchestrator::abort)
+  std::optional<std::string> revert(std::uint32_t id);
   const agents::Orchestrator& orchestrator() const { return *orchestrator_; }
   nlohmann::json nodes_json() const;
   nlohmann::json apps_json() const;
