@@ -225,8 +225,38 @@ TEST(AgentDaemon, DeploysToThreeHostedAgentsFromARealRegistryAndStopsCleanly) {
   const std::string log = file_bytes(dir / "agent.log");
   EXPECT_NE(log.find("node=21 app=pos revision=1 state=healthy"), std::string::npos) << log;
 
-  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
-  EXPECT_EQ(wait_exit(daemon, std::chrono::seconds(10)), 0) << file_bytes(dir / "agent.log");
+  // The daemon is killed (SIGKILL: its apps outlive it, orphaned) and started again on the same state: every node
+  // reboots from its disk. The orphans are ended, the committed release starts again from the stored layer (no
+  // pull: the layer file is not rewritten), and each node says it is healthy again.
+  const auto layer_written = fs::last_write_time(dir / "state" / "node-20" / "layers" / "blobs" / "sha256" / layer.digest.substr(7));
+  ::kill(daemon, SIGKILL);
+  ::waitpid(daemon, nullptr, 0);
+  for (pid_t pid : apps) EXPECT_TRUE(process_alive(pid));
+  const std::size_t reports_before = received.size();
+  const pid_t again = spawn_agent({(dir / "agent.json").string()}, dir / "agent2.log");
+  kill_at_exit.pid = again;
+  const auto reboot_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (received.size() < reports_before + 3 && std::chrono::steady_clock::now() < reboot_deadline) step(io);
+  ASSERT_EQ(received.size(), reports_before + 3) << file_bytes(dir / "agent2.log");
+  for (std::size_t i = reports_before; i < received.size(); ++i) EXPECT_NE(received[i].find("healthy"), std::string::npos) << received[i];
+  for (pid_t pid : apps) {
+    for (int i = 0; i < 100 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(process_alive(pid)) << "an orphan of the killed daemon still runs";
+  }
+  const std::string log2 = file_bytes(dir / "agent2.log");
+  EXPECT_NE(log2.find("node=20 ended 1 app process(es) left by the previous run"), std::string::npos) << log2;
+  EXPECT_NE(log2.find("node=20 boots from its disk"), std::string::npos) << log2;
+  EXPECT_EQ(fs::last_write_time(dir / "state" / "node-20" / "layers" / "blobs" / "sha256" / layer.digest.substr(7)), layer_written);
+  apps.clear();
+  for (agents::NodeId node = 20; node < 23; ++node) {
+    pid_t pid = 0;
+    std::ifstream(dir / (std::to_string(node) + ".pid")) >> pid;
+    EXPECT_TRUE(process_alive(pid)) << "node " << node << " runs its release again";
+    apps.push_back(pid);
+  }
+
+  ASSERT_EQ(::kill(again, SIGTERM), 0);
+  EXPECT_EQ(wait_exit(again, std::chrono::seconds(10)), 0) << file_bytes(dir / "agent2.log");
   for (pid_t pid : apps) {
     for (int i = 0; i < 100 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_FALSE(process_alive(pid)) << "an app process outlived its daemon";

@@ -678,6 +678,53 @@ TEST_F(NodeAgentCrashTest, BootRestartsTheCommittedReleaseAndContinuesTheUpdateA
   EXPECT_EQ(agent->bytes_wasted(), 0u);
 }
 
+TEST_F(NodeAgentCrashTest, ANewAgentGivenTheDiskOfTheOldOneBootsAsTheOldOneReboots) {
+  // Goal: disk()/restore() carry exactly what a power loss keeps, so a restarted process is a rebooted node; method:
+  // in the middle of v2's pull (b2 complete, c2 at 300 of 1000 bytes), a brand-new agent restored from the old one's
+  // disk boots: it starts v1 again, pulls only c2 from byte 300, and ends on v2, as the rebooted one does above.
+  config.resume = ResumePolicy::resume_range;
+  make_agent();
+  run_to_healthy(1, v1);
+  desire(2, v2);
+  world.registry.complete("b2");
+  world.registry.fail("c2", 300, "power lost");
+  const NodeAgentDisk disk = agent->disk();
+  ASSERT_EQ(disk.apps.count("app"), 1u);
+  EXPECT_EQ(disk.apps.at("app").running->revision, 1u);
+  EXPECT_EQ(disk.apps.at("app").target->release.revision, 2u);
+  EXPECT_EQ(disk.layers.at("c2").have_bytes, 300u);
+  EXPECT_EQ(disk.layers.at("b2").have_bytes, 200u);
+
+  make_agent();  // the old agent is gone with its process; a new one knows nothing...
+  agent->restore(disk);  // ...until it reads the disk
+  EXPECT_EQ(agent->bytes_stored(), 500u + 400u + 200u + 1000u);
+  const auto fetches_before_boot = world.registry.all.size();
+  agent->on_boot();
+  EXPECT_EQ(world.runtime.starts.back().revision, 1u);
+  ASSERT_EQ(world.registry.all.size(), fetches_before_boot + 1);
+  EXPECT_EQ(world.registry.all.back().layer.digest, "c2");
+  EXPECT_EQ(world.registry.all.back().offset, 300u);
+  world.registry.complete("c2");
+  agent->on_container_event("app", ContainerEvent::started);
+  world.timers.advance_by(v2.ready_s);
+  ASSERT_NE(agent->running("app"), nullptr);
+  EXPECT_EQ(agent->running("app")->revision, 2u);
+  EXPECT_EQ(agent->disk().apps.at("app").previous->revision, 1u);
+
+  // A failed update stays failed across the restart: its resend is not tried again.
+  desire(3, make_release("app", 3, {{"huge", 1ULL << 40}}));  // does not fit: fails with disk_full
+  ASSERT_EQ(reports().back().state, NodeAppState::failed);
+  const NodeAgentDisk after_failure = agent->disk();
+  EXPECT_TRUE(after_failure.apps.at("app").failed);
+  make_agent();
+  agent->restore(after_failure);
+  agent->on_boot();
+  const auto fetches = world.registry.all.size();
+  desire(3, make_release("app", 3, {{"huge", 1ULL << 40}}));
+  EXPECT_EQ(world.registry.all.size(), fetches);
+  EXPECT_EQ(agent->running("app")->revision, 2u);
+}
+
 TEST_F(NodeAgentCrashTest, RestartFromZeroDiscardsThePartialLayerAtPowerLoss) {
   // Goal: the restart policy at power loss; method: as above with restart_from_zero: the 300 bytes are wasted
   // and the layer is fetched again from offset 0.

@@ -369,6 +369,42 @@ void NodeAgent::on_crash() {
   }
 }
 
+NodeAgentDisk NodeAgent::disk() const {
+  NodeAgentDisk out;
+  for (const auto& [name, slot] : apps_) {
+    NodeAgentDisk::App& app = out.apps[name];
+    app.running = slot.running;
+    app.previous = slot.previous;
+    app.target = slot.target;
+    app.failed = slot.phase == Phase::failed;
+    app.last_generation = slot.last_generation;
+  }
+  for (const auto& [digest, layer] : layers_) {
+    // A partial layer that a power loss would discard is not on disk.
+    const bool kept = layer.complete() || config_.resume == ResumePolicy::resume_range;
+    out.layers[digest] = {layer.size_bytes, kept ? layer.have_bytes : 0};
+  }
+  return out;
+}
+
+void NodeAgent::restore(const NodeAgentDisk& disk) {
+  apps_.clear();
+  layers_.clear();
+  bytes_stored_ = 0;
+  for (const auto& [name, app] : disk.apps) {
+    AppSlot& slot = apps_[name];
+    slot.running = app.running;
+    slot.previous = app.previous;
+    slot.target = app.target;
+    slot.phase = app.failed ? Phase::failed : Phase::idle;
+    slot.last_generation = app.last_generation;
+  }
+  for (const auto& [digest, layer] : disk.layers) {
+    layers_[digest] = StoredLayer{layer.size_bytes, std::min(layer.have_bytes, layer.size_bytes)};
+    bytes_stored_ += layer.size_bytes;  // space is reserved for partial layers too, as when their pull started
+  }
+}
+
 void NodeAgent::on_boot() {
   arm_poll(true);
   for (auto& [name, slot] : apps_) {

@@ -13,6 +13,7 @@
 #include "fleetsim/net/asio_ports.hpp"
 #include "fleetsim/net/control.hpp"
 #include "fleetsim/net/layer_store.hpp"
+#include "fleetsim/net/wire.hpp"
 #include "json_keys.hpp"
 
 namespace fleetsim::net {
@@ -143,17 +144,65 @@ AgentHostConfig load_agent_host_config(const std::filesystem::path& path) {
   return parse_agent_host_config(read_config_file(path), path.string());
 }
 
+namespace {
+
+json release_on_disk(const agents::Release& r) { return json::parse(encode(agents::DesiredState{0, r, false})); }
+agents::Release release_from_disk(const json& v) { return std::get<agents::DesiredState>(decode(v.dump())).release; }
+
+}  // namespace
+
+json disk_json(const agents::NodeAgentDisk& disk) {
+  json apps = json::object();
+  for (const auto& [name, app] : disk.apps) {
+    json a{{"failed", app.failed}, {"last_generation", app.last_generation}};
+    if (app.running) a["running"] = release_on_disk(*app.running);
+    if (app.previous) a["previous"] = release_on_disk(*app.previous);
+    if (app.target) a["target"] = json::parse(encode(*app.target));
+    apps[name] = a;
+  }
+  json layers = json::object();
+  for (const auto& [digest, layer] : disk.layers) layers[digest] = {layer.size_bytes, layer.have_bytes};
+  return {{"v", 1}, {"apps", apps}, {"layers", layers}};
+}
+
+agents::NodeAgentDisk disk_from_json(const std::string& text, const std::string& origin) {
+  agents::NodeAgentDisk disk;
+  try {
+    const json doc = json::parse(text);
+    if (doc.value("v", 0) != 1) throw ConfigError(origin + ": key 'v': version 1 expected");
+    for (const auto& [name, a] : doc.at("apps").items()) {
+      agents::NodeAgentDisk::App& app = disk.apps[name];
+      app.failed = a.at("failed").get<bool>();
+      app.last_generation = a.at("last_generation").get<std::uint64_t>();
+      if (a.contains("running")) app.running = release_from_disk(a["running"]);
+      if (a.contains("previous")) app.previous = release_from_disk(a["previous"]);
+      if (a.contains("target")) app.target = std::get<agents::DesiredState>(decode(a["target"].dump()));
+    }
+    for (const auto& [digest, layer] : doc.at("layers").items())
+      disk.layers[digest] = {layer.at(0).get<std::uint64_t>(), layer.at(1).get<std::uint64_t>()};
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ConfigError(origin + ": not a node's state (" + e.what() + "); move it away to start the node empty");
+  }
+  return disk;
+}
+
 // One hosted node: the NodeAgent and its ports. Members are built in order; the agent last, since the callbacks of
 // the others reach it (they run only from the io_context, after construction).
 struct AgentHost::Node final : agents::NodeChannel {
   Node(asio::io_context& io, const AgentHostConfig& config, agents::NodeId node_id, const asio::ip::tcp::endpoint& orchestrator)
       : id(node_id), dir(config.state_dir / ("node-" + std::to_string(node_id))), store(dir / "layers"),
         random(config.seed, "node-" + std::to_string(node_id)),
-        timers(io, [this](agents::TimerId t) { agent->on_timer(t); }),
+        timers(io, [this](agents::TimerId t) {
+          agent->on_timer(t);
+          save();
+        }),
         channel(io, node_id, orchestrator),
         registry(io, config.registry, store, [this](agents::TransferId t, const agents::FetchResult& r) {
           if (!r.ok) spdlog::info("node={} pull failed: {}", this->id, r.error);
           agent->on_fetch_done(t, r);
+          save();
         }),
         runtime(
             io,
@@ -175,13 +224,31 @@ struct AgentHost::Node final : agents::NodeChannel {
             [this](const std::string& app, agents::ContainerEvent e) {
               spdlog::info("node={} app={} process {}", this->id, app, e == agents::ContainerEvent::started ? "ready" : "exited");
               agent->on_container_event(app, e);
+              save();
             },
             config.stop_grace) {
     agents::NodeAgentConfig agent_config = config.agent;
     agent_config.id = node_id;
     agent = std::make_unique<agents::NodeAgent>(agent_config, agents::NodeAgentPorts{clock, random, timers, *this, registry, runtime});
-    channel.on_message = [this](const agents::Message& m) { agent->on_message(m); };
-    channel.on_send_failed = [this](const agents::Message& m) { agent->on_send_failed(m); };
+    channel.on_message = [this](const agents::Message& m) {
+      agent->on_message(m);
+      save();
+    };
+    channel.on_send_failed = [this](const agents::Message& m) {
+      agent->on_send_failed(m);
+      save();
+    };
+    // A process that ran before this one left the node's disk: the node reboots from it. Its app processes, if the
+    // daemon was killed without stopping them, are ended first (a restart is a reboot: nothing survives but disk).
+    if (const std::size_t killed = ProcessRuntime::kill_recorded(dir / "pids"))
+      spdlog::info("node={} ended {} app process(es) left by the previous run", node_id, killed);
+    runtime.record_in(dir / "pids");
+    const std::filesystem::path state = dir / "agent-state.json";
+    if (std::filesystem::exists(state)) {
+      agent->restore(disk_from_json(read_config_file(state), state.string()));
+      saved = disk_json(agent->disk()).dump();
+      rebooted = true;
+    }
     channel.on_connected = [this] { spdlog::info("node={} connected", this->id); };
     channel.on_disconnected = [this](const std::string& why) { spdlog::info("node={} disconnected: {}", this->id, why); };
   }
@@ -194,8 +261,20 @@ struct AgentHost::Node final : agents::NodeChannel {
     channel.send_to_orchestrator(m);
   }
 
+  // Writes what the agent keeps on disk when it changed (atomically: a new file renamed over the old one).
+  void save() {
+    std::string text = disk_json(agent->disk()).dump();
+    if (text == saved) return;
+    const std::filesystem::path state = dir / "agent-state.json", next = dir / "agent-state.json.new";
+    std::ofstream(next, std::ios::trunc) << text << "\n";
+    std::filesystem::rename(next, state);
+    saved = std::move(text);
+  }
+
   agents::NodeId id;
   std::filesystem::path dir;
+  std::string saved;
+  bool rebooted = false;
   LayerStore store;
   SteadyClock clock;
   SeededRandom random;
@@ -218,7 +297,13 @@ AgentHost::~AgentHost() = default;
 
 void AgentHost::start() {
   for (auto& node : nodes_) {
-    node->agent->start();
+    if (node->rebooted) {
+      spdlog::info("node={} boots from its disk", node->id);
+      node->agent->on_boot();
+      node->save();
+    } else {
+      node->agent->start();
+    }
     node->channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
     node->channel.connect();
   }

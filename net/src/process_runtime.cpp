@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -98,7 +100,39 @@ pid_t spawn(const ProcessSpec& spec, const std::map<std::string, std::string>& e
   return pid;
 }
 
+// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot (0 if it is gone).
+unsigned long long start_time(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(line.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i)
+    if (i == 22) return std::stoull(field);
+  return 0;
+}
+
 }  // namespace
+
+std::size_t ProcessRuntime::kill_recorded(const std::filesystem::path& dir) {
+  std::size_t killed = 0;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".pid") continue;
+    std::ifstream in(entry.path());
+    pid_t pid = 0;
+    unsigned long long started = 0;
+    if (in >> pid >> started && pid > 0 && started != 0 && start_time(pid) == started) {
+      ::kill(-pid, SIGKILL);
+      ++killed;
+    }
+    std::filesystem::remove(entry.path(), ec);
+  }
+  return killed;
+}
 
 ProcessRuntime::ProcessRuntime(asio::io_context& io, SpecFor spec_for, Event event, std::chrono::milliseconds stop_grace)
     : io_(io), spec_for_(std::move(spec_for)), event_(std::move(event)), stop_grace_(stop_grace) {}
@@ -142,6 +176,11 @@ void ProcessRuntime::start_container(const agents::Release& release) {
     return;
   }
   apps_[release.app] = p;
+  if (!record_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(record_dir_, ec);
+    std::ofstream(record_dir_ / (release.app + ".pid")) << p->pid << " " << start_time(p->pid) << "\n";
+  }
   p->timer = std::make_unique<asio::steady_timer>(io_);
   watch(p);
   if (p->spec.probe_url.empty()) {
@@ -188,6 +227,14 @@ void ProcessRuntime::poll_exit(const std::shared_ptr<Process>& p) {
 
 void ProcessRuntime::reaped(const std::shared_ptr<Process>& p) {
   p->exited = true;
+  if (!record_dir_.empty()) {
+    const std::filesystem::path record = record_dir_ / (p->app + ".pid");
+    std::ifstream in(record);
+    pid_t recorded = 0;
+    in >> recorded;
+    std::error_code ec;
+    if (recorded == p->pid) std::filesystem::remove(record, ec);  // not a newer process's record
+  }
   if (p->timer) p->timer->cancel();
   if (p->stopped) {
     stopping_.erase(std::remove(stopping_.begin(), stopping_.end(), p), stopping_.end());

@@ -45,6 +45,26 @@ struct NodeAgentConfig {
   double poll_jitter = 0.2;
 };
 
+// What a node keeps on disk: exactly what on_crash() keeps (the committed and previous release of each app, the
+// desired state it accepted, whether that update failed, and the layers stored). A real runtime saves it after every
+// handler and gives it to a new agent (restore, then on_boot) when its process starts again: a restarted process is
+// a rebooted node.
+struct NodeAgentDisk {
+  struct App {
+    std::optional<Release> running;
+    std::optional<Release> previous;
+    std::optional<DesiredState> target;
+    bool failed = false;  // the target's update failed: a resend of it is not tried again
+    std::uint64_t last_generation = 0;
+  };
+  struct Layer {
+    std::uint64_t size_bytes = 0;
+    std::uint64_t have_bytes = 0;
+  };
+  std::map<std::string, App> apps;
+  std::map<std::string, Layer> layers;
+};
+
 struct NodeAgentPorts {
   Clock& clock;
   Random& random;
@@ -76,6 +96,9 @@ class NodeAgent {
   std::uint64_t disk_budget() const { return config_.disk_bytes; }
   // The node is back: the committed release starts again, and an update that was in progress continues.
   void on_boot();
+  // What is on disk now; and, for a new agent before on_boot() (instead of start()), what was on disk.
+  NodeAgentDisk disk() const;
+  void restore(const NodeAgentDisk& disk);
 
   // What the node runs now for an app (nullptr if nothing is committed).
   const Release* running(const std::string& app) const;

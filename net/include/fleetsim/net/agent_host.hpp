@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
 
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/net/http_registry.hpp"
@@ -48,6 +49,10 @@ struct AgentHostConfig {
 // value is a ConfigError naming `path` and the key, e.g. "agent.json: key 'agent.disk': '10 GB' ...".
 AgentHostConfig load_agent_host_config(const std::filesystem::path& path);
 AgentHostConfig parse_agent_host_config(const std::string& text, const std::string& origin);
+
+// A node's state file (`state_dir/node-<id>/agent-state.json`): what the agent keeps on disk, as JSON.
+nlohmann::json disk_json(const agents::NodeAgentDisk& disk);
+agents::NodeAgentDisk disk_from_json(const std::string& text, const std::string& origin);  // ConfigError if not one
 
 class AgentHost {
  public:

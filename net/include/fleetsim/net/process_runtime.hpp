@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,6 +44,13 @@ class ProcessRuntime final : public agents::ContainerRuntime {
   void start_container(const agents::Release& release) override;
   void stop_container(const std::string& app) override;
 
+  // Records each process it starts as `dir/<app>.pid` (pid and start time), removed when it is reaped, so that a
+  // restarted daemon can end what its previous run left behind (kill_recorded): a restart is a reboot.
+  void record_in(std::filesystem::path dir) { record_dir_ = std::move(dir); }
+  // Kills (SIGKILL, process group) every process recorded in `dir` that still runs as recorded (same pid and start
+  // time: never a stranger that reused the pid); returns how many. The records are removed.
+  static std::size_t kill_recorded(const std::filesystem::path& dir);
+
   pid_t pid(const std::string& app) const;  // 0 when the app runs nothing
   std::size_t running() const { return apps_.size(); }
   std::size_t stopping() const { return stopping_.size(); }
@@ -63,6 +71,7 @@ class ProcessRuntime final : public agents::ContainerRuntime {
   std::map<std::string, std::shared_ptr<Process>> apps_;
   std::vector<std::shared_ptr<Process>> stopping_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::filesystem::path record_dir_;
 };
 
 // GET url once; calls back with the HTTP status, or 0 when there was no answer within `timeout`.
