@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -33,6 +34,7 @@
 #include "fleetsim/net/asio_ports.hpp"
 #include "fleetsim/net/http_registry.hpp"
 #include "fleetsim/net/layer_store.hpp"
+#include "fleetsim/net/token_bucket.hpp"
 #include "net_test_support.hpp"
 
 namespace fleetsim::net {
@@ -434,6 +436,43 @@ TEST_F(RealRegistry, GarbageCollectionDeletesTheFilesAndACancelledPullReportsNot
   EXPECT_TRUE(results.empty());
   EXPECT_EQ(registry.active(), 0u);
   EXPECT_FALSE(store.complete(lb.digest));
+}
+
+TEST_F(RealRegistry, ThePullsOfASiteShareItsEmulatedUplinkAsTheyWouldARealOne) {
+  // Goal: behind an emulated uplink (TokenBucket), a site's pulls take at least bytes / rate together, and share it;
+  // method: three nodes pull 1 MiB each through one 4 MB/s bucket (64 KiB burst): the last finishes no sooner than
+  // (3 MiB - 64 KiB) / 4 MB/s = 0.77 s (a lower bound no machine can beat; the upper bound is loose, it is real
+  // time on a shared machine), and the first no sooner than half of that (they share, not queue).
+  const std::string blob = random_bytes(1 << 20, 41);
+  const agents::Layer layer = push(blob);
+  auto uplink = std::make_shared<TokenBucket>(io_, 4e6, 64 << 10);
+  std::vector<std::unique_ptr<PullingNode>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    nodes.push_back(std::make_unique<PullingNode>(io_, registry_->url(), node_config()));
+    nodes.back()->registry().limit(uplink);
+  }
+  agents::Release release;
+  release.app = "pos";
+  release.revision = 1;
+  release.layers = {layer};
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& n : nodes) n->agent().on_message(agents::DesiredState{1, release, false});
+  std::vector<double> done(3, -1);
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(20) &&
+         std::any_of(done.begin(), done.end(), [](double d) { return d < 0; })) {
+    step(io_);
+    for (int i = 0; i < 3; ++i)
+      if (done[i] < 0 && !nodes[i]->reports.empty() && nodes[i]->reports.back().state == agents::NodeAppState::healthy)
+        done[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const double bound = (3.0 * (1 << 20) - (64 << 10)) / 4e6;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_GE(done[i], 0) << "node " << i << " did not finish";
+    EXPECT_EQ(file_bytes(nodes[i]->store().path(layer.digest)), blob);
+  }
+  EXPECT_GE(*std::max_element(done.begin(), done.end()), bound);
+  EXPECT_LT(*std::max_element(done.begin(), done.end()), 3 * bound);
+  EXPECT_GE(*std::min_element(done.begin(), done.end()), 0.5 * bound);
 }
 
 TEST_F(RealRegistry, ASilentLinkFailsThePullAfterTheIdleTimeoutAndKeepsItsBytesForTheResume) {

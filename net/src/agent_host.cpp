@@ -85,6 +85,14 @@ AgentHostConfig parse_agent_host_config(const std::string& text, const std::stri
     if (!v->is_number_unsigned()) top.fail("seed", "must be a non-negative integer");
     c.seed = v->get<std::uint64_t>();
   }
+  if (const json* v = top.find("uplink")) {
+    try {
+      c.uplink_bytes_per_s = models::parse_rate(top.string("uplink", *v)).bytes_per_s;
+    } catch (const models::UnitError& e) {
+      top.fail("uplink", e.what());
+    }
+    if (!(c.uplink_bytes_per_s > 0)) top.fail("uplink", "must be above 0 (leave it out for no limit)");
+  }
   if (const json* v = top.find("agent")) {
     Keys a(*v, "agent", origin);
     if (const json* d = a.find("disk")) c.agent.disk_bytes = a.bytes("disk", *d);
@@ -290,7 +298,11 @@ AgentHost::AgentHost(asio::io_context& io, AgentHostConfig config) : io_(io), co
   const auto endpoints = resolver.resolve(config_.orchestrator_host, std::to_string(config_.orchestrator_port));
   if (endpoints.empty()) throw ConfigError("orchestrator " + config_.orchestrator_host + ": no address");
   const asio::ip::tcp::endpoint orchestrator = *endpoints.begin();
-  for (agents::NodeId id : config_.nodes) nodes_.push_back(std::make_unique<Node>(io_, config_, id, orchestrator));
+  if (config_.uplink_bytes_per_s > 0) uplink_ = std::make_shared<TokenBucket>(io_, config_.uplink_bytes_per_s, 64 << 10);
+  for (agents::NodeId id : config_.nodes) {
+    nodes_.push_back(std::make_unique<Node>(io_, config_, id, orchestrator));
+    nodes_.back()->registry.limit(uplink_);
+  }
 }
 
 AgentHost::~AgentHost() = default;

@@ -12,6 +12,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "fleetsim/net/token_bucket.hpp"
+
 namespace fleetsim::net {
 
 namespace asio = boost::asio;
@@ -197,6 +199,12 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
         const std::string why = ec == beast::error::timeout ? "no bytes for " + std::to_string(self->owner_->config_.idle_timeout.count()) + " ms" : ec.message();
         return self->fail("transfer cut after " + std::to_string(self->received_) + " bytes: " + why);
       }
+      // Behind an emulated link, the next read waits until the link would have carried these bytes (TCP's flow
+      // control then slows the sender down, as a real bottleneck does).
+      if (self->owner_->bucket_ && got > 0)
+        return self->owner_->bucket_->consume(got, [self] {
+          if (self->owner_) self->read_body();
+        });
       self->read_body();
     });
   }

@@ -17,6 +17,7 @@
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/net/http_registry.hpp"
 #include "fleetsim/net/process_runtime.hpp"
+#include "fleetsim/net/token_bucket.hpp"
 
 namespace fleetsim::net {
 
@@ -43,6 +44,8 @@ struct AgentHostConfig {
   std::chrono::milliseconds stop_grace{10000};
   double reconnect_initial_s = 1, reconnect_max_s = 30;
   std::uint64_t seed = 1;
+  // The site's uplink towards its nodes, emulated for every pull of this process (TokenBucket); 0: no limit.
+  double uplink_bytes_per_s = 0;
 };
 
 // Reads fleetsim-agent's JSON configuration (docs/DAEMONS.md). Every unknown key, missing key, wrong type or bad
@@ -74,6 +77,7 @@ class AgentHost {
   boost::asio::io_context& io_;
   AgentHostConfig config_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  std::shared_ptr<TokenBucket> uplink_;
 };
 
 }  // namespace fleetsim::net

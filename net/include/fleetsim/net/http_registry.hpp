@@ -36,6 +36,8 @@ struct HttpRegistryConfig {
   unsigned max_redirects = 3;
 };
 
+class TokenBucket;
+
 class HttpRegistry final : public agents::Registry {
  public:
   using Done = std::function<void(agents::TransferId, const agents::FetchResult&)>;
@@ -48,6 +50,8 @@ class HttpRegistry final : public agents::Registry {
   void cancel_fetch(agents::TransferId id) override;
   void remove_layer(const std::string& digest) override;
   std::size_t active() const { return fetches_.size(); }
+  // Pulls read no faster than this bucket lets them (shared by the nodes of a site: its uplink); nullptr: no limit.
+  void limit(std::shared_ptr<TokenBucket> bucket) { bucket_ = std::move(bucket); }
 
   class Fetch;
 
@@ -60,6 +64,7 @@ class HttpRegistry final : public agents::Registry {
   Done done_;
   std::map<agents::TransferId, std::shared_ptr<Fetch>> fetches_;
   agents::TransferId next_ = 1;
+  std::shared_ptr<TokenBucket> bucket_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

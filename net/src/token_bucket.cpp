@@ -1,0 +1,35 @@
+#include "fleetsim/net/token_bucket.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace fleetsim::net {
+
+using Clock = std::chrono::steady_clock;
+
+TokenBucket::TokenBucket(boost::asio::io_context& io, double bytes_per_s, double burst_bytes)
+    : io_(io), rate_(bytes_per_s),
+      burst_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(burst_bytes / bytes_per_s))),
+      free_at_(Clock::now()) {
+  if (!(bytes_per_s > 0) || !(burst_bytes >= 0)) throw std::invalid_argument("a token bucket needs a rate above 0");
+}
+
+void TokenBucket::consume(std::size_t bytes, std::function<void()> go) {
+  const auto now = Clock::now();
+  // An idle link has carried everything: it may take a burst at once, no more.
+  free_at_ = std::max(free_at_, now - burst_) +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(static_cast<double>(bytes) / rate_));
+  if (free_at_ <= now) {
+    boost::asio::post(io_, std::move(go));
+    return;
+  }
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_, free_at_);
+  timer->async_wait([timer, go = std::move(go)](const boost::system::error_code& ec) {
+    if (!ec) go();
+  });
+}
+
+}  // namespace fleetsim::net
