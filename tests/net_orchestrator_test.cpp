@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "fleetsim/checks/invariants.hpp"
 #include "fleetsim/net/agent_host.hpp"
 #include "fleetsim/net/operations_json.hpp"
 #include "fleetsim/net/orchestrator_host.hpp"
@@ -216,6 +217,52 @@ TEST_F(OrchestratorService, OperationsOverHttpSurviveARestartFromTheJournal) {
   EXPECT_EQ(json::parse(call("GET", "/v1/apps").body)["apps"][0]["desired_revision"], 1);
   pause();
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(agents_->agent(i).running("pos")->revision, 1u);
+}
+
+// The invariant checks (checks/) judge a real run from the records the real runtime makes, as they judge a simulated
+// one: a deploy, a rollout and a revert on three real agents give no violation; the same records with one healthy
+// report claiming a release the node did not run give exactly that violation.
+TEST_F(OrchestratorService, TheInvariantChecksJudgeARealRunFromItsRecords) {
+  orchestrator_ = std::make_unique<OrchestratorHost>(io_, config_);
+  agents_ = std::make_unique<AgentHost>(io_, agent_config_, &orchestrator_->live_clock());
+  std::vector<checks::Record> records;
+  agents_->record_to([&](const checks::Record& r) { records.push_back(r); });
+  agents_->start();
+  resume();
+  poll("/v1/nodes", [](const json& j) { return j["connected"] == 3; });
+  ASSERT_EQ(call("POST", "/v1/operations", release("deploy", "1.0")).status, 201u);
+  poll("/v1/operations/1", [](const json& j) { return j["finished"] == true; });
+  ASSERT_EQ(call("POST", "/v1/operations", release("rollout", "2.0")).status, 201u);
+  poll("/v1/operations/2", [](const json& j) { return j["finished"] == true; });
+  ASSERT_EQ(call("POST", "/v1/operations/2/revert").status, 201u);
+  poll("/v1/operations/3", [](const json& j) { return j["finished"] == true; });
+  pause();
+
+  checks::FleetLayout fleet;
+  fleet.sites.push_back({"store-1", std::nullopt});
+  for (int i = 0; i < 3; ++i) fleet.nodes.push_back({"store-1/n" + std::to_string(i), 0, 1 << 20, true});
+  checks::RunEnd end;
+  end.t = orchestrator_->live_clock().now();
+  for (const auto& op : orchestrator_->orchestrator().operations()) end.operations.push_back({"op" + std::to_string(op.id), op, 0, 1, {}});
+  auto judge = [&](const std::vector<checks::Record>& history) {
+    checks::InvariantChecks checks(fleet);
+    for (const auto& r : history) checks.observe(r);
+    checks.finish(end);
+    return checks.violations();
+  };
+  ASSERT_GT(records.size(), 20u);  // desired states handled, reports, for three nodes and three operations
+  const auto clean = judge(records);
+  EXPECT_TRUE(clean.empty()) << clean.front().invariant << ": " << clean.front().detail;
+
+  auto forged = records;
+  for (auto it = forged.rbegin(); it != forged.rend(); ++it)
+    if (auto* s = std::get_if<checks::StatusSent>(&*it); s && s->state == agents::NodeAppState::healthy) {
+      s->running = s->revision + 1;  // "healthy" for a release the node does not run
+      break;
+    }
+  const auto caught = judge(forged);
+  ASSERT_EQ(caught.size(), 1u);
+  EXPECT_EQ(caught.front().invariant, "healthy-report-matches-running-release");
 }
 
 TEST_F(OrchestratorService, AJournalThatIsNotOneIsRefusedWithItsLine) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "fleetsim/checks/node_recorder.hpp"
 #include "fleetsim/models/units.hpp"
 #include "fleetsim/net/asio_ports.hpp"
 #include "fleetsim/net/control.hpp"
@@ -199,8 +200,11 @@ agents::NodeAgentDisk disk_from_json(const std::string& text, const std::string&
 // One hosted node: the NodeAgent and its ports. Members are built in order; the agent last, since the callbacks of
 // the others reach it (they run only from the io_context, after construction).
 struct AgentHost::Node final : agents::NodeChannel {
-  Node(asio::io_context& io, const AgentHostConfig& config, agents::NodeId node_id, const asio::ip::tcp::endpoint& orchestrator)
-      : id(node_id), dir(config.state_dir / ("node-" + std::to_string(node_id))), store(dir / "layers"),
+  Node(asio::io_context& io, const AgentHostConfig& config, agents::NodeId node_id, const asio::ip::tcp::endpoint& orchestrator,
+       agents::Clock& host_clock, std::size_t index, const std::function<void(const checks::Record&)>& sink)
+      : id(node_id), clock(host_clock), recorder(index, [&sink](const checks::Record& r) {
+          if (sink) sink(r);
+        }), dir(config.state_dir / ("node-" + std::to_string(node_id))), store(dir / "layers"),
         random(config.seed, "node-" + std::to_string(node_id)),
         timers(io, [this](agents::TimerId t) {
           agent->on_timer(t);
@@ -239,7 +243,7 @@ struct AgentHost::Node final : agents::NodeChannel {
     agent_config.id = node_id;
     agent = std::make_unique<agents::NodeAgent>(agent_config, agents::NodeAgentPorts{clock, random, timers, *this, registry, runtime});
     channel.on_message = [this](const agents::Message& m) {
-      agent->on_message(m);
+      recorder.message(clock.now(), *agent, m, [&] { agent->on_message(m); });
       save();
     };
     channel.on_send_failed = [this](const agents::Message& m) {
@@ -262,6 +266,7 @@ struct AgentHost::Node final : agents::NodeChannel {
   }
   // Logs each status report (the agent's progress, one structured line), then sends it.
   void send_to_orchestrator(const agents::Message& m) override {
+    if (const auto* s = std::get_if<agents::StatusReport>(&m)) recorder.status(clock.now(), *agent, *s);
     if (const auto* s = std::get_if<agents::StatusReport>(&m))
       spdlog::info("node={} app={} revision={} state={}{}{}", s->node, s->app, s->revision, agents::to_string(s->state),
                    s->reason == agents::FailureReason::none ? "" : std::string(" reason=") + agents::to_string(s->reason),
@@ -271,6 +276,7 @@ struct AgentHost::Node final : agents::NodeChannel {
 
   // Writes what the agent keeps on disk when it changed (atomically: a new file renamed over the old one).
   void save() {
+    recorder.disk(clock.now(), *agent);
     std::string text = disk_json(agent->disk()).dump();
     if (text == saved) return;
     const std::filesystem::path state = dir / "agent-state.json", next = dir / "agent-state.json.new";
@@ -280,11 +286,12 @@ struct AgentHost::Node final : agents::NodeChannel {
   }
 
   agents::NodeId id;
+  agents::Clock& clock;
+  checks::NodeRecorder recorder;
   std::filesystem::path dir;
   std::string saved;
   bool rebooted = false;
   LayerStore store;
-  SteadyClock clock;
   SeededRandom random;
   AsioTimers timers;
   ControlClient channel;
@@ -293,25 +300,33 @@ struct AgentHost::Node final : agents::NodeChannel {
   std::unique_ptr<agents::NodeAgent> agent;
 };
 
-AgentHost::AgentHost(asio::io_context& io, AgentHostConfig config) : io_(io), config_(std::move(config)) {
+AgentHost::AgentHost(asio::io_context& io, AgentHostConfig config, agents::Clock* clock)
+    : io_(io), config_(std::move(config)) {
+  if (clock == nullptr) {
+    own_clock_ = std::make_unique<SteadyClock>();
+    clock = own_clock_.get();
+  }
   asio::ip::tcp::resolver resolver(io_);
   const auto endpoints = resolver.resolve(config_.orchestrator_host, std::to_string(config_.orchestrator_port));
   if (endpoints.empty()) throw ConfigError("orchestrator " + config_.orchestrator_host + ": no address");
   const asio::ip::tcp::endpoint orchestrator = *endpoints.begin();
   if (config_.uplink_bytes_per_s > 0) uplink_ = std::make_shared<TokenBucket>(io_, config_.uplink_bytes_per_s, 64 << 10);
   for (agents::NodeId id : config_.nodes) {
-    nodes_.push_back(std::make_unique<Node>(io_, config_, id, orchestrator));
+    nodes_.push_back(std::make_unique<Node>(io_, config_, id, orchestrator, *clock, nodes_.size(), sink_));
     nodes_.back()->registry.limit(uplink_);
   }
 }
 
 AgentHost::~AgentHost() = default;
 
+void AgentHost::record_to(std::function<void(const checks::Record&)> sink) { sink_ = std::move(sink); }
+
 void AgentHost::start() {
   for (auto& node : nodes_) {
     if (node->rebooted) {
       spdlog::info("node={} boots from its disk", node->id);
       node->agent->on_boot();
+      node->recorder.power(node->clock.now(), *node->agent, true);
       node->save();
     } else {
       node->agent->start();

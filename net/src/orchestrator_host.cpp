@@ -99,7 +99,9 @@ OrchestratorHostConfig load_orchestrator_config(const std::filesystem::path& pat
 struct OrchestratorHost::Parts final : agents::Clock, agents::Timers, agents::OrchestratorChannel {
   Parts(asio::io_context& io, const OrchestratorHostConfig& config, std::function<void(agents::TimerId)> fire)
       : live_timers(io, std::move(fire)),
-        control(io, tcp::endpoint(asio::ip::make_address(config.control_host), config.control_port)) {}
+        control(io, tcp::endpoint(asio::ip::make_address(config.control_host), config.control_port)) {
+    live.parts = this;
+  }
 
   // Clock: seconds since the journal began (wall clock, so that it goes on across restarts, never backwards).
   agents::Time now() const override { return frozen; }
@@ -120,6 +122,10 @@ struct OrchestratorHost::Parts final : agents::Clock, agents::Timers, agents::Or
     if (!replaying) control.send_to_node(node, message);
   }
 
+  struct Live final : agents::Clock {
+    const Parts* parts = nullptr;
+    agents::Time now() const override { return parts->live_now(); }
+  } live;
   bool replaying = false;
   double epoch_s = 0;
   agents::Time frozen = 0;
@@ -237,6 +243,8 @@ OrchestratorHost::OrchestratorHost(asio::io_context& io, OrchestratorHostConfig 
 OrchestratorHost::~OrchestratorHost() {
   if (parts_ && parts_->journal) std::fclose(parts_->journal);
 }
+
+agents::Clock& OrchestratorHost::live_clock() const { return parts_->live; }
 
 unsigned short OrchestratorHost::control_port() const { return parts_->control.port(); }
 unsigned short OrchestratorHost::http_port() const { return parts_->http->port(); }

@@ -17,7 +17,8 @@ SimNode::SimNode(World& world, std::size_t index, EventLoop& loop)
       node_(world.platform.nodes[index]),
       loop_(loop),
       random_(world.options.seed, node_.name, "agent"),
-      agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}) {}
+      agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}),
+      recorder_(index, [&world](const checks::Record& r) { world.record(r); }) {}
 
 void SimNode::start() { agent_.start(); }
 
@@ -26,25 +27,12 @@ agents::Time SimNode::now() const { return sg4::Engine::get_clock(); }
 void SimNode::receive(const Envelope& envelope) {
   if (envelope.kind != Envelope::Kind::message) return;
   if (down_) return;  // a powered-off node receives nothing
-  const auto* desired = std::get_if<agents::DesiredState>(&envelope.message);
-  checks::DesiredStateHandled handled;
-  const unsigned starts = agent_.container_starts();
-  if (desired != nullptr) {
+  if (const auto* desired = std::get_if<agents::DesiredState>(&envelope.message)) {
     account_control(envelope.message);
-    const auto& release = desired->release;
-    auto& t = world_.times_of(release.app, desired->generation)[index_];
+    auto& t = world_.times_of(desired->release.app, desired->generation)[index_];
     if (!t.notified_s) t.notified_s = now();
-    const agents::Release* committed = agent_.running(release.app);
-    handled = {now(), index_, release.app, desired->generation, release.revision, desired->rollback,
-               committed ? committed->revision : 0,
-               // re-sending an update the node has applied restarts nothing
-               committed != nullptr && committed->revision == release.revision && !agent_.updating(release.app), false};
   }
-  agent_.on_message(envelope.message);
-  if (desired != nullptr) {
-    handled.started_container = agent_.container_starts() != starts;
-    world_.record(handled);
-  }
+  recorder_.message(now(), agent_, envelope.message, [&] { agent_.on_message(envelope.message); });
   after_agent();
 }
 
@@ -88,7 +76,7 @@ void SimNode::boot() {
 void SimNode::power_off() {
   if (down_) return;
   down_ = true;
-  world_.record(checks::PowerEvent{now(), index_, false, agent_.has_committed_release()});
+  recorder_.power(now(), agent_, false);
   // The agent learns what each transfer had received, as its disk holds it; then memory is lost.
   std::vector<std::pair<agents::TransferId, std::uint64_t>> cut;
   for (auto& [id, fetch] : fetches_)
@@ -120,7 +108,7 @@ void SimNode::power_on() {
   if (!down_) return;
   down_ = false;
   agent_.on_boot();
-  world_.record(checks::PowerEvent{now(), index_, true, agent_.has_committed_release()});
+  recorder_.power(now(), agent_, true);
   after_agent();
 }
 
@@ -337,9 +325,7 @@ void SimNode::fetch_done(agents::TransferId id, bool ok) {
 }
 
 void SimNode::record(const agents::StatusReport& status) {
-  const agents::Release* running = agent_.running(status.app);
-  world_.record(checks::StatusSent{now(), index_, status.app, status.generation, status.revision, status.state,
-                                   running ? running->revision : 0});
+  recorder_.status(now(), agent_, status);
   auto& t = world_.times_of(status.app, status.generation)[index_];
   switch (status.state) {
     case NodeAppState::accepted:
@@ -369,10 +355,7 @@ void SimNode::after_agent() {
 }
 
 void SimNode::record_disk() {
-  const std::uint64_t stored = agent_.bytes_stored();
-  if (stored == disk_recorded_) return;
-  disk_recorded_ = stored;
-  world_.record(checks::DiskUsage{now(), index_, stored});
+  recorder_.disk(now(), agent_);
 }
 
 void SimNode::observe() {

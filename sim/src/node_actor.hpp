@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fleetsim/agents/node_agent.hpp"
+#include "fleetsim/checks/node_recorder.hpp"
 #include "fleetsim/models/rng.hpp"
 #include "world.hpp"
 
@@ -114,7 +115,7 @@ class SimNode final : public Receiver,
   std::map<agents::TransferId, std::size_t> slot_of_;
   bool down_ = false;
   std::map<std::string, std::pair<std::string, double>> active_;  // per app: (active version, since)
-  std::uint64_t disk_recorded_ = 0;                               // the layer store's size last recorded
+  checks::NodeRecorder recorder_;  // the history's records of this node, as every runtime makes them
   agents::TransferId next_transfer_ = 1;
 };
 

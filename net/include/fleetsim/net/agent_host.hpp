@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fleetsim/agents/node_agent.hpp"
+#include "fleetsim/checks/history.hpp"
 #include "fleetsim/net/http_registry.hpp"
 #include "fleetsim/net/process_runtime.hpp"
 #include "fleetsim/net/token_bucket.hpp"
@@ -59,11 +61,16 @@ agents::NodeAgentDisk disk_from_json(const std::string& text, const std::string&
 
 class AgentHost {
  public:
-  AgentHost(boost::asio::io_context& io, AgentHostConfig config);
+  // `clock`: the time every hosted agent reads and every record carries (nullptr: this host's own steady clock;
+  // an emulated run passes the orchestrator's, so that one history has one time base).
+  AgentHost(boost::asio::io_context& io, AgentHostConfig config, agents::Clock* clock = nullptr);
   ~AgentHost();
   AgentHost(const AgentHost&) = delete;
   AgentHost& operator=(const AgentHost&) = delete;
 
+  // The history's records of every hosted node (checks/history.hpp), made as sim/ makes them; node k is the k-th
+  // of config.nodes. Set before start().
+  void record_to(std::function<void(const checks::Record&)> sink);
   void start();  // every agent starts and connects (and reconnects with back-off while it runs)
   void stop();   // disconnects every agent and stops its processes (SIGTERM, then SIGKILL after the grace)
   std::size_t size() const { return nodes_.size(); }
@@ -78,6 +85,8 @@ class AgentHost {
   AgentHostConfig config_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::shared_ptr<TokenBucket> uplink_;
+  std::unique_ptr<agents::Clock> own_clock_;
+  std::function<void(const checks::Record&)> sink_;
 };
 
 }  // namespace fleetsim::net

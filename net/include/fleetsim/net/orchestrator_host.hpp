@@ -56,6 +56,8 @@ class OrchestratorHost {
   std::optional<std::string> abort(std::uint32_t id, bool revert);  // why not, or nullopt (see Orchestrator::abort)
   std::optional<std::string> revert(std::uint32_t id);
   const agents::Orchestrator& orchestrator() const { return *orchestrator_; }
+  // The orchestrator's time (seconds since its journal began), read live: the time base of an emulated run's history.
+  agents::Clock& live_clock() const;
   nlohmann::json nodes_json() const;
   nlohmann::json apps_json() const;
   void stop();
