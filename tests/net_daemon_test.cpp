@@ -71,6 +71,7 @@ TEST(AgentConfig, EveryMistakeNamesTheFileAndTheKey) {
       {with("127.0.0.1:7400", "127.0.0.1"), "key 'orchestrator': '127.0.0.1' is not host:port"},
       {with("http://127.0.0.1:5000", "https://r"), "key 'registry.url': 'https://r' is not an http:// URL"},
       {with("\"count\": 3", "\"count\": 0"), "key 'nodes.count': must be at least 1"},
+      {with("\"idle_timeout\": \"20s\"", "\"idle_timeout\": \"1000w\""), "key 'registry.idle_timeout': must be above 0 and at most a day"},
       {with("\"state_dir\"", "\"uplink\": \"fast\", \"state_dir\""), "key 'uplink'"},
       {with("\"state_dir\"", "\"uplink\": \"0Mbps\", \"state_dir\""), "key 'uplink': must be above 0"},
       {with("\"count\": 3", "\"count\": 2.5"), "key 'nodes': first and count must be whole numbers"},

@@ -128,6 +128,7 @@ class Proxy {
     std::size_t flip_at = std::numeric_limits<std::size_t>::max();
     bool strip_range = false;
     bool stall = false;  // at cut_after: stop relaying but keep both connections open (a link gone silent)
+    bool redirect = false;  // answer 307 to the registry itself, with a small HTML body as Go's http.Redirect does
   };
   Proxy(asio::io_context& io, unsigned short upstream, std::function<Rule(std::size_t)> rule)
       : io_(io), acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), upstream_(upstream),
@@ -190,6 +191,15 @@ class Proxy {
         std::string head(asio::buffers_begin(link->head.data()), asio::buffers_begin(link->head.data()) + static_cast<std::ptrdiff_t>(n));
         link->head.consume(n);
         requests.push_back(head);
+        if (link->rule.redirect) {
+          const std::string target = head.substr(4, head.find(' ', 4) - 4);
+          const std::string body = "<a href=\"" + target + "\">Temporary Redirect</a>.\n\n";
+          auto answer = std::make_shared<std::string>("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:" +
+                                                      std::to_string(upstream_) + target + "\r\nContent-Type: text/html\r\n"
+                                                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+          asio::async_write(link->client, asio::buffer(*answer), [link, answer](const boost::system::error_code&, std::size_t) {});
+          return;
+        }
         if (link->rule.strip_range) {
           const auto at = head.find("Range: ");
           if (at != std::string::npos) head.erase(at, head.find("\r\n", at) + 2 - at);
@@ -385,6 +395,25 @@ TEST_F(RealRegistry, AServerThatIgnoresRangeSendsTheWholeLayerAndTheAgentCountsT
   const std::uint64_t first = node.agent().bytes_fetched() - blob.size();
   EXPECT_GT(first, 0u);
   EXPECT_EQ(node.agent().bytes_wasted(), first);
+}
+
+TEST_F(RealRegistry, ARedirectWithABodyIsFollowedToTheBlob) {
+  // Goal: a registry that hands blobs to storage with a redirect (307, with a small HTML body, as Go's http.Redirect
+  // writes one) is followed, the body of the redirect never mistaken for the next response; method: the proxy
+  // redirects to the registry itself: one request through it, the layer stored verified.
+  const std::string blob = random_bytes(200000, 51);
+  const agents::Layer layer = push(blob);
+  Proxy redirecting(io_, registry_->port(), [](std::size_t) {
+    Proxy::Rule rule;
+    rule.redirect = true;
+    return rule;
+  });
+  PullingNode node(io_, redirecting.url(), node_config());
+  const auto report = node.deploy({layer}, agents::NodeAppState::healthy);
+  ASSERT_EQ(report.state, agents::NodeAppState::healthy) << report.detail;
+  EXPECT_EQ(redirecting.requests.size(), 1u);
+  EXPECT_EQ(file_bytes(node.store().path(layer.digest)), blob);
+  EXPECT_EQ(node.agent().bytes_fetched(), blob.size());
 }
 
 TEST_F(RealRegistry, AnUnknownBlobFailsThePullWithTheRegistrysAnswer) {

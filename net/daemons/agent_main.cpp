@@ -1,7 +1,7 @@
 // fleetsim-agent: hosts node agents for real (docs/DAEMONS.md). Each connects to the orchestrator over the control
 // protocol, pulls layers from an OCI registry into its own store and runs releases as processes.
 //   fleetsim-agent CONFIG.json [--log-level warn|info|debug]
-// Exit codes: 0 stopped by SIGTERM/SIGINT; 2 a bad command line or configuration (the message names the key).
+// Exit codes: 0 stopped by SIGTERM/SIGINT; 1 stopped by an error it cannot go on after (logged); 2 a bad command line or configuration (the message names the key).
 #include <csignal>
 #include <cstring>
 #include <functional>
@@ -70,7 +70,15 @@ int main(int argc, char** argv) {
     drain.async_wait([&](const boost::system::error_code&) { io.stop(); });
     poll();
   });
-  io.run();
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    // Something the daemon cannot go on without failed (its journal or state cannot be written, the disk is full):
+    // stop rather than run on with state that is no longer saved. What was saved stays valid for the next start.
+    spdlog::error("stopping on an error: {}", e.what());
+    host.reset();
+    return 1;
+  }
   host.reset();  // kills and reaps whatever is left
   spdlog::info("stopped");
   return 0;

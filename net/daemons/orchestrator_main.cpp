@@ -1,7 +1,7 @@
 // fleetsim-orchestrator: the orchestrator for real (docs/DAEMONS.md): the control protocol for the node agents, an
 // HTTP/JSON API for people and scripts, and a journal that makes its state survive a restart.
 //   fleetsim-orchestrator CONFIG.json [--log-level warn|info|debug]
-// Exit codes: 0 stopped by SIGTERM/SIGINT; 2 a bad command line, configuration or journal (the message says where).
+// Exit codes: 0 stopped by SIGTERM/SIGINT; 1 stopped by an error it cannot go on after (logged); 2 a bad command line, configuration or journal (the message says where).
 #include <csignal>
 #include <iostream>
 #include <string>
@@ -49,7 +49,15 @@ int main(int argc, char** argv) {
     host->stop();
     io.stop();
   });
-  io.run();
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    // Something the daemon cannot go on without failed (its journal or state cannot be written, the disk is full):
+    // stop rather than run on with state that is no longer saved. What was saved stays valid for the next start.
+    spdlog::error("stopping on an error: {}", e.what());
+    host.reset();
+    return 1;
+  }
   host.reset();
   spdlog::info("stopped");
   return 0;

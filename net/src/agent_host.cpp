@@ -1,5 +1,8 @@
 #include "fleetsim/net/agent_host.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -54,8 +57,11 @@ AgentHostConfig parse_agent_host_config(const std::string& text, const std::stri
     }
     c.registry.repository = reg.string("repository", reg.need("repository"));
     if (c.registry.repository.empty()) reg.fail("registry.repository", "must not be empty");
-    if (const json* v = reg.find("idle_timeout"))
-      c.registry.idle_timeout = std::chrono::milliseconds(static_cast<long long>(reg.duration("idle_timeout", *v) * 1000));
+    if (const json* v = reg.find("idle_timeout")) {
+      const double s = reg.duration("idle_timeout", *v);
+      if (!(s > 0) || s > 86400) reg.fail("registry.idle_timeout", "must be above 0 and at most a day");
+      c.registry.idle_timeout = std::chrono::milliseconds(static_cast<long long>(s * 1000));
+    }
     reg.done();
   }
   c.state_dir = top.string("state_dir", top.need("state_dir"));
@@ -108,8 +114,11 @@ AgentHostConfig parse_agent_host_config(const std::string& text, const std::stri
       if (!d->is_boolean()) a.fail("agent.local_rollback", "must be true or false");
       c.agent.local_rollback = d->get<bool>();
     }
-    if (const json* d = a.find("stop_grace"))
-      c.stop_grace = std::chrono::milliseconds(static_cast<long long>(a.duration("stop_grace", *d) * 1000));
+    if (const json* d = a.find("stop_grace")) {
+      const double s = a.duration("stop_grace", *d);
+      if (s > 86400) a.fail("agent.stop_grace", "must be at most a day");
+      c.stop_grace = std::chrono::milliseconds(static_cast<long long>(s * 1000));
+    }
     if (const json* d = a.find("reconnect_initial")) c.reconnect_initial_s = a.duration("reconnect_initial", *d);
     if (const json* d = a.find("reconnect_max")) c.reconnect_max_s = a.duration("reconnect_max", *d);
     a.done();
@@ -280,7 +289,13 @@ struct AgentHost::Node final : agents::NodeChannel {
     std::string text = disk_json(agent->disk()).dump();
     if (text == saved) return;
     const std::filesystem::path state = dir / "agent-state.json", next = dir / "agent-state.json.new";
-    std::ofstream(next, std::ios::trunc) << text << "\n";
+    // The new state reaches the disk before it replaces the old one: a crash leaves one or the other, whole.
+    std::FILE* out = std::fopen(next.c_str(), "w");
+    const std::string line = text + "\n";
+    const bool written = out != nullptr && std::fwrite(line.data(), 1, line.size(), out) == line.size() &&
+                         std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
+    if (out != nullptr) std::fclose(out);
+    if (!written) throw std::runtime_error("node " + std::to_string(id) + ": cannot write " + next.string());
     std::filesystem::rename(next, state);
     saved = std::move(text);
   }

@@ -12,7 +12,8 @@ AsioTimers::~AsioTimers() {
 
 agents::TimerId AsioTimers::set_timer(double delay_s) {
   const agents::TimerId id = next_++;
-  const double s = std::isfinite(delay_s) ? std::max(0.0, delay_s) : 0.0;
+  // Within what the clock can count (a day-long deadline is fine; 1e12 s would overflow nanoseconds and fire at once).
+  const double s = std::isfinite(delay_s) ? std::clamp(delay_s, 0.0, 1e9) : 1e9;
   auto timer = std::make_unique<boost::asio::steady_timer>(
       io_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s)));
   timer->async_wait([this, id, alive = alive_](const boost::system::error_code& ec) {

@@ -84,6 +84,7 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
 
  private:
   void resolve() {
+    buffer_.clear();  // a redirect's body may be in it: the next connection starts clean
     stream_.expires_after(owner_->config_.idle_timeout);
     resolver_.async_resolve(url_.host, url_.port,
                             [self = shared_from_this()](const beast::error_code& ec, tcp::resolver::results_type results) {
@@ -212,7 +213,15 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
   void finish_body() {
     if (writer_->bytes() != layer_.size_bytes)
       return fail("the response ended at byte " + std::to_string(writer_->bytes()) + " of " + std::to_string(layer_.size_bytes));
-    if (!writer_->commit()) {
+    bool verified = false;
+    try {
+      verified = writer_->commit();
+    } catch (const std::exception& e) {  // the disk refused the last bytes or the rename: nothing is stored
+      writer_.reset();
+      owner_->store_.remove(layer_.digest);
+      return done(agents::FetchResult{false, received_, std::string("storing the layer failed: ") + e.what(), std::uint64_t{0}});
+    }
+    if (!verified) {
       agents::FetchResult result{false, received_, "digest mismatch: the bytes received hash to " + writer_->actual_digest(), std::uint64_t{0}};
       return done(result);
     }
@@ -220,6 +229,9 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
   }
 
   void fail(const std::string& why) {
+    // Every byte arrived before the error (a chunked body cut before its end, a timeout waiting for it): the layer
+    // is judged by its digest, never reported as held without being verified.
+    if (writer_ && writer_->bytes() == layer_.size_bytes) return finish_body();
     std::uint64_t stored = begin_;
     if (writer_) {
       writer_->close();
@@ -277,6 +289,8 @@ agents::TransferId HttpRegistry::start_fetch(const agents::Layer& layer, std::ui
     begin = std::min(offset, store_.held(layer.digest));
   } catch (const BadDigest& e) {
     invalid = e.what();
+  } catch (const std::filesystem::filesystem_error& e) {
+    invalid = std::string("the layer store: ") + e.what();
   }
   if (!invalid.empty()) {
     asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), id, invalid] {

@@ -1,5 +1,7 @@
 #include "http_server.hpp"
 
+#include <algorithm>
+
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -11,11 +13,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-class Session : public std::enable_shared_from_this<Session> {
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Handler> handler)
+  HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Handler> handler)
       : stream_(std::move(socket)), handler_(std::move(handler)) {}
   void read() {
     parser_.emplace();
@@ -28,9 +28,15 @@ class Session : public std::enable_shared_from_this<Session> {
       self->handle();
     });
   }
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
 
  private:
   void handle() {
+    if (!*handler_) return close();  // the server stopped: its owner may be gone
     const auto& request = parser_->get();
     HttpRequest in{std::string(request.method_string()), std::string(request.target()), request.body()};
     HttpResponse out;
@@ -64,19 +70,12 @@ class Session : public std::enable_shared_from_this<Session> {
       self->read();
     });
   }
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-  }
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   boost::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   std::shared_ptr<HttpServer::Handler> handler_;
 };
-
-}  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Handler handler)
     : acceptor_(io), handler_(std::make_shared<Handler>(std::move(handler))) {
@@ -91,14 +90,25 @@ HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Hand
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::stop() {
+  *alive_ = false;
+  *handler_ = nullptr;
   beast::error_code ignored;
   acceptor_.close(ignored);
+  for (auto& weak : sessions_)
+    if (auto session = weak.lock()) session->close();
+  sessions_.clear();
 }
 
 void HttpServer::accept() {
-  acceptor_.async_accept([this, handler = handler_](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), handler)->read();
+  acceptor_.async_accept([this, alive = alive_, handler = handler_](beast::error_code ec, tcp::socket socket) {
+    if (!*alive || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      auto session = std::make_shared<HttpSession>(std::move(socket), handler);
+      sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(), [](const auto& w) { return w.expired(); }),
+                      sessions_.end());
+      sessions_.push_back(session);
+      session->read();
+    }
     accept();
   });
 }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,6 +25,8 @@ struct HttpResponse {
   std::string location;  // for 201 Created
 };
 
+class HttpSession;
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
@@ -36,7 +39,9 @@ class HttpServer {
   void accept();
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
-  std::shared_ptr<Handler> handler_;
+  std::shared_ptr<Handler> handler_;  // emptied by stop(): a session still open never calls it again
+  std::vector<std::weak_ptr<HttpSession>> sessions_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace fleetsim::net

@@ -1,5 +1,8 @@
 #include "fleetsim/net/layer_store.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <system_error>
@@ -70,7 +73,10 @@ fs::path LayerStore::partial_path(const std::string& digest) const {
   return root_ / "partial" / digest.substr(7);
 }
 
-bool LayerStore::complete(const std::string& digest) const { return fs::is_regular_file(path(digest)); }
+bool LayerStore::complete(const std::string& digest) const {
+  std::error_code ec;
+  return fs::is_regular_file(path(digest), ec);
+}
 
 std::uint64_t LayerStore::held(const std::string& digest) const {
   std::error_code ec;
@@ -137,13 +143,25 @@ void LayerWriter::write(const char* data, std::size_t size) {
 }
 
 bool LayerWriter::commit() {
+  out_.flush();
+  const bool written = static_cast<bool>(out_);
   out_.close();
+  if (!written || out_.fail()) throw std::runtime_error("cannot write " + partial_.string() + " (disk full?)");
   actual_ = hash_.finish();
   std::error_code ec;
   if (actual_ != digest_) {
     fs::remove(partial_, ec);
     return false;
   }
+  // The hash covers what was handed to the file: make sure the file holds all of it, on the disk, before the layer
+  // counts as complete (a complete layer is never pulled again).
+  if (fs::file_size(partial_) != bytes_) throw std::runtime_error(partial_.string() + " is shorter than what was written");
+  const int fd = ::open(partial_.c_str(), O_RDONLY);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot sync " + partial_.string());
+  }
+  ::close(fd);
   fs::rename(partial_, complete_);
   return true;
 }

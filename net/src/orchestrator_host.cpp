@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <sstream>
 
 #include <boost/asio/ip/address.hpp>
@@ -294,9 +295,16 @@ std::optional<std::string> OrchestratorHost::revert(std::uint32_t id) {
 void OrchestratorHost::replay() {
   Parts& p = *parts_;
   std::vector<std::string> lines;
+  std::uintmax_t good_bytes = 0;  // the journal's bytes up to the end of its last whole line
+  bool torn = false;              // bytes after the last newline: a write a crash cut short
   if (std::filesystem::exists(config_.journal)) {
-    std::ifstream in(config_.journal);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    std::ifstream in(config_.journal, std::ios::binary);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::size_t begin = 0;
+    for (std::size_t nl; (nl = text.find('\n', begin)) != std::string::npos; begin = nl + 1) lines.push_back(text.substr(begin, nl - begin));
+    good_bytes = begin;
+    torn = begin < text.size();
+    if (torn) spdlog::warn("{}: its last line is incomplete (a crash while writing it): dropped", config_.journal.string());
   }
   const std::string where = config_.journal.string();
   p.replaying = true;
@@ -306,11 +314,6 @@ void OrchestratorHost::replay() {
     try {
       entry = json::parse(lines[i]);
     } catch (const json::parse_error&) {
-      if (i + 1 == lines.size()) {  // torn by a crash while it was written: that input never happened
-        spdlog::warn("{}: the last line is incomplete (a crash while writing it): dropped", at);
-        lines.pop_back();
-        break;
-      }
       throw ConfigError(at + ": not JSON");
     }
     if (i == 0) {
@@ -350,14 +353,9 @@ void OrchestratorHost::replay() {
   }
   p.replaying = false;
 
-  // Rewrite a torn journal without its last line, then append from here on.
+  // A torn last write is cut off (the input it held never happened), then the journal grows from its last whole line.
   const bool fresh = lines.empty();
-  if (!fresh) {
-    std::ofstream rewrite(config_.journal.string() + ".tmp", std::ios::trunc);
-    for (const auto& line : lines) rewrite << line << "\n";
-    rewrite.close();
-    std::filesystem::rename(config_.journal.string() + ".tmp", config_.journal);
-  }
+  if (torn) std::filesystem::resize_file(config_.journal, good_bytes);
   if (!config_.journal.parent_path().empty()) std::filesystem::create_directories(config_.journal.parent_path());
   p.journal = std::fopen(config_.journal.c_str(), "a");
   if (p.journal == nullptr) throw ConfigError(where + ": cannot be opened for writing");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -207,10 +208,15 @@ void ProcessRuntime::watch(const std::shared_ptr<Process>& p) {
 void ProcessRuntime::wait_exit(const std::shared_ptr<Process>& p) {
   p->pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this, alive = std::weak_ptr<bool>(alive_), p](const boost::system::error_code& ec) {
-                         if (ec || !alive.lock()) return;
+                         if (ec == asio::error::operation_aborted || !alive.lock()) return;
+                         if (ec) {  // the pidfd cannot be waited on: look every 100 ms instead
+                           p->reaper = std::make_unique<asio::steady_timer>(io_);
+                           return poll_exit(p);
+                         }
                          // The reactor may wake a wait without the process having exited: never block on it.
                          int status = 0;
-                         if (::waitpid(p->pid, &status, WNOHANG) == p->pid) return reaped(p);
+                         const pid_t got = ::waitpid(p->pid, &status, WNOHANG);
+                         if (got == p->pid || (got < 0 && errno == ECHILD)) return reaped(p);
                          wait_exit(p);
                        });
 }
@@ -227,6 +233,9 @@ void ProcessRuntime::poll_exit(const std::shared_ptr<Process>& p) {
 
 void ProcessRuntime::reaped(const std::shared_ptr<Process>& p) {
   p->exited = true;
+  // What the app started in its group may outlive it (a child that ignored SIGTERM): a stopped app leaves nothing.
+  // The pid is reaped, so the group id is not reused yet by anything else; a group already empty ignores this.
+  if (p->stopped) ::kill(-p->pid, SIGKILL);
   if (!record_dir_.empty()) {
     const std::filesystem::path record = record_dir_ / (p->app + ".pid");
     std::ifstream in(record);
@@ -248,7 +257,8 @@ void ProcessRuntime::reaped(const std::shared_ptr<Process>& p) {
 }
 
 void ProcessRuntime::probe(const std::shared_ptr<Process>& p) {
-  http_get_status(io_, p->spec.probe_url, p->spec.probe_period,
+  // Each probe may take a second to answer (Kubernetes' default timeoutSeconds), whatever the period.
+  http_get_status(io_, p->spec.probe_url, std::max(p->spec.probe_period, std::chrono::milliseconds(1000)),
                   [this, alive = std::weak_ptr<bool>(alive_), p](unsigned status) {
                     if (!alive.lock() || p->stopped || p->exited || p->ready) return;
                     if (status >= 200 && status < 300) {
@@ -304,7 +314,7 @@ void http_get_status(asio::io_context& io, const std::string& url, std::chrono::
   }
   auto get = std::make_shared<Get>(io);
   get->done = std::move(done);
-  get->parser.body_limit(1 << 16);
+  get->parser.body_limit(1 << 20);
   get->request = {http::verb::get, parsed.target, 11};
   get->request.set(http::field::host, parsed.host + ":" + parsed.port);
   get->request.set(http::field::user_agent, "fleetsim-probe");

@@ -1,6 +1,7 @@
 #include "fleetsim/net/token_bucket.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
@@ -10,12 +11,18 @@ namespace fleetsim::net {
 
 using Clock = std::chrono::steady_clock;
 
-TokenBucket::TokenBucket(boost::asio::io_context& io, double bytes_per_s, double burst_bytes)
-    : io_(io), rate_(bytes_per_s),
-      burst_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(burst_bytes / bytes_per_s))),
-      free_at_(Clock::now()) {
-  if (!(bytes_per_s > 0) || !(burst_bytes >= 0)) throw std::invalid_argument("a token bucket needs a rate above 0");
+namespace {
+double checked_rate(double bytes_per_s, double burst_bytes) {
+  if (!(bytes_per_s > 0) || !(burst_bytes >= 0) || !std::isfinite(bytes_per_s) || !std::isfinite(burst_bytes))
+    throw std::invalid_argument("a token bucket needs a finite rate above 0 and a burst of at least 0");
+  return bytes_per_s;
 }
+}  // namespace
+
+TokenBucket::TokenBucket(boost::asio::io_context& io, double bytes_per_s, double burst_bytes)
+    : io_(io), rate_(checked_rate(bytes_per_s, burst_bytes)),
+      burst_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(burst_bytes / rate_, 1e9)))),
+      free_at_(Clock::now()) {}
 
 void TokenBucket::consume(std::size_t bytes, std::function<void()> go) {
   const auto now = Clock::now();
