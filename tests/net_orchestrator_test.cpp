@@ -276,6 +276,17 @@ TEST_F(OrchestratorService, AJournalThatIsNotOneIsRefusedWithItsLine) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("journal.jsonl:3: not JSON"), std::string::npos) << e.what();
   }
+  fs::remove(config_.journal);
+  {
+    OrchestratorHost first(io_, config_);  // a fresh journal records the inventory it was written for
+  }
+  config_.inventory[1].labels["tier"] = "edge";
+  try {
+    OrchestratorHost host(io_, config_);
+    ADD_FAILURE() << "a journal of another inventory was replayed";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("journal.jsonl:1: the journal was written for another inventory"), std::string::npos) << e.what();
+  }
   std::ofstream(config_.journal) << R"({"journal": "someone else's"})" << "\n";
   EXPECT_THROW(OrchestratorHost(io_, config_), ConfigError);
   std::ofstream(config_.journal) << R"({"journal": "fleetsim-orchestrator", "v": 1, "epoch_unix_s": 1.0})" << "\n"

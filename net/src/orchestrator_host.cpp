@@ -37,6 +37,13 @@ std::pair<std::string, unsigned short> host_port(Keys& k, const std::string& key
   return {at.substr(0, colon), static_cast<unsigned short>(port)};
 }
 
+json inventory_json(const std::vector<agents::NodeInfo>& inventory) {
+  json out = json::array();
+  for (const auto& n : inventory)
+    out.push_back({{"id", n.id}, {"name", n.name}, {"site", n.site}, {"labels", n.labels}, {"capacity", n.capacity}});
+  return out;
+}
+
 // An operation's id from a URL: 1..count, digits only.
 std::optional<std::uint32_t> operation_id(const std::string& text, std::size_t count) {
   if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -321,6 +328,10 @@ void OrchestratorHost::replay() {
           !entry.contains("epoch_unix_s") || !entry["epoch_unix_s"].is_number())
         throw ConfigError(at + ": not a fleetsim-orchestrator journal (version 1)");
       p.epoch_s = entry["epoch_unix_s"].get<double>();
+      // The journal's inputs only mean the same thing for the inventory they were handled with.
+      if (entry.contains("inventory") && entry["inventory"] != inventory_json(config_.inventory))
+        throw ConfigError(at + ": the journal was written for another inventory than the configuration's (nodes, sites, "
+                               "labels or capacities changed): start with a new journal, or restore that inventory");
       continue;
     }
     try {
@@ -361,7 +372,8 @@ void OrchestratorHost::replay() {
   if (p.journal == nullptr) throw ConfigError(where + ": cannot be opened for writing");
   if (fresh) {
     p.epoch_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    record({{"journal", "fleetsim-orchestrator"}, {"v", 1}, {"epoch_unix_s", p.epoch_s}}, true);
+    record({{"journal", "fleetsim-orchestrator"}, {"v", 1}, {"epoch_unix_s", p.epoch_s}, {"inventory", inventory_json(config_.inventory)}},
+           true);
   } else {
     // This process is a restart of the one that wrote the journal: its timers are gone, the nodes must hear again.
     p.frozen = p.live_now();
