@@ -151,22 +151,118 @@ at("0s", deploy { app = "a", version = "1", name = "install" })
 // over 10^7 times the share of store "far", 100 s away (a residual of 1e-6 needs more than 10^6). far's pull starts
 // about 300 s in, while near's 1,000 GiB take about 8,600 s, and is left with 1e-6 of the egress (125 B/s, below
 // 1e-5 of it) until they end. The run reports the hazard in report.json and in its summary.
-TEST(SolverReport, NamesTheLevelsBelowSimGridsPrecision) {
-  const std::string dir = fresh_dir("solver-hazard");
-  const std::string scenario = write_scenario(dir, "hazard.lua", R"lua(
+constexpr const char* kHazardFleet = R"lua(
 scenario { name = "hazard" }
 cloud { registry = { egress = "1Gbps", latency = "0ms" } }
 site { name = "near", count = 1, nodes = 1000, uplink = { down = "999.999Mbps", latency = "0.01ms" } }
 site { name = "far", count = 1, nodes = 1, uplink = { down = "10Gbps", latency = "100s" } }
 app { name = "a", versions = { ["1"] = { image = "1GiB" } } }
 at("0s", deploy { app = "a", version = "1", name = "install", node_deadline = "1d" })
-)lua");
+)lua";
+
+TEST(SolverReport, NamesTheLevelsBelowSimGridsPrecision) {
+  const std::string dir = fresh_dir("solver-hazard");
+  const std::string scenario = write_scenario(dir, "hazard.lua", kHazardFleet);
   auto run = run_raw({"run", scenario, "--out", dir + "/out", "--no-progress"});  // not quiet: the summary too
   run.dir = dir + "/out";
   ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
   const auto work = read_report(run)["network"]["solver"];
   EXPECT_GT(work["precision_hazards"].get<std::uint64_t>(), 0u) << work.dump();
   EXPECT_NE(run.out.find("below SimGrid's maxmin/precision"), std::string::npos) << run.out;
+}
+
+// --cfg fleetsim/check-solver:yes (docs/SOLVER.md §7): one run, both solvers side by side. On random fleets (the
+// differential test's, faults mid-transfer included) every transfer agrees, the run's exit code and reports are
+// those of the run without the check, and without the check report.json says nothing was compared. The same 40
+// seeds as SolverDifferential.
+class SolverCheckFleets : public ::testing::TestWithParam<int> {};
+
+TEST_P(SolverCheckFleets, EveryTransferAgreesWithSimGridsLmmInTheSameRun) {
+  const auto seed = static_cast<std::uint64_t>(GetParam());
+  const std::string dir = fresh_dir("check" + std::to_string(seed));
+  const std::string scenario = write_scenario(dir, "fleet.lua", random_fleet(seed));
+  auto plain = run_fleetsim(scenario, {"--seed", std::to_string(seed)}, dir + "/plain");
+  auto checked =
+      run_fleetsim(scenario, {"--seed", std::to_string(seed), "--cfg", "fleetsim/check-solver:yes"}, dir + "/checked");
+  ASSERT_EQ(checked.exit_code, plain.exit_code) << read_file(scenario) << checked.err << checked.out;
+  ASSERT_LE(checked.exit_code, 1) << checked.err;
+  const auto report = read_report(checked);
+  const auto check = report["network"]["solver"]["check"];
+  EXPECT_GT(check["compared"].get<std::uint64_t>(), 0u) << check.dump();
+  EXPECT_EQ(check["differences"], 0) << check.dump() << report["invariant_violations"].dump(1);
+  EXPECT_LE(check["largest_relative_difference"].get<double>(), 1e-6) << check.dump();
+  for (const auto& v : report["invariant_violations"]) EXPECT_NE(v["invariant"], "solver-agreement") << v.dump();
+  EXPECT_EQ(report["engine"]["fleetsim/check-solver"], "yes");
+  EXPECT_TRUE(read_report(plain)["network"]["solver"]["check"].is_null());
+  expect_same_csv(plain.dir + "/nodes.csv", checked.dir + "/nodes.csv", "nodes.csv with and without the check");
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SolverCheckFleets, ::testing::Range(1, 41));
+
+// Where the two solvers do differ (the precision hazard above: SimGrid's LMM drops the starved link early and ends
+// far's pull hours before the exact share would), the check fails the run: exit code 1, a solver-agreement violation
+// naming the transfer and both ends in report.json, junit.xml and the summary, with a replay command.
+TEST(SolverCheck, FailsTheRunWhereSimGridsAnswerDiffers) {
+  const std::string dir = fresh_dir("check-hazard");
+  const std::string scenario = write_scenario(dir, "hazard.lua", kHazardFleet);
+  auto run = run_raw({"run", scenario, "--out", dir + "/out", "--no-progress", "--cfg", "fleetsim/check-solver:yes"});
+  run.dir = dir + "/out";
+  ASSERT_EQ(run.exit_code, 1) << run.err << run.out;
+  const auto report = read_report(run);
+  const auto check = report["network"]["solver"]["check"];
+  EXPECT_EQ(check["compared"], 1001) << check.dump();  // every pull, each judged once
+  EXPECT_EQ(check["differences"], 1) << check.dump();
+  EXPECT_GT(check["largest_relative_difference"].get<double>(), 1e-3) << check.dump();
+  ASSERT_EQ(report["invariant_violations"].size(), 1u) << report["invariant_violations"].dump(1);
+  const auto v = report["invariant_violations"][0];
+  EXPECT_EQ(v["invariant"], "solver-agreement");
+  const std::string detail = v["detail"];
+  EXPECT_NE(detail.find("registry -> far-1/n1"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("fleetsim's solver completes it at"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("SimGrid's LMM completes it at"), std::string::npos) << detail;
+  // far's 1 GiB at its exact share ends after near's 1,000 GiB (about 8,600 s at 1 Gbps): SimGrid ends it earlier,
+  // when its precision lets far's link saturate (docs/SOLVER.md §3.3). The violation is dated at the earlier end.
+  EXPECT_GT(v["at_s"].get<double>(), 8000.0);
+  EXPECT_EQ(junit_problems(run.dir + "/junit.xml"), "");
+  EXPECT_NE(read_file(run.dir + "/junit.xml").find("solver-agreement"), std::string::npos);
+  EXPECT_NE(run.out.find("solver check: 1001 transfer(s) compared with SimGrid's LMM, 1 differed"), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("--cfg fleetsim/check-solver:yes"), std::string::npos) << run.out;  // the replay keeps it
+}
+
+// What the option refuses, before anything runs (exit 2, the message says why).
+TEST(SolverCheck, RefusesWhatItCannotCheck) {
+  const std::string dir = fresh_dir("check-refused");
+  const std::string scenario = write_scenario(dir, "fleet.lua", R"lua(
+scenario { name = "small" }
+site { name = "store", count = 2, nodes = 2, uplink = { down = "20Mbps", latency = "30ms" } }
+app { name = "a", versions = { ["1"] = { image = "10MiB" } } }
+at("0s", deploy { app = "a", version = "1", name = "install" })
+)lua");
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--set", "simulation.solver=simgrid", "--cfg", "fleetsim/check-solver:yes"},
+       "sets simulation.solver = \"simgrid\": there is nothing to compare"},
+      {{"--cfg", "network/optim:Lazy", "--cfg", "fleetsim/check-solver:yes"},
+       "uses SimGrid's alone: fleetsim's does not reproduce network/optim:Lazy"},
+      {{"--cfg", "fleetsim/check-solver:maybe"}, "--cfg fleetsim/check-solver:maybe: must be yes or no, got 'maybe'"},
+      {{"--cfg", "fleetsim/check-solvers:yes"}, "fleetsim/check-solvers:yes: is not a setting --cfg may change: fleetsim's one key there is "
+                                                "fleetsim/check-solver:yes|no"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args{"run", scenario, "--out", dir + "/out", "--no-progress"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto run = run_raw(args);
+    EXPECT_EQ(run.exit_code, 2) << c.says << "\n" << run.out << run.err;
+    EXPECT_NE((run.out + run.err).find(c.says), std::string::npos) << run.out << run.err;
+  }
+  // "no" is the default's explicit form: the run is on fleetsim's solver, unchecked.
+  auto run = run_fleetsim(scenario, {"--cfg", "fleetsim/check-solver:no"}, dir + "/no");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_TRUE(read_report(run)["network"]["solver"]["check"].is_null());
 }
 
 }  // namespace

@@ -416,7 +416,7 @@ TEST(SimGridSettings, CommandLineKeysAndValuesAreCheckedBeforeSimGrid) {
            {"debug/breakpoint:1", "is refused: it raises SIGTRAP"},
            {"tracing:yes", "is refused: SimGrid's tracing writes"},
            {"tracing/filename:/tmp/x", "is refused"},
-           {"fleetsim/control-messages:network", "is not a SimGrid 3.32 setting"},
+           {"fleetsim/control-messages:network", "is not a setting --cfg may change: fleetsim's one key there is"},
        }) {
     auto run = run_with(path, {"--cfg", bad.cfg});
     EXPECT_EQ(run.exit_code, 2) << bad.cfg << "\n" << run.err;

@@ -33,6 +33,14 @@ ordered_json optional_number(const std::optional<double>& value) {
   return value ? ordered_json(*value) : ordered_json(nullptr);
 }
 
+// network.solver.check: null unless the run compared its solver with SimGrid's (--cfg fleetsim/check-solver:yes).
+ordered_json solver_check_json(const RunResult::SolverWork& w) {
+  if (!w.check) return nullptr;
+  return {{"compared", w.check->compared},
+          {"differences", w.check->differences},
+          {"largest_relative_difference", w.check->largest_relative_difference}};
+}
+
 // A node's times in operation k when it did not end on the new release (failed or timed out), else nullptr.
 const NodeTimes* failure_of(const NodeRow& row, std::size_t k) {
   if (k >= row.per_operation.size()) return nullptr;
@@ -254,7 +262,8 @@ nlohmann::ordered_json report_json(const RunResult& r) {
                   {"solver", r.solver ? ordered_json{{"events", r.solver->events},
                                                      {"class_changes", r.solver->class_changes},
                                                      {"scans", r.solver->scans},
-                                                     {"precision_hazards", r.solver->precision_hazards}}
+                                                     {"precision_hazards", r.solver->precision_hazards},
+                                                     {"check", solver_check_json(*r.solver)}}
                                       : ordered_json(nullptr)}};
   j["nodes_failed"] = r.nodes_failed;
   ordered_json faults = ordered_json::array();
@@ -573,6 +582,10 @@ std::string summary_text(const RunResult& r) {
     out << "\n  sharing: " << r.solver->precision_hazards
         << " level(s) below SimGrid's maxmin/precision: simulation.solver = \"simgrid\" would share those links "
            "differently (docs/SOLVER.md)";
+  if (r.solver && r.solver->check)
+    out << "\n  solver check: " << r.solver->check->compared << " transfer(s) compared with SimGrid's LMM, "
+        << r.solver->check->differences << " differed (largest relative difference "
+        << r.solver->check->largest_relative_difference << ")";
   out << "\n  nodes failed: " << r.nodes_failed;
   if (r.crash_reports) out << "; committed releases that crashed and restarted: " << r.crash_reports;
   out << "\n";

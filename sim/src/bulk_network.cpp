@@ -59,7 +59,7 @@ std::optional<std::string> BulkNetwork::unsupported(const Platform& platform,
 }
 
 BulkNetwork::BulkNetwork(const Platform& platform, double time_precision_s, double tcp_gamma_bytes, EventLoop& loop)
-    : platform_(platform), tcp_gamma_(tcp_gamma_bytes), solver_([&] {
+    : platform_(platform), time_precision_(time_precision_s), tcp_gamma_(tcp_gamma_bytes), solver_([&] {
         sharing::Options o;
         o.time_precision = time_precision_s;
         return o;
@@ -148,8 +148,10 @@ BulkNetwork::Handle BulkNetwork::start(sg4::Host* src, sg4::Host* dst, double by
   slots_[slot] = Slot{handle, Transfer{flow, &owner, std::move(done), false, 0}};
   if (handle_of_flow_.size() <= flow) handle_of_flow_.resize(flow + 1, 0);
   handle_of_flow_[flow] = handle;
+  if (check_) check_->started(handle, src, dst, bytes, now());
   hand_over_ended();  // a path already down fails the transfer at once
   reschedule();
+  if (check_) check_->launch(handle);
   return handle;
 }
 
@@ -165,9 +167,11 @@ double BulkNetwork::cancel(Handle handle) {
     remaining = solver_.cancel(now(), flow);
     handle_of_flow_[flow] = 0;
   }
+  sg4::CommPtr shadow = check_ ? check_->cancelled(handle, now(), remaining) : nullptr;
   erase(handle);  // an end already posted finds nothing and does nothing
   hand_over_ended();
   reschedule();
+  if (shadow) shadow->cancel();
   return remaining;
 }
 
@@ -217,6 +221,7 @@ void BulkNetwork::hand_over_ended() {
     t.ended = true;
     t.remaining = e.failed ? e.remaining : 0;
     const bool ok = !e.failed;
+    if (check_) check_->solver_ended(handle, e.time, ok);
     t.owner->post_at(e.time, [this, handle, ok] {
       Transfer* transfer = find(handle);
       if (transfer == nullptr) return;  // cancelled after its end

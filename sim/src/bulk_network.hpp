@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "event_loop.hpp"
 #include "fleetsim/sharing/solver.hpp"
 #include "platform.hpp"
+#include "solver_check.hpp"
 
 namespace fleetsim::sim {
 
@@ -57,6 +59,10 @@ class BulkNetwork {
 
   EventLoop& loop() { return loop_; }
   const sharing::Stats& stats() const { return solver_.stats(); }
+  // `--cfg fleetsim/check-solver:yes`: every transfer from now on also runs on SimGrid's LMM, and the two are
+  // compared (solver_check.hpp). Null when off.
+  void enable_check() { check_ = std::make_unique<SolverCheck>(loop_, time_precision_); }
+  SolverCheck* check() { return check_.get(); }
 
  private:
   struct Route {
@@ -81,6 +87,7 @@ class BulkNetwork {
   void on_timer();
 
   const Platform& platform_;
+  double time_precision_;
   double tcp_gamma_;
   sharing::Solver solver_;
   EventLoop& loop_;
@@ -108,6 +115,7 @@ class BulkNetwork {
   Handle next_handle_ = 1;
   EventLoop::TimerId timer_ = 0;
   double scheduled_ = std::numeric_limits<double>::infinity();
+  std::unique_ptr<SolverCheck> check_;
 };
 
 }  // namespace fleetsim::sim

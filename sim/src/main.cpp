@@ -52,7 +52,9 @@ options:
   --out DIR         where report.json, report.html, nodes.csv, junit.xml and the other reports go (default: out)
   --allow-path DIR  let the scenario's trace files (fault.trace) come from DIR too, not only from the scenario's
                     own folder; may be repeated
-  --cfg KEY:VALUE   pass a setting to SimGrid, e.g. --cfg surf/precision:1e-9 (see docs/ENGINE.md)
+  --cfg KEY:VALUE   pass a setting to SimGrid, e.g. --cfg surf/precision:1e-9 (see docs/ENGINE.md);
+                    --cfg fleetsim/check-solver:yes also runs every transfer on SimGrid's solver and fails the
+                    run where the two differ (docs/SOLVER.md §7)
   --no-progress     never draw the progress line (it is drawn only on a terminal, and never when CI is set)
   --no-html         do not write report.html (the run's charts and tables in one page, docs/REPORTS.md)
   -q, --quiet       print only what failed and the result; warnings and errors only in the log

@@ -35,7 +35,7 @@ void collect_fleet(const World& world, const std::map<std::string, std::string>&
   r.registry_egress_bytes = world.registry_egress_bytes;
   if (world.bulk != nullptr) {
     const sharing::Stats& s = world.bulk->stats();
-    r.solver = reports::RunResult::SolverWork{s.events, s.class_changes, s.scans, s.precision_hazards};
+    r.solver = reports::RunResult::SolverWork{s.events, s.class_changes, s.scans, s.precision_hazards, {}};
   }
   r.events = world.events;
   r.control_bytes = world.control_bytes;

@@ -153,6 +153,12 @@ std::vector<checks::Expectation> expectations_of(const Scenario& scenario) {
 std::string choose_solver(World& world, Actors& actors, const std::map<std::string, std::string>& cfg,
                           std::unique_ptr<BulkNetwork>& bulk) {
   const SimulationSpec& sim = world.scenario.simulation;
+  auto check = cfg.find("fleetsim/check-solver");
+  const bool checked = check != cfg.end() && check->second == "yes";
+  if (sim.solver == "simgrid" && checked)
+    throw ScenarioError("--cfg fleetsim/check-solver:yes compares fleetsim's solver with SimGrid's, but " +
+                        (sim.where.empty() ? world.scenario.file : sim.where) +
+                        " sets simulation.solver = \"simgrid\": there is nothing to compare");
   if (sim.solver == "simgrid") return "simgrid";
   std::optional<std::string> why = BulkNetwork::unsupported(cfg);
   if (!why) {
@@ -167,12 +173,16 @@ std::string choose_solver(World& world, Actors& actors, const std::map<std::stri
       throw ScenarioError((sim.where.empty() ? world.scenario.file : sim.where) +
                           ": simulation: key 'solver': \"sharing\" does not reproduce " + *why +
                           "; use \"simgrid\" or \"auto\"");
+    if (checked)
+      throw ScenarioError("--cfg fleetsim/check-solver:yes compares fleetsim's solver with SimGrid's, but this run "
+                          "uses SimGrid's alone: fleetsim's does not reproduce " + *why);
     logger("sim")->info("bulk transfers shared by SimGrid's solver: fleetsim's does not reproduce {}", *why);
     return "simgrid (" + *why + ")";
   }
   bulk = std::make_unique<BulkNetwork>(world.platform, world.scenario.simulation.precision_s,
                                        simgrid::config::get_value<double>("network/TCP-gamma"), *actors.fleet);
   world.bulk = bulk.get();
+  if (checked) bulk->enable_check();
   return "sharing";
 }
 
@@ -242,6 +252,13 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
   world.checks->finish(end);
   r.violations = world.checks->violations();
   for (const auto& [name, meaning] : checks::InvariantChecks::catalogue()) r.invariants_checked.push_back(name);
+  if (SolverCheck* check = bulk ? bulk->check() : nullptr) {
+    // Judged after the run: a difference fails it as an invariant does (exit code 1, junit.xml, the summary).
+    for (auto& v : check->finish(r.end_time_s)) r.violations.push_back(std::move(v));
+    r.solver->check = reports::RunResult::SolverWork::Check{check->compared(), check->differences(),
+                                                            check->largest_relative_difference()};
+    r.invariants_checked.push_back(SolverCheck::kInvariant);
+  }
   r.expectations = checks::evaluate(expectations_of(scenario), r);
   for (auto& name : checks::metric_names(r)) {
     auto value = checks::metric_value(r, name);

@@ -302,6 +302,15 @@ std::optional<std::string> check_scenario_setting(const std::string& key, const 
 }
 
 std::optional<std::string> check_command_line_setting(const std::string& key, const std::string& value) {
+  // fleetsim's own keys: recorded in report.json's engine, never passed to SimGrid (engine_config.cpp).
+  if (key == "fleetsim/check-solver") {
+    if (value == "yes" || value == "no") return std::nullopt;
+    return "must be yes or no, got '" + value + "'";
+  }
+  if (key.rfind("fleetsim/", 0) == 0)
+    return "is not a setting --cfg may change: fleetsim's one key there is fleetsim/check-solver:yes|no (the solver "
+           "and control messages are the scenario's simulation.solver and simulation.control_messages, which --set "
+           "changes)";
   const Known* known = find_known(key);
   if (known == nullptr)
     return "is not a SimGrid 3.32 setting" + did_you_mean(key) + " (docs/ENGINE.md lists SimGrid's settings)";

@@ -223,6 +223,13 @@ struct RunResult {
     std::uint64_t class_changes = 0;
     std::uint64_t scans = 0;
     std::uint64_t precision_hazards = 0;
+    // `--cfg fleetsim/check-solver:yes`: every transfer also run on SimGrid's LMM and compared (docs/SOLVER.md).
+    struct Check {
+      std::uint64_t compared = 0;
+      std::uint64_t differences = 0;
+      double largest_relative_difference = 0;
+    };
+    std::optional<Check> check;
   };
   std::optional<SolverWork> solver;
 
