@@ -339,5 +339,17 @@ TEST(Daemons, TheOrchestratorRefusesABadConfigurationWithExitTwo) {
   fs::remove_all(dir);
 }
 
+// --help is how a person finds the HTTP API: it exits 0 and names every route the server answers (docs/DAEMONS.md).
+TEST(Daemons, TheOrchestratorsHelpNamesEveryRoute) {
+  const fs::path dir = fresh_dir("orch-help");
+  const pid_t pid = spawn_daemon(FLEETSIM_ORCHESTRATOR_BINARY, {"--help"}, dir / "log");
+  EXPECT_EQ(wait_exit(pid, std::chrono::seconds(10)), 0);
+  const std::string help = file_bytes(dir / "log");
+  for (const char* route : {"POST /v1/operations ", "POST /v1/operations/<id>/abort", "POST /v1/operations/<id>/revert",
+                            "/v1/operations/<id>,", "/v1/nodes", "/v1/apps", "/healthz"})
+    EXPECT_NE(help.find(route), std::string::npos) << route << " missing from:\n" << help;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace fleetsim::net

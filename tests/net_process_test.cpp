@@ -137,6 +137,52 @@ TEST_F(Processes, StopIsSilentAndEndsTheWholeProcessGroupEvenOneThatIgnoresSigte
   EXPECT_EQ(events.size(), 1u);  // only the start
 }
 
+// The agent stops the old release and starts the new one at once (stop() is immediate for it). A process that takes
+// its grace period to die must not run beside its successor: the new one starts when the old one is reaped. Each
+// process records its pid, and the second looks for the first when it starts.
+TEST_F(Processes, ANewReleaseStartsOnlyOnceThePreviousProcessIsGone) {
+  auto& rt = runtime({"sh", "-c",
+                      "trap '' TERM; d=$FLEETSIM_TEST_DIR; echo $$ > $d/pid-$FLEETSIM_REVISION; "
+                      "if [ $FLEETSIM_REVISION = 2 ] && kill -0 $(cat $d/pid-1) 2>/dev/null; then echo 1 > $d/overlap; fi; "
+                      "sleep 30"},
+                     {}, std::chrono::milliseconds(300));
+  rt.start_container(release("pos", 1));
+  run_until_events(1);
+  for (int i = 0; i < 100 && read("pid-1").empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const pid_t first = static_cast<pid_t>(std::stol(read("pid-1")));
+  const auto switched_at = Clock::now();
+  rt.start_container(release("pos", 2));  // what NodeAgent does: the old one stops, the new one is asked for
+  EXPECT_EQ(rt.pid("pos"), 0);            // nothing runs as the app while the old one dies
+  EXPECT_EQ(rt.waiting(), 1u);
+  run_until_events(2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].event, agents::ContainerEvent::started);
+  EXPECT_GE(Clock::now() - switched_at, std::chrono::milliseconds(300));  // it ignored SIGTERM: the grace ran out
+  EXPECT_FALSE(alive(first));
+  EXPECT_EQ(read("overlap"), "") << "the new release ran beside the old one";
+  EXPECT_GT(rt.pid("pos"), 0);
+  EXPECT_EQ(rt.waiting(), 0u);
+  EXPECT_EQ(rt.stopping(), 0u);
+}
+
+// A release still waiting for its predecessor that is stopped in turn never starts, and nothing is reported.
+TEST_F(Processes, AWaitingReleaseThatIsStoppedNeverStarts) {
+  auto& rt = runtime({"sh", "-c", "trap '' TERM; echo $$ > $FLEETSIM_TEST_DIR/pid-$FLEETSIM_REVISION; sleep 30"}, {},
+                     std::chrono::milliseconds(200));
+  rt.start_container(release("pos", 1));
+  run_until_events(1);
+  rt.start_container(release("pos", 2));
+  rt.stop_container("pos");
+  EXPECT_EQ(rt.waiting(), 0u);
+  const auto stopped_at = Clock::now();
+  while (rt.stopping() > 0 && Clock::now() - stopped_at < std::chrono::seconds(5)) step(io_);
+  run_for(io_, std::chrono::milliseconds(200));
+  EXPECT_EQ(rt.stopping(), 0u);
+  EXPECT_EQ(rt.pid("pos"), 0);
+  EXPECT_EQ(events.size(), 1u);  // the first start only
+  EXPECT_FALSE(fs::exists(dir_ / "pid-2"));
+}
+
 TEST_F(Processes, WithAProbeTheReleaseIsStartedOnlyOnceItAnswers) {
   // A server that listens only after 0.5 s: the start comes after its first 200, not when the process runs.
   asio::ip::tcp::acceptor probe_port(io_, {asio::ip::make_address("127.0.0.1"), 0});

@@ -18,9 +18,12 @@ namespace {
 const char* kUsage =
     "usage: fleetsim-orchestrator CONFIG.json [--log-level warn|info|debug]\n"
     "Runs the orchestrator for the inventory CONFIG.json lists (docs/DAEMONS.md): node agents connect to `control`,\n"
-    "people and scripts use the HTTP API on `http` (POST /v1/operations, GET /v1/operations/<id>, /v1/nodes,\n"
-    "/v1/apps); every input is appended to `journal` and replayed at start. Stops on SIGTERM or SIGINT. Exit 2: bad\n"
-    "input.\n";
+    "people and scripts use the HTTP API on `http`:\n"
+    "  POST /v1/operations                  deploy or roll out (JSON: app, version, strategy, ...)\n"
+    "  POST /v1/operations/<id>/abort       stop an operation ({\"revert\": true} also goes back)\n"
+    "  POST /v1/operations/<id>/revert      undo a finished operation: its nodes go back to the revision before\n"
+    "  GET  /v1/operations, /v1/operations/<id>, /v1/nodes, /v1/apps, /healthz\n"
+    "Every input is appended to `journal` and replayed at start. Stops on SIGTERM or SIGINT. Exit 2: bad input.\n";
 
 }  // namespace
 

@@ -156,7 +156,19 @@ pid_t ProcessRuntime::pid(const std::string& app) const {
 }
 
 void ProcessRuntime::start_container(const agents::Release& release) {
-  if (apps_.count(release.app) != 0) stop_container(release.app);
+  if (apps_.count(release.app) != 0 || waiting_.count(release.app) != 0) stop_container(release.app);
+  if (still_stopping(release.app)) {
+    waiting_.insert_or_assign(release.app, release);  // started by reaped(), once the old process is gone
+    return;
+  }
+  spawn_release(release);
+}
+
+bool ProcessRuntime::still_stopping(const std::string& app) const {
+  return std::any_of(stopping_.begin(), stopping_.end(), [&](const auto& p) { return p->app == app && !p->exited; });
+}
+
+void ProcessRuntime::spawn_release(const agents::Release& release) {
   auto p = std::make_shared<Process>();
   p->app = release.app;
   std::string error;
@@ -247,6 +259,12 @@ void ProcessRuntime::reaped(const std::shared_ptr<Process>& p) {
   if (p->timer) p->timer->cancel();
   if (p->stopped) {
     stopping_.erase(std::remove(stopping_.begin(), stopping_.end(), p), stopping_.end());
+    auto waiting = waiting_.find(p->app);
+    if (waiting != waiting_.end() && !still_stopping(p->app)) {
+      const agents::Release release = waiting->second;
+      waiting_.erase(waiting);
+      spawn_release(release);
+    }
     return;
   }
   auto it = apps_.find(p->app);
@@ -274,6 +292,7 @@ void ProcessRuntime::probe(const std::shared_ptr<Process>& p) {
 }
 
 void ProcessRuntime::stop_container(const std::string& app) {
+  waiting_.erase(app);  // a release still waiting for its predecessor never starts
   auto it = apps_.find(app);
   if (it == apps_.end()) return;
   auto p = it->second;

@@ -3,7 +3,9 @@
 // app to a command line; the release's layers are its image). Liveness is the process itself, watched through a
 // pidfd (Linux 5.3+); readiness is either "the process runs" or, with a probe URL, the first 2xx answer to a GET
 // of it, polled as a Kubernetes httpGet probe is. stop() is immediate for the agent: SIGTERM to the process group,
-// SIGKILL after a grace period, never an event afterwards.
+// SIGKILL after a grace period, never an event afterwards. A release of an app whose previous process is still in
+// its grace period starts once that one is gone, never beside it (two releases of one app would share its port,
+// files and devices, which a container engine does not allow either).
 #pragma once
 
 #include <sys/types.h>
@@ -54,6 +56,8 @@ class ProcessRuntime final : public agents::ContainerRuntime {
   pid_t pid(const std::string& app) const;  // 0 when the app runs nothing
   std::size_t running() const { return apps_.size(); }
   std::size_t stopping() const { return stopping_.size(); }
+  // Releases waiting for their app's previous process to end.
+  std::size_t waiting() const { return waiting_.size(); }
   // Environment each process gets besides spec.env: FLEETSIM_APP, FLEETSIM_REVISION, FLEETSIM_VERSION.
 
   struct Process;
@@ -64,12 +68,15 @@ class ProcessRuntime final : public agents::ContainerRuntime {
   void reaped(const std::shared_ptr<Process>& process);
   void poll_exit(const std::shared_ptr<Process>& process);
   void wait_exit(const std::shared_ptr<Process>& process);
+  void spawn_release(const agents::Release& release);
+  bool still_stopping(const std::string& app) const;
   boost::asio::io_context& io_;
   SpecFor spec_for_;
   Event event_;
   std::chrono::milliseconds stop_grace_;
   std::map<std::string, std::shared_ptr<Process>> apps_;
   std::vector<std::shared_ptr<Process>> stopping_;
+  std::map<std::string, agents::Release> waiting_;  // by app: the release to start once stopping_ has none of it
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::filesystem::path record_dir_;
 };
