@@ -34,6 +34,7 @@ app {
 at("0s", deploy { app = "vision", version = "1", name = "install" })
 at("10m", rollout { app = "vision", version = "2", name = "upgrade" })
 
--- The slowest line bounds the rollout: 25 nodes x 200 MiB over 20 Mbps = 2,097 s, plus jitter and start.
-expect "upgrade.time_to_100 <= 40m"
+-- The slowest line bounds the rollout: 25 nodes x 200 MiB over 20 Mbps (19.1 Mbps of TCP payload, docs/ENGINE.md
+-- "Wire efficiency") = 2,193 s, and more while the egress gives the distant LTE sites less than their share.
+expect "upgrade.time_to_100 <= 45m"
 expect "upgrade.failed == 0"

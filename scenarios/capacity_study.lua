@@ -2,10 +2,12 @@
 -- store uplink, and which of the two is the bottleneck? The scenario declares its own study (sweep { } below), so
 --   fleetsim sweep scenarios/capacity_study.lua --out out/capacity
 -- runs the 4 x 3 grid over 5 seeds and prints one row per point; `fleetsim run` runs one point (the defaults).
--- 750 stores of 4 nodes each pull a 300 MiB image: 879 GiB leave the registry. The egress alone needs
--- 7.55 Tbit / egress (2 h 6 min at 1 Gbps, 12.6 min at 10 Gbps); a store alone needs 4 x 300 MiB / uplink
--- (16.8 min at 10 Mbps, 3.4 min at 50 Mbps). The upgrade takes about the longer of the two: the egress binds until it
--- exceeds the 750 uplinks' sum (7.5 Gbps at 10 Mbps, 37.5 Gbps at 50 Mbps). Notifications reach the nodes spread
+-- 750 stores of 4 nodes each pull a 300 MiB image: 879 GiB leave the registry. Of each link's line rate, TCP payload
+-- gets 1448 bytes per 1538 on an Ethernet port and per 1514 on a shaped uplink (docs/ENGINE.md, "Wire efficiency").
+-- The egress alone needs 7.55 Tbit / (0.9415 x egress) (2 h 14 min at 1 Gbps, 13.4 min at 10 Gbps); a store alone
+-- needs 4 x 300 MiB / (0.9564 x uplink) (17.5 min at 10 Mbps, 3.5 min at 50 Mbps). The upgrade takes about the longer
+-- of the two: the egress binds until it exceeds the 750 uplinks' sum (7.5 Gbps at 10 Mbps, 37.5 Gbps at 50 Mbps,
+-- about the same in payload). Notifications reach the nodes spread
 -- over a minute (notify_jitter), drawn from the seed, so seeds differ by seconds, not minutes.
 scenario { name = "capacity_study", description = "upgrade time of 3,000 nodes against registry egress and uplink" }
 
@@ -23,7 +25,7 @@ at("0s", deploy { app = "pos", version = "1", name = "install" })
 at("30m", rollout { app = "pos", version = "2", name = "upgrade" })
 
 expect("upgrade.succeeded == " .. 4 * stores)
--- Across seeds (judged by fleetsim sweep, reported by a single run): the slowest grid point, 1 Gbps, needs 2 h 6 min.
+-- Across seeds (judged by fleetsim sweep, reported by a single run): the slowest grid point, 1 Gbps, needs 2 h 14 min.
 expect "p95(upgrade.time_to_100) <= 2h30m"
 
 -- The study: egress 1, 4, 7 and 10 Gbps x uplinks of 10, 20 and 50 Mbps, 5 seeds each; besides the default

@@ -38,7 +38,7 @@ simulation { duration = "9h", telemetry_sample = "5m" }
 -- store during the outage (docs/TELEMETRY.md, "outage_cache", has each closed form):
 expect "telemetry.streammgr.dropped == 0"                          -- 216 MB fit in 256 MB
 expect "telemetry.streammgr.undrained == 0"
-expect "telemetry.streammgr.drain_max <= 30m"                      -- 216 MB / (250 - 10) kB/s = 15 min + batch overheads
+expect "telemetry.streammgr.drain_max <= 30m"                      -- 216 MB / (239 - 10) kB/s = 16 min + batch overheads
 expect "telemetry.edgehub.dropped_ttl_expired >= 57600000"         -- 40 x 100/s x (6 h - 2 h TTL)
 expect "telemetry.spool.dropped_rejected >= 85000000"              -- 40 x (2,160,000 - 2.5 MB / 100 B)
 expect "telemetry.volga.dropped_evicted >= 44000000"               -- 40 x (2,160,000 - 100 MiB / 100 B)

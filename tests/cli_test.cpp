@@ -516,7 +516,7 @@ TEST(ReportHtml, SelfContainedWithThePhysicsAndRebuiltByteForByte) {
   EXPECT_EQ(curve["name"], "install");
   EXPECT_EQ(curve["targeted"], 4);
   EXPECT_EQ(curve["ranks"], nlohmann::json({1, 2, 3, 4}));
-  const double all = 10.0 * 1024 * 1024 * 8 / 1e6;
+  const double all = 10.0 * 1024 * 1024 * 8 / (1e6 * kUplinkEfficiency);  // 10 MiB over 1 Mbps of line
   for (int k = 0; k < 4; ++k)
     EXPECT_NEAR(curve["healthy_s"][k].get<double>(), all / (4 - k), 0.01 * all / (4 - k)) << k;
   EXPECT_EQ(data["report"], read_report(run));  // report.json's content, as it is

@@ -165,8 +165,8 @@ expect "pos@1.nodes_at_end == 8"
 
 TEST(Rollout, RollingWithinEachSiteTakesSiteNodesOneWindowAtATime) {
   // 3 stores of 4 nodes, max_unavailable 25 % (1 node), no surge: in each store the nodes update one after the
-  // other, the stores in parallel. Each node pulls 20 MiB alone over its store's 16 Mbps downlink (10.49 s) and
-  // starts in 2 s: a store takes at least 4 x 12.49 s, and the rollout not much more.
+  // other, the stores in parallel. Each node pulls 20 MiB alone over its store's 16 Mbps downlink (10.96 s at its
+  // payload rate) and starts in 2 s: a store takes at least 4 x 12.96 s, and the rollout not much more.
   std::string dir = fresh_dir("run");
   auto run = run_fleetsim(write_scenario(dir, "r.lua", R"(
 site { name = "s", count = 3, nodes = 4, uplink = { down = "16Mbps", latency = "20ms" } }
@@ -179,7 +179,7 @@ expect "up.succeeded == 12"
                           {}, dir);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   auto report = read_report(run);
-  const double per_node = 20 * 1048576.0 / (16e6 / 8) + 2;
+  const double per_node = 20 * 1048576.0 / (16e6 / 8 * kUplinkEfficiency) + 2;
   const double t100 = operation(report, "up")["time_to_pct_s"]["100"].get<double>();
   EXPECT_GE(t100, 4 * per_node);
   EXPECT_LE(t100, 4 * per_node * 1.05);

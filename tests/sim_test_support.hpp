@@ -35,4 +35,15 @@ std::string junit_problems(const std::string& path);
 // Index of a column of nodes.csv by its header name (fails the test if absent).
 std::size_t column(const std::vector<std::string>& header, const std::string& name);
 
+// The share of a line rate that a TCP transfer's payload gets by default (docs/ENGINE.md, "Wire efficiency"): 1448 B
+// of payload per 1500-byte IPv4 packet with TCP timestamps, plus the Ethernet header a shaped uplink counts (14 B),
+// or plus header, FCS, preamble and inter-frame gap an Ethernet port counts (38 B: LAN, registry, orchestrator).
+inline constexpr double kUplinkEfficiency = 1448.0 / (1500.0 + 14.0);
+inline constexpr double kPortEfficiency = 1448.0 / (1500.0 + 38.0);
+
+// From a layer's request to its first byte over a route of one-way latency `one_way_s` (docs/ENGINE.md, "Connection
+// set-up"): a new connection's handshakes (by default TCP's and TLS 1.3's, one round trip each), then the request's
+// round trip; on a reused connection, `connect_rtts` = 0.
+inline double first_byte_s(double one_way_s, double connect_rtts = 2) { return (connect_rtts + 1) * 2 * one_way_s; }
+
 }  // namespace fleetsim::testing

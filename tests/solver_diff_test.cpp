@@ -150,10 +150,11 @@ at("0s", deploy { app = "a", version = "1", name = "install" })
 // fills its own uplink, 99.9999 % of the egress, before the egress saturates, since its pulls' shares together weigh
 // over 10^7 times the share of store "far", 100 s away (a residual of 1e-6 needs more than 10^6). far's pull starts
 // about 300 s in, while near's 1,000 GiB take about 8,600 s, and is left with 1e-6 of the egress (125 B/s, below
-// 1e-5 of it) until they end. The run reports the hazard in report.json and in its summary.
+// 1e-5 of it) until they end. The run reports the hazard in report.json and in its summary. (The egress is framed as
+// the uplinks are, so that their payload rates keep the ratio of their line rates.)
 constexpr const char* kHazardFleet = R"lua(
 scenario { name = "hazard" }
-cloud { registry = { egress = "1Gbps", latency = "0ms" } }
+cloud { registry = { egress = "1Gbps", latency = "0ms", overhead = "66B" } }
 site { name = "near", count = 1, nodes = 1000, uplink = { down = "999.999Mbps", latency = "0.01ms" } }
 site { name = "far", count = 1, nodes = 1, uplink = { down = "10Gbps", latency = "100s" } }
 app { name = "a", versions = { ["1"] = { image = "1GiB" } } }

@@ -40,7 +40,7 @@ double site_drain(const RunOutput& run) {
 }
 
 constexpr double r = 100 * 200.0;  // live bytes/s
-constexpr double c = 1e6 / 8;      // uplink bytes/s
+constexpr double c = 1e6 / 8 * kUplinkEfficiency;  // the 1 Mbps uplink's payload rate, bytes/s
 constexpr double T = 3600;
 constexpr double interval = 10;
 
@@ -93,6 +93,24 @@ TEST(TelemetryOnSimGrid, BacklogDrainsInBacklogOverSpareCapacity) {
   EXPECT_EQ(messages, fleet["delivered"].get<double>());
   EXPECT_NEAR(late, 100 * (T + drain), 0.01 * messages);
   EXPECT_GE(previous_upper, T);
+}
+
+// A live rate above the uplink's payload rate but below its line rate can never be carried: 610 readings/s of 200 B
+// (122 kB/s) on 1 Mbps up (125 kB/s of line, 119.6 kB/s of TCP payload, docs/ENGINE.md "Wire efficiency").
+TEST(TelemetryOnSimGrid, ALiveRateAboveThePayloadRateOfTheUplinkNeverDrains) {
+  std::string dir = fresh_dir("run");
+  auto run = run_fleetsim(write_scenario(dir, "never.lua", R"(
+site { name = "s", count = 1, nodes = 1, uplink = { down = "10Mbps", up = "1Mbps", latency = "10ms" },
+       sensors = { { name = "meter", rate = "610/s", size = "200B" } } }
+simulation { duration = "2m" }
+)"),
+                          {}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto never = read_report(run)["telemetry"]["never_drains"];
+  ASSERT_EQ(never.size(), 1u) << never.dump();
+  EXPECT_EQ(never[0]["site"], "s-1");
+  EXPECT_DOUBLE_EQ(never[0]["live_bytes_per_s"].get<double>(), 610 * 200.0);
+  EXPECT_DOUBLE_EQ(never[0]["capacity_bytes_per_s"].get<double>(), c);
 }
 
 // The cap paces batches (256 KiB: 5 s each at the cap, below one batch interval).

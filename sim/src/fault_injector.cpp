@@ -237,9 +237,9 @@ SiteBus* FaultInjector::bus_on(std::size_t node) const {
   return bus != nullptr && bus->broker_node() == node ? bus : nullptr;
 }
 
-// Degradations multiply: two overlapping windows at 0.5 leave a quarter of the bandwidth.
+// Degradations multiply: two overlapping windows at 0.5 leave a quarter of the bandwidth (of the payload rate).
 void FaultInjector::apply_bandwidth(const PlatformSite& site) {
-  const double factor = degrade_[site.index];
+  const double factor = degrade_[site.index] * site.uplink_efficiency;
   site.uplink_down->set_bandwidth(site.site_template->uplink_down.bytes_per_s * factor);
   site.uplink_up->set_bandwidth(site.site_template->uplink_up.bytes_per_s * factor);
   links_changed({site.uplink_down, site.uplink_up});

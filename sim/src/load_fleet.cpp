@@ -11,19 +11,29 @@ namespace {
 using namespace fleetsim::models;
 namespace telem = fleetsim::agents::telemetry;
 
+void read_wire(Fields& f, WireSpec& wire) {
+  // An IP packet holds at most 64 KiB: a larger segment or header is a unit mistake ("1448KiB").
+  constexpr std::uint64_t kMaxPacket = 65535;
+  wire.mss = f.bytes("mss", wire.mss);
+  if (wire.mss.count == 0) f.fail_at("mss", "must be positive");
+  if (wire.mss.count > kMaxPacket) f.fail_at("mss", "must be at most 65535B (one IP packet)");
+  wire.overhead = f.bytes("overhead", wire.overhead);
+  if (wire.overhead.count > kMaxPacket) f.fail_at("overhead", "must be at most 65535B (one IP packet)");
+}
+
 void read_uplink(Fields up, SiteTemplate& s) {
   s.uplink_down = up.rate("down");
   s.uplink_up = up.rate("up", s.uplink_down);
   s.uplink_latency = up.duration("latency");
   s.uplink_loss = up.number("loss", 0.0, 0.0, 0.5);
-  s.uplink_mss = up.bytes("mss", Bytes{1460});
-  if (s.uplink_mss.count == 0) up.fail_at("mss", "must be positive");
+  read_wire(up, s.uplink_wire);
   up.finish();
 }
 
 void read_lan(Fields lan, SiteTemplate& s) {
   s.lan_bandwidth = lan.rate("bandwidth", s.lan_bandwidth);
   s.lan_latency = lan.duration("latency", s.lan_latency);
+  read_wire(lan, s.lan_wire);
   lan.finish();
 }
 
@@ -68,6 +78,8 @@ AgentSpec read_agent(Fields f) {
   a.poll_interval = f.duration("poll_interval", Duration{0});
   if (a.poll_interval.seconds > 0 && a.poll_interval.seconds < 1) f.fail_at("poll_interval", "must be at least 1s");
   a.poll_jitter = f.number("poll_jitter", 0.2, 0.0, 1.0);
+  a.connect_rtts = f.number("connect_rtts", 2.0, 0.0, 10.0);
+  a.keep_alive = f.duration("keep_alive", Duration{90});
   if (!(a.restart_initial.seconds > 0)) f.fail_at("restart_initial", "must be positive");
   if (a.restart_max.seconds < a.restart_initial.seconds) f.fail_at("restart_max", "must be at least restart_initial");
   f.finish();
@@ -242,10 +254,12 @@ void load_cloud(const Declaration& d, Overridden overridden, Scenario& scenario)
   Fields reg = f.sub("registry");
   cloud.registry_egress = reg.rate("egress", cloud.registry_egress);
   cloud.registry_latency = reg.duration("latency", cloud.registry_latency);
+  read_wire(reg, cloud.registry_wire);
   reg.finish();
   Fields orch = f.sub("orchestrator");
   cloud.orchestrator_bandwidth = orch.rate("bandwidth", cloud.orchestrator_bandwidth);
   cloud.orchestrator_latency = orch.duration("latency", cloud.orchestrator_latency);
+  read_wire(orch, cloud.orchestrator_wire);
   orch.finish();
   f.finish();
   cloud.where = d.where;

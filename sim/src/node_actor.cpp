@@ -18,7 +18,8 @@ SimNode::SimNode(World& world, std::size_t index, EventLoop& loop)
       loop_(loop),
       random_(world.options.seed, node_.name, "agent"),
       agent_(make_config(), agents::NodeAgentPorts{*this, *this, *this, *this, *this, *this}),
-      recorder_(index, [&world](const checks::Record& r) { world.record(r); }) {}
+      recorder_(index, [&world](const checks::Record& r) { world.record(r); }),
+      connections_(node_.site_template->agent.connect_rtts, node_.site_template->agent.keep_alive.seconds) {}
 
 void SimNode::start() { agent_.start(); }
 
@@ -80,8 +81,14 @@ void SimNode::power_off() {
   // The agent learns what each transfer had received, as its disk holds it; then memory is lost.
   std::vector<std::pair<agents::TransferId, std::uint64_t>> cut;
   for (auto& [id, fetch] : fetches_)
-    cut.emplace_back(id, fetch.comm == nullptr ? received_of(fetch.bytes, world_.bulk->cancel(fetch.bulk))
-                                               : received_bytes(fetch));
+    if (fetch.connecting) {
+      drop_connecting(fetch);
+      cut.emplace_back(id, 0);
+    } else {
+      cut.emplace_back(id, fetch.comm == nullptr ? received_of(fetch.bytes, world_.bulk->cancel(fetch.bulk))
+                                                 : received_bytes(fetch));
+    }
+  connections_.close_all();
   for (auto& [id, fetch] : fetches_)  // the loop is the fleet's: only this node's transfers stop
     if (fetch.comm != nullptr) {
       loop_.unwatch(fetch.comm);
@@ -143,25 +150,49 @@ agents::TransferId SimNode::start_fetch(const agents::Layer& layer, std::uint64_
   sg4::Host* endpoint = take_download_endpoint(id);
   logger("node")->debug("{}: transfer {} of {} bytes of {} from offset {}", node_.name, id, bytes, layer.digest,
                         offset);
-  if (world_.bulk != nullptr) {
-    Fetch fetch{nullptr, bytes};
-    fetch.bulk = world_.bulk->start(
-        world_.platform.registry, endpoint, static_cast<double>(bytes), loop_,
-        [this, id](bool ok, double remaining) { bulk_fetch_done(id, ok, remaining); }, endpoint != node_.host);
-    fetches_.emplace(id, fetch);
-    return id;
-  }
-  auto comm = world_.sendto(world_.platform.registry, endpoint, bytes);
-  fetches_.emplace(id, Fetch{comm, bytes});
-  loop_.watch(comm, [this, id](bool ok) { fetch_done(id, ok); });
+  Fetch& fetch = fetches_.emplace(id, Fetch{nullptr, bytes, -1, 0, std::nullopt}).first->second;
+  // The request's way to the registry, after a new connection's handshakes (docs/ENGINE.md, "Connection set-up").
+  const double wait = connections_.open_request(now(), pull_rtt());
+  if (wait > 0)
+    fetch.connecting = loop_.add_timer(wait, [this, id, endpoint] { begin_transfer(id, endpoint); });
+  else
+    begin_transfer(id, endpoint);
   return id;
+}
+
+// The response: the layer's bytes from the registry, sharing the links with every other transfer.
+void SimNode::begin_transfer(agents::TransferId id, sg4::Host* endpoint) {
+  auto it = fetches_.find(id);
+  if (it == fetches_.end()) return;
+  Fetch& fetch = it->second;
+  fetch.connecting.reset();
+  if (world_.bulk != nullptr) {
+    fetch.bulk = world_.bulk->start(
+        world_.platform.registry, endpoint, static_cast<double>(fetch.bytes), loop_,
+        [this, id](bool ok, double remaining) { bulk_fetch_done(id, ok, remaining); }, endpoint != node_.host);
+    return;
+  }
+  fetch.comm = world_.sendto(world_.platform.registry, endpoint, fetch.bytes);
+  loop_.watch(fetch.comm, [this, id](bool ok) { fetch_done(id, ok); });
+}
+
+double SimNode::pull_rtt() {
+  if (pull_rtt_s_ < 0) pull_rtt_s_ = 2 * control_path(world_.platform.registry, node_.host).latency_s;
+  return pull_rtt_s_;
+}
+
+void SimNode::drop_connecting(Fetch& fetch) {
+  loop_.cancel_timer(*fetch.connecting);
+  fetch.connecting.reset();
 }
 
 void SimNode::cancel_fetch(agents::TransferId id) {
   auto it = fetches_.find(id);
   if (it == fetches_.end()) return;
   std::uint64_t received = 0;
-  if (it->second.comm == nullptr) {
+  if (it->second.connecting) {
+    drop_connecting(it->second);  // the client gives up the request and its connection
+  } else if (it->second.comm == nullptr) {
     received = received_of(it->second.bytes, world_.bulk->cancel(it->second.bulk));
   } else {
     loop_.unwatch(it->second.comm);
@@ -223,6 +254,14 @@ void SimNode::stop_container(const std::string& app) {
 void SimNode::before_uplink_down() {
   for (auto& [id, fetch] : fetches_)
     if (fetch.comm != nullptr) fetch.remaining_before_fault = fetch.comm->get_remaining();
+  // The cut closes every connection; a request still on its way is lost, and fails as its transfer would have.
+  connections_.close_all();  // (the idle ones)
+  for (auto& [id, fetch] : fetches_)
+    if (fetch.connecting) {
+      drop_connecting(fetch);
+      fetch.remaining_before_fault = static_cast<double>(fetch.bytes);
+      loop_.add_timer(0, [this, id = id] { fetch_done(id, false); });
+    }
 }
 
 std::function<bool()> SimNode::path_to_cloud_up() const {
@@ -261,6 +300,7 @@ double SimNode::pull_bytes_arrived_in_flight() const {
   double arrived = 0;
   for (const auto& entry : fetches_) {
     const Fetch& f = entry.second;
+    if (f.connecting) continue;  // nothing has arrived before the response starts
     const double remaining = f.remaining_before_fault >= 0 ? f.remaining_before_fault
                              : f.comm != nullptr          ? f.comm->get_remaining()
                                                           : world_.bulk->remaining(f.bulk);
@@ -319,6 +359,7 @@ void SimNode::fetch_done(agents::TransferId id, bool ok) {
   fetches_.erase(it);
   release_slot(id);
   account_fetch(received);
+  if (ok) connections_.finish_request(now());
   logger("node")->debug("{}: transfer {} {} after {} bytes", node_.name, id, ok ? "done" : "FAILED", received);
   handed_fetch_result(id, agents::FetchResult{ok, received, ok ? std::string() : "connection lost during transfer", {}});
   after_agent();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/checks/node_recorder.hpp"
 #include "fleetsim/models/rng.hpp"
+#include "pull_connections.hpp"
 #include "world.hpp"
 
 namespace fleetsim::sim {
@@ -82,12 +84,18 @@ class SimNode final : public Receiver,
     std::uint64_t bytes;
     double remaining_before_fault = -1;  // bytes left when a fault took the uplink down (-1: no fault)
     std::uint64_t bulk = 0;              // the transfer's handle on fleetsim's solver
+    // Set while the request is on its way (handshakes, then the request): the timer that starts the transfer.
+    std::optional<EventLoop::TimerId> connecting;
   };
 
   agents::NodeAgentConfig make_config() const;
   void power_off();
   void power_on();
   static std::uint64_t received_bytes(const Fetch& f);
+  void begin_transfer(agents::TransferId id, simgrid::s4u::Host* endpoint);
+  double pull_rtt();
+  // Stops a request still on its way: no byte of it arrived.
+  void drop_connecting(Fetch& fetch);
   simgrid::s4u::Host* take_download_endpoint(agents::TransferId id);
   void release_slot(agents::TransferId id);
   void account_fetch(std::uint64_t bytes);
@@ -117,6 +125,8 @@ class SimNode final : public Receiver,
   std::map<std::string, std::pair<std::string, double>> active_;  // per app: (active version, since)
   checks::NodeRecorder recorder_;  // the history's records of this node, as every runtime makes them
   agents::TransferId next_transfer_ = 1;
+  PullConnections connections_;
+  double pull_rtt_s_ = -1;  // registry <-> node round trip (read from the routes on first use)
 };
 
 }  // namespace fleetsim::sim

@@ -3,17 +3,31 @@
 #include <algorithm>
 #include <cmath>
 
+#include <xbt/config.hpp>
+
 namespace fleetsim::sim {
 
 namespace sg4 = simgrid::s4u;
 
-double mathis_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss) {
-  return std::sqrt(1.5) * mss_bytes / (rtt_s * std::sqrt(loss));
+double tcp_loss_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss) {
+  constexpr double b = 2;  // segments acknowledged per ACK: delayed ACKs (RFC 5681 §4.2, Linux's default)
+  const double timeout_s = rtt_s + 0.2;  // Linux's RTO once the RTT is steady: SRTT + TCP_RTO_MIN (200 ms)
+  const double fast_retransmit = rtt_s * std::sqrt(2 * b * loss / 3);
+  const double timeouts =
+      timeout_s * std::min(1.0, 3 * std::sqrt(3 * b * loss / 8)) * loss * (1 + 32 * loss * loss);
+  return mss_bytes / (fast_retransmit + timeouts);
 }
 
 namespace {
 
 using Dir = sg4::LinkInRoute::Direction;
+
+// The payload rate of a link declared at `rate` with framing `wire`: under CM02 a SimGrid link's bandwidth is what
+// transfers share, so it is set to the goodput; LV08 applies its own 0.97 for the same headers, and SMPI its
+// factors, so under them it stays the declared rate.
+double goodput(models::Rate rate, const WireSpec& wire, const Platform& p) {
+  return rate.bytes_per_s * (p.wire_efficiency_applies ? wire.efficiency() : 1.0);
+}
 
 // Cloud: registry and orchestrator, each behind its own split-duplex link (egress is the UP direction).
 void build_cloud(sg4::NetZone* root, const Scenario& scenario, Platform& p) {
@@ -23,10 +37,12 @@ void build_cloud(sg4::NetZone* root, const Scenario& scenario, Platform& p) {
   p.orchestrator = cloud->create_host("orchestrator", 1e10)->seal();
   p.ingest = cloud->create_host("ingest", 1e10)->seal();
   auto* cloud_gw = cloud->create_router("cloud-gw");
-  auto* egress = cloud->create_split_duplex_link("registry-egress", scenario.cloud.registry_egress.bytes_per_s);
+  const CloudSpec& spec = scenario.cloud;
+  auto* egress =
+      cloud->create_split_duplex_link("registry-egress", goodput(spec.registry_egress, spec.registry_wire, p));
   egress->set_latency(scenario.cloud.registry_latency.seconds)->seal();
   auto* orch_nic =
-      cloud->create_split_duplex_link("orchestrator-nic", scenario.cloud.orchestrator_bandwidth.bytes_per_s)
+      cloud->create_split_duplex_link("orchestrator-nic", goodput(spec.orchestrator_bandwidth, spec.orchestrator_wire, p))
           ->set_latency(scenario.cloud.orchestrator_latency.seconds)
           ->seal();
   // symmetrical = true: traffic towards the host uses the DOWN direction of the same link.
@@ -35,7 +51,7 @@ void build_cloud(sg4::NetZone* root, const Scenario& scenario, Platform& p) {
                    true);
   // The telemetry ingest is a load-balanced service: it limits each upload to its bandwidth but never makes the
   // sites' uploads share it (FATPIPE), so thousands of sites' batches stay independent bandwidth problems.
-  auto* ingest_nic = cloud->create_split_duplex_link("ingest-nic", scenario.cloud.ingest_bandwidth.bytes_per_s)
+  auto* ingest_nic = cloud->create_split_duplex_link("ingest-nic", goodput(spec.ingest_bandwidth, spec.orchestrator_wire, p))
                          ->set_sharing_policy(sg4::Link::SharingPolicy::FATPIPE)
                          ->set_latency(scenario.cloud.orchestrator_latency.seconds)
                          ->seal();
@@ -46,10 +62,12 @@ void build_cloud(sg4::NetZone* root, const Scenario& scenario, Platform& p) {
   root->add_route(cloud->get_netpoint(), nullptr, cloud_gw, nullptr, {}, true);
 }
 
-// What every node of a site shares: whether its LAN port can bind, and the uplink's latency with loss.
+// What every node of a site shares: whether its LAN port can bind, the uplink's latency with loss, and the payload
+// rates of the LAN port and of the uplink's two directions.
 struct SiteShape {
   bool lan_can_bind = false;
   double uplink_latency_s = 0;
+  double lan_bytes_per_s = 0, down_bytes_per_s = 0, up_bytes_per_s = 0;
 };
 
 // Under packet loss: one endpoint per download slot, behind a link of the TCP throughput cap (docs/ENGINE.md), then
@@ -60,12 +78,12 @@ void add_download_endpoints(sg4::NetZone* zone, const Scenario& scenario, const 
   const double route_latency =
       scenario.cloud.registry_latency.seconds + shape.uplink_latency_s + tpl.lan_latency.seconds;
   node.tcp_cap_bytes_per_s =
-      mathis_cap_bytes_per_s(static_cast<double>(tpl.uplink_mss.count), 2 * route_latency, tpl.uplink_loss);
+      tcp_loss_cap_bytes_per_s(static_cast<double>(tpl.uplink_wire.mss.count), 2 * route_latency, tpl.uplink_loss);
   for (int slot = 0; slot < tpl.agent.max_concurrent_downloads; ++slot) {
     std::string endpoint = node.name + "/tcp" + std::to_string(slot + 1);
     auto* h = zone->create_host(endpoint, tpl.hardware.cpu_speed_flops)->seal();
     auto* cap =
-        zone->create_split_duplex_link(endpoint, std::min(node.tcp_cap_bytes_per_s, tpl.lan_bandwidth.bytes_per_s));
+        zone->create_split_duplex_link(endpoint, std::min(node.tcp_cap_bytes_per_s, shape.lan_bytes_per_s));
     cap->set_latency(shape.lan_can_bind ? tpl.lan_latency.seconds : 0.0)->seal();
     zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr,
                     {sg4::LinkInRoute(cap, Dir::UP), sg4::LinkInRoute(uplink, Dir::UP)}, true);
@@ -80,7 +98,7 @@ PlatformNode add_node(sg4::NetZone* zone, const Scenario& scenario, const SiteTe
       zone->create_host(node_name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
   std::vector<sg4::LinkInRoute> route;
   if (shape.lan_can_bind) {
-    auto* port = zone->create_split_duplex_link(node_name + "/lan", tpl.lan_bandwidth.bytes_per_s)
+    auto* port = zone->create_split_duplex_link(node_name + "/lan", shape.lan_bytes_per_s)
                      ->set_latency(tpl.lan_latency.seconds)
                      ->seal();
     route.emplace_back(port, Dir::UP);
@@ -103,27 +121,32 @@ void build_site(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate
   std::string site_name = tpl.name + "-" + std::to_string(s + 1);
   std::size_t site_index = p.sites.size();
   SiteShape shape;
+  shape.lan_bytes_per_s = goodput(tpl.lan_bandwidth, tpl.lan_wire, p);
+  shape.down_bytes_per_s = goodput(tpl.uplink_down, tpl.uplink_wire, p);
+  shape.up_bytes_per_s = goodput(tpl.uplink_up, tpl.uplink_wire, p);
   // All of a node's traffic today crosses the site uplink too, so a LAN port at least as fast as the uplink (both
   // directions) can never be the binding constraint: max-min shares are the same without it. Leaving it out removes
   // one constraint per flow from every re-solve; its latency moves onto the uplink so that route latencies (and
   // with them CM02's RTT weighting and TCP window cap) do not change. docs/ENGINE.md.
-  shape.lan_can_bind = tpl.lan_bandwidth.bytes_per_s < tpl.uplink_down.bytes_per_s ||
-                       tpl.lan_bandwidth.bytes_per_s < tpl.uplink_up.bytes_per_s;
+  shape.lan_can_bind =
+      shape.lan_bytes_per_s < shape.down_bytes_per_s || shape.lan_bytes_per_s < shape.up_bytes_per_s;
   // Loss p costs a lost packet one more round trip of the uplink: on average p * 2 * latency per crossing.
   shape.uplink_latency_s = tpl.uplink_latency.seconds * (1 + 2 * tpl.uplink_loss);
   // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
-  auto* uplink = zone->create_split_duplex_link(site_name + "/uplink", tpl.uplink_up.bytes_per_s);
-  uplink->get_link_down()->set_bandwidth(tpl.uplink_down.bytes_per_s);
+  auto* uplink = zone->create_split_duplex_link(site_name + "/uplink", shape.up_bytes_per_s);
+  uplink->get_link_down()->set_bandwidth(shape.down_bytes_per_s);
   uplink->set_latency(shape.uplink_latency_s + (shape.lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
   for (int k = 0; k < tpl.nodes; ++k)
     p.nodes.push_back(add_node(zone, scenario, tpl, shape, uplink, site_name, site_index, k));
-  p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up()});
+  p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up(),
+                                 p.wire_efficiency_applies ? tpl.uplink_wire.efficiency() : 1.0});
 }
 
 }  // namespace
 
 Platform build_platform(const Scenario& scenario) {
   Platform p;
+  p.wire_efficiency_applies = simgrid::config::get_value<std::string>("network/model") == "CM02";
   // The root is a star: every zone reaches every other through its own links, so routes are linear in size.
   auto* root = sg4::create_star_zone("fleet");
   build_cloud(root, scenario, p);

@@ -31,6 +31,7 @@ struct PlatformSite {
   const SiteTemplate* site_template = nullptr;
   simgrid::s4u::Link* uplink_down = nullptr;
   simgrid::s4u::Link* uplink_up = nullptr;
+  double uplink_efficiency = 1;  // payload / wire bytes: the links' bandwidths are the template's rates times this
 };
 
 struct Platform {
@@ -41,11 +42,15 @@ struct Platform {
   simgrid::s4u::Link* registry_egress_down = nullptr;
   std::vector<PlatformSite> sites;
   std::vector<PlatformNode> nodes;  // in site order, then node order
+  bool wire_efficiency_applies = false;  // network/model CM02: link bandwidths are payload rates (WireSpec)
 };
 
 Platform build_platform(const Scenario& scenario);
 
-// Mathis et al. (1997): a TCP transfer under periodic loss p reaches at most sqrt(3/2) * MSS / (RTT * sqrt(p)).
-double mathis_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss);
+// Padhye, Firoiu, Towsley and Kurose (1998), "PFTK": the throughput of a TCP transfer under random loss p, counting
+// the fast retransmits' window halvings and the timeouts, MSS / (RTT sqrt(2bp/3) + T0 min(1, 3 sqrt(3bp/8)) p
+// (1 + 32 p^2)), with b = 2 (delayed ACKs) and T0 = RTT + 200 ms (Linux's RTO). The receive window's bound is
+// SimGrid's (network/TCP-gamma), not repeated here. docs/ENGINE.md, "Packet loss".
+double tcp_loss_cap_bytes_per_s(double mss_bytes, double rtt_s, double loss);
 
 }  // namespace fleetsim::sim

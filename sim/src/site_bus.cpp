@@ -50,11 +50,11 @@ void SiteBus::add_sources() {
   }
 }
 
-// Capacity for telemetry: the uplink's up direction, or the upload cap if lower; the live rate on the wire.
+// Capacity for telemetry: the uplink's up direction's payload rate, or the upload cap if lower; the live rate.
 void SiteBus::measure_rates() {
   const std::size_t nodes = world_.site_nodes[site_index_].size();
   const auto& fw = tpl_.bus->config.forwarder;
-  capacity_ = tpl_.uplink_up.bytes_per_s;
+  capacity_ = tpl_.uplink_up.bytes_per_s * site_.uplink_efficiency;  // payload rate (WireSpec)
   if (fw.upload_cap_bytes_per_s > 0) capacity_ = std::min(capacity_, fw.upload_cap_bytes_per_s);
   for (const auto& sensor : tpl_.sensors)
     live_rate_ += sensor.model.mean_rate() * static_cast<double>(nodes * sensor.size.count);

@@ -22,12 +22,29 @@ class ScenarioError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a link's rate counts besides the data: a full TCP segment carries `mss` bytes of payload and `overhead` bytes
+// of headers and framing on the wire, so a transfer gets rate * mss / (mss + overhead) of the link (under CM02; LV08's
+// bandwidth factor already stands for them). Defaults: TCP/IPv4 with timestamps over Ethernet, 1448 B of payload in
+// a 1500 B packet, plus the 14 B Ethernet header that a shaped line (Linux tc, an ISP's rate limit) counts, or plus
+// header, FCS, preamble and inter-frame gap (38 B) that an Ethernet port's line rate counts. docs/LUA_API.md.
+struct WireSpec {
+  models::Bytes mss{1448};
+  models::Bytes overhead{66};
+  double efficiency() const {
+    return static_cast<double>(mss.count) / static_cast<double>(mss.count + overhead.count);
+  }
+};
+inline constexpr std::uint64_t kShapedLineOverhead = 66;  // IPv4 20 + TCP 20 + timestamps 12 + Ethernet header 14
+inline constexpr std::uint64_t kEthernetPortOverhead = 90;  // + FCS 4 + preamble 8 + inter-frame gap 12
+
 struct CloudSpec {
   models::Rate registry_egress{125e6};  // 1 Gbps
   models::Duration registry_latency{0.005};
   models::Rate orchestrator_bandwidth{125e6};
   models::Duration orchestrator_latency{0.005};
   models::Rate ingest_bandwidth{1.25e9};  // the telemetry endpoint's NIC (10 Gbps)
+  WireSpec registry_wire{models::Bytes{1448}, models::Bytes{kEthernetPortOverhead}};
+  WireSpec orchestrator_wire{models::Bytes{1448}, models::Bytes{kEthernetPortOverhead}};  // and the ingest's NIC
   std::string where;
 };
 
@@ -62,6 +79,10 @@ struct AgentSpec {
   models::Duration restart_reset{600};
   models::Duration poll_interval{0};  // 0: push notifications only
   double poll_jitter = 0.2;
+  // Round trips before a pull's first byte (docs/ENGINE.md, "Connection set-up"): a new connection's handshakes
+  // (TCP 1 + TLS 1.3 1), then each layer's request; an idle connection is reused within keep_alive (Go net/http).
+  double connect_rtts = 2;
+  models::Duration keep_alive{90};
 };
 
 // A random on/off outage process of each site's uplink: up for a draw of mean mtbf, down for a draw of mean
@@ -108,10 +129,11 @@ struct SiteTemplate {
   models::Rate uplink_down{};  // cloud -> site
   models::Rate uplink_up{};    // site -> cloud
   models::Duration uplink_latency{};
-  double uplink_loss = 0;          // packet loss on the uplink: a per-transfer TCP throughput cap + extra latency
-  models::Bytes uplink_mss{1460};  // TCP maximum segment size, for that cap
+  double uplink_loss = 0;  // packet loss on the uplink: a per-transfer TCP throughput cap + extra latency
+  WireSpec uplink_wire;    // its mss is also the segment size of that cap
   models::Rate lan_bandwidth{125e6};
   models::Duration lan_latency{0.0002};
+  WireSpec lan_wire{models::Bytes{1448}, models::Bytes{kEthernetPortOverhead}};
   HardwareSpec hardware;
   std::map<std::string, std::string> labels;
   AgentSpec agent;
