@@ -5,7 +5,7 @@
 //
 // The fleets mix what the solver has to get right: site templates of different sizes, uplinks (down and up),
 // latencies (so RTT-weighted shares and TCP-window caps), LAN ports slower than the uplink (a third level in the
-// tree), packet loss (per-transfer Mathis caps on download slots), an egress that binds some sites and not others,
+// tree), packet loss (per-transfer loss caps on download slots), an egress that binds some sites and not others,
 // staggered starts (notify jitter, batches), a degrade window, a partition and a registry outage in the middle of
 // transfers (failed pulls resumed from what arrived), random outages, and telemetry batches on the up links.
 // Decisions that depend on which of two simultaneous events is handled first (an abort threshold crossed by

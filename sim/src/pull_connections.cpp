@@ -14,7 +14,6 @@ double PullConnections::open_request(double now, double rtt_s) {
     idle_since_.pop_back();  // the most recently used: the one least likely to be closed
     return request;
   }
-  ++opened_;
   return setup_rtts_ * rtt_s + request;
 }
 

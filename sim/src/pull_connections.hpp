@@ -4,7 +4,6 @@
 // connections after 90 s). A fault that cuts the node's path closes them all. docs/ENGINE.md, "Connection set-up".
 #pragma once
 
-#include <cstddef>
 #include <vector>
 
 namespace fleetsim::sim {
@@ -23,14 +22,10 @@ class PullConnections {
   // A fault cut the path: every idle connection is closed (the busy ones fail with their transfers).
   void close_all() { idle_since_.clear(); }
 
-  std::size_t idle() const { return idle_since_.size(); }
-  std::size_t opened() const { return opened_; }  // connections opened so far
-
  private:
   double setup_rtts_;
   double keep_alive_s_;
   std::vector<double> idle_since_;  // when each idle connection last finished a request
-  std::size_t opened_ = 0;
 };
 
 }  // namespace fleetsim::sim
