@@ -77,6 +77,8 @@ TEST(AgentConfig, EveryMistakeNamesTheFileAndTheKey) {
       {with("\"count\": 3", "\"count\": 2.5"), "key 'nodes': first and count must be whole numbers"},
       {with("[\"sleep\", \"30\"]", "[]"), "key 'apps.pos.command': must be a non-empty array of strings"},
       {with("\"MODE\": \"edge\"", "\"MODE\": 1"), "key 'apps.pos.env.MODE': must be a string"},
+      {with("\"env\":", "\"ready_file\": \"yes\", \"env\":"), "key 'apps.pos.ready_file': must be true or false"},
+      {with("\"env\":", "\"ready_file\": true, \"env\":"), "key 'apps.pos.ready_file': and probe: use one of them"},
       {with("\"retry_initial\": \"1s\"", "\"retry_initial\": \"2m\""), "key 'agent.retry_initial': must be > 0 and at most"},
       {with("\"state_dir\": \"/tmp/x\",", ""), "key 'state_dir': missing"},
       {with("\"disk\": \"2GiB\", ", ""), "key 'agent.disk': missing"},
@@ -155,7 +157,7 @@ struct KillAtExit {
 // process; a real registry. The deploy succeeds on every node, each node's store holds the verified layer, each
 // runs its process with its identity; SIGTERM ends the daemon (exit 0) and every process it started.
 TEST(AgentDaemon, DeploysToThreeHostedAgentsFromARealRegistryAndStopsCleanly) {
-  RegistryProcess registry;
+  ScratchRegistry registry;
   ASSERT_EQ(registry.error(), "");
   const std::string blob = random_bytes(2 << 20, 31);
   const agents::Layer layer{push_blob(registry.url(), "fleet/pos", blob), blob.size()};

@@ -48,14 +48,16 @@ class Processes : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
   ProcessRuntime& runtime(std::vector<std::string> argv, std::string probe = {},
-                          std::chrono::milliseconds grace = std::chrono::milliseconds(10000)) {
+                          std::chrono::milliseconds grace = std::chrono::milliseconds(10000),
+                          std::string ready_file = {}) {
     runtime_.emplace(
         io_,
-        [argv, probe, this](const agents::Release&) {
+        [argv, probe, ready_file, this](const agents::Release&) {
           ProcessSpec spec;
           spec.argv = argv;
           spec.env = {{"FLEETSIM_TEST_DIR", dir_.string()}};
           spec.probe_url = probe;
+          spec.ready_file = ready_file;
           spec.probe_period = std::chrono::milliseconds(50);
           return spec;
         },
@@ -196,6 +198,30 @@ TEST_F(Processes, WithAProbeTheReleaseIsStartedOnlyOnceItAnswers) {
   EXPECT_EQ(events[0].event, agents::ContainerEvent::started);
   EXPECT_GE(events[0].at_s, 0.5);
   EXPECT_TRUE(alive(rt.pid("web")));
+}
+
+// With a ready file, the release is started once the process has created it (FLEETSIM_READY_FILE), never because
+// a previous process left one behind; a process that dies before creating it has exited, never started.
+TEST_F(Processes, WithAReadyFileTheReleaseIsStartedOnlyOnceTheProcessCreatesIt) {
+  const std::string ready = (dir_ / "web.ready").string();
+  std::ofstream(ready) << "left by a previous process\n";
+  auto& rt = runtime({"sh", "-c", "sleep 0.4; : > \"$FLEETSIM_READY_FILE\"; exec sleep 30"}, {},
+                     std::chrono::milliseconds(10000), ready);
+  rt.start_container(release("web", 1));
+  run_until_events(1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event, agents::ContainerEvent::started);
+  EXPECT_GE(events[0].at_s, 0.4);
+  EXPECT_TRUE(alive(rt.pid("web")));
+  rt.stop_container("web");
+
+  events.clear();
+  auto& dies = runtime({"sh", "-c", "sleep 0.2; exit 3"}, {}, std::chrono::milliseconds(10000), ready);
+  dies.start_container(release("web", 2));
+  run_until_events(1);
+  run_for(io_, std::chrono::milliseconds(200));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event, agents::ContainerEvent::exited);
 }
 
 // The agents library's NodeAgent with real processes: revision 2's process dies before it is ready, so the update

@@ -291,16 +291,16 @@ agents::NodeAgentConfig node_config() {
 
 class RealRegistry : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { registry_ = std::make_unique<RegistryProcess>(); }
+  static void SetUpTestSuite() { registry_ = std::make_unique<ScratchRegistry>(); }
   static void TearDownTestSuite() { registry_.reset(); }
   void SetUp() override { ASSERT_EQ(registry_->error(), "") << registry_->error(); }
   agents::Layer push(const std::string& bytes) {
     return {push_blob(registry_->url(), "fleet/pos", bytes), bytes.size()};
   }
-  static std::unique_ptr<RegistryProcess> registry_;
+  static std::unique_ptr<ScratchRegistry> registry_;
   asio::io_context io_;
 };
-std::unique_ptr<RegistryProcess> RealRegistry::registry_;
+std::unique_ptr<ScratchRegistry> RealRegistry::registry_;
 
 TEST_F(RealRegistry, TheAgentPullsEveryLayerAndStoresExactlyItsVerifiedBytes) {
   // Goal: layers of the declared sizes arrive whole and verified; method: three blobs (1 byte, 1 MiB, 3 MiB + 7)

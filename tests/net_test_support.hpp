@@ -23,6 +23,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "fleetsim/net/registry_process.hpp"
+
 extern char** environ;
 
 namespace fleetsim::net::testing {
@@ -73,63 +75,17 @@ inline void run_for(asio::io_context& io, std::chrono::milliseconds d) {
 
 
 
-// docker-registry (Debian package docker-registry) serving a fresh filesystem store on a free loopback port.
-class RegistryProcess {
+// docker-registry (Debian package docker-registry) serving a fresh filesystem store on a free loopback port, removed
+// with it.
+class ScratchRegistry : public net::RegistryProcess {
  public:
-  RegistryProcess() : dir_(fresh_dir("registry")), port_(free_port()) {
-    const fs::path config = dir_ / "config.yml";
-    std::ofstream(config) << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: "
-                          << (dir_ / "data").string() << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string log = (dir_ / "registry.log").string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::string program = "docker-registry", serve = "serve", path = config.string();
-    std::array<char*, 4> argv{program.data(), serve.data(), path.data(), nullptr};
-    const int rc = posix_spawnp(&pid_, "docker-registry", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = 0;
-      error_ = "cannot start docker-registry (install Debian's docker-registry package: .ci/setup does)";
-      return;
-    }
-    for (int i = 0; i < 200; ++i) {  // up to 10 s for it to listen
-      asio::io_context io;
-      tcp::socket socket(io);
-      boost::system::error_code ec;
-      socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
-      if (!ec) return;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        error_ = "docker-registry exited at start: " + file_bytes(log);
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    error_ = "docker-registry did not listen on port " + std::to_string(port_) + " within 10 s";
-  }
-  ~RegistryProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+  ScratchRegistry() : net::RegistryProcess(fresh_dir("registry")) {}
+  ~ScratchRegistry() {
+    stop();
     std::error_code ec;
-    fs::remove_all(dir_, ec);
+    fs::remove_all(dir(), ec);
   }
-  const std::string& error() const { return error_; }
-  unsigned short port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  fs::path dir_;
-  unsigned short port_;
-  pid_t pid_ = 0;
-  std::string error_;
 };
-
 
 // Running and not a zombie (a killed child whose parent died waits for init to reap it, which in a container may
 // never happen).

@@ -143,6 +143,11 @@ AgentHostConfig parse_agent_host_config(const std::string& text, const std::stri
           app.fail(app.path("probe"), e.what());
         }
       }
+      if (const json* r = app.find("ready_file")) {
+        if (!r->is_boolean()) app.fail(app.path("ready_file"), "must be true or false");
+        cmd.ready_file = r->get<bool>();
+        if (cmd.ready_file && !cmd.probe_url.empty()) app.fail(app.path("ready_file"), "and probe: use one of them");
+      }
       if (const json* e = app.find("env")) {
         if (!e->is_object()) app.fail(app.path("env"), "must map names to strings");
         for (auto kv = e->begin(); kv != e->end(); ++kv) {
@@ -222,6 +227,7 @@ struct AgentHost::Node final : agents::NodeChannel {
         channel(io, node_id, orchestrator),
         registry(io, config.registry, store, [this](agents::TransferId t, const agents::FetchResult& r) {
           if (!r.ok) spdlog::info("node={} pull failed: {}", this->id, r.error);
+          bytes_pulled += r.bytes_received;
           agent->on_fetch_done(t, r);
           save();
         }),
@@ -234,12 +240,18 @@ struct AgentHost::Node final : agents::NodeChannel {
               spec.argv = it->second.argv;
               spec.probe_url = it->second.probe_url;
               spec.env = it->second.env;
+              if (it->second.ready_file) {
+                std::filesystem::create_directories(dir / "run");
+                spec.ready_file = (dir / "run" / (release.app + ".ready")).string();
+                spec.probe_period = std::chrono::milliseconds(50);
+              }
               spec.env["FLEETSIM_NODE"] = std::to_string(this->id);
               std::string layers;
               for (const auto& layer : release.layers) layers += (layers.empty() ? "" : ":") + store.path(layer.digest).string();
               spec.env["FLEETSIM_LAYERS"] = layers;
               std::filesystem::create_directories(dir / "logs");
               spec.log_path = (dir / "logs" / (release.app + ".log")).string();
+              if (config.adjust_process) config.adjust_process(this->id, release, spec);
               return spec;
             },
             [this](const std::string& app, agents::ContainerEvent e) {
@@ -248,6 +260,7 @@ struct AgentHost::Node final : agents::NodeChannel {
               save();
             },
             config.stop_grace) {
+    sync_to_disk = config.sync_to_disk;
     agents::NodeAgentConfig agent_config = config.agent;
     agent_config.id = node_id;
     agent = std::make_unique<agents::NodeAgent>(agent_config, agents::NodeAgentPorts{clock, random, timers, *this, registry, runtime});
@@ -293,7 +306,7 @@ struct AgentHost::Node final : agents::NodeChannel {
     std::FILE* out = std::fopen(next.c_str(), "w");
     const std::string line = text + "\n";
     const bool written = out != nullptr && std::fwrite(line.data(), 1, line.size(), out) == line.size() &&
-                         std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
+                         std::fflush(out) == 0 && (!sync_to_disk || ::fsync(::fileno(out)) == 0);
     if (out != nullptr) std::fclose(out);
     if (!written) throw std::runtime_error("node " + std::to_string(id) + ": cannot write " + next.string());
     std::filesystem::rename(next, state);
@@ -301,6 +314,8 @@ struct AgentHost::Node final : agents::NodeChannel {
   }
 
   agents::NodeId id;
+  bool sync_to_disk = true;
+  std::uint64_t bytes_pulled = 0;  // layer bytes received over HTTP, resumed and failed pulls included
   agents::Clock& clock;
   checks::NodeRecorder recorder;
   std::filesystem::path dir;
@@ -358,6 +373,20 @@ void AgentHost::stop() {
   }
 }
 
+void AgentHost::set_uplink(bool up) {
+  if (up == uplink_up_) return;
+  uplink_up_ = up;
+  for (auto& node : nodes_) {
+    node->registry.set_reachable(up);
+    if (up) {
+      node->channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
+      node->channel.connect();
+    } else {
+      node->channel.disconnect();  // and no reconnection until the uplink is back
+    }
+  }
+}
+
 std::size_t AgentHost::connected() const {
   std::size_t n = 0;
   for (const auto& node : nodes_) n += node->channel.connected() ? 1 : 0;
@@ -371,5 +400,7 @@ std::size_t AgentHost::stopping() const {
 }
 
 const agents::NodeAgent& AgentHost::agent(std::size_t index) const { return *nodes_.at(index)->agent; }
+
+std::uint64_t AgentHost::bytes_pulled(std::size_t index) const { return nodes_.at(index)->bytes_pulled; }
 
 }  // namespace fleetsim::net

@@ -72,6 +72,10 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
         resolver_(owner.io_), stream_(owner.io_) {}
 
   void start() { resolve(); }
+  // The path is cut: the pull fails now, keeping what it stored for a resume.
+  void cut(const std::string& why) {
+    if (owner_) fail(why);
+  }
 
   void cancel() {
     owner_ = nullptr;
@@ -264,6 +268,8 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
   unsigned redirects_ = 0;
 };
 
+const char* const HttpRegistry::kUnreachable = "the path to the registry is cut";
+
 HttpRegistry::HttpRegistry(asio::io_context& io, HttpRegistryConfig config, LayerStore& store, Done done)
     : io_(io), config_(std::move(config)), base_(HttpUrl::parse(config_.url)), store_(store), done_(std::move(done)) {
   if (config_.repository.empty()) throw std::invalid_argument("registry " + config_.url + ": no repository");
@@ -298,6 +304,12 @@ agents::TransferId HttpRegistry::start_fetch(const agents::Layer& layer, std::ui
     });
     return id;
   }
+  if (!reachable_) {
+    asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), id, begin] {
+      if (alive.lock()) done_(id, agents::FetchResult{false, 0, kUnreachable, begin});
+    });
+    return id;
+  }
   HttpUrl url = base_;
   url.target = join(base_.target, "/v2/" + config_.repository + "/blobs/" + layer.digest);
   auto fetch = std::make_shared<Fetch>(*this, id, layer, begin, std::move(url));
@@ -311,6 +323,14 @@ void HttpRegistry::cancel_fetch(agents::TransferId id) {
   if (it == fetches_.end()) return;
   it->second->cancel();
   fetches_.erase(it);
+}
+
+void HttpRegistry::set_reachable(bool reachable) {
+  reachable_ = reachable;
+  if (reachable) return;
+  std::vector<std::shared_ptr<Fetch>> in_flight;
+  for (const auto& [id, fetch] : fetches_) in_flight.push_back(fetch);
+  for (const auto& fetch : in_flight) fetch->cut(kUnreachable);
 }
 
 void HttpRegistry::remove_layer(const std::string& digest) {

@@ -177,11 +177,16 @@ void ProcessRuntime::spawn_release(const agents::Release& release) {
   } catch (const std::exception& e) {
     error = e.what();
   }
-  if (error.empty())
-    p->pid = spawn(p->spec, {{"FLEETSIM_APP", release.app},
-                             {"FLEETSIM_REVISION", std::to_string(release.revision)},
-                             {"FLEETSIM_VERSION", release.version}},
-                   error);
+  std::map<std::string, std::string> extra_env{{"FLEETSIM_APP", release.app},
+                                               {"FLEETSIM_REVISION", std::to_string(release.revision)},
+                                               {"FLEETSIM_VERSION", release.version}};
+  if (error.empty() && !p->spec.ready_file.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(p->spec.ready_file, ec);  // a previous process's file says nothing about this one
+    if (ec) error = "cannot remove " + p->spec.ready_file + ": " + ec.message();
+    extra_env["FLEETSIM_READY_FILE"] = p->spec.ready_file;
+  }
+  if (error.empty()) p->pid = spawn(p->spec, extra_env, error);
   if (p->pid <= 0) {  // it never ran: to the agent, a container that died at once
     asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), app = release.app] {
       if (alive.lock()) event_(app, agents::ContainerEvent::exited);
@@ -196,7 +201,9 @@ void ProcessRuntime::spawn_release(const agents::Release& release) {
   }
   p->timer = std::make_unique<asio::steady_timer>(io_);
   watch(p);
-  if (p->spec.probe_url.empty()) {
+  if (!p->spec.ready_file.empty()) {
+    look_for_ready_file(p);
+  } else if (p->spec.probe_url.empty()) {
     asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), p] {
       if (!alive.lock() || p->stopped || p->exited || p->ready) return;
       p->ready = true;
@@ -272,6 +279,22 @@ void ProcessRuntime::reaped(const std::shared_ptr<Process>& p) {
     apps_.erase(it);
     event_(p->app, agents::ContainerEvent::exited);
   }
+}
+
+void ProcessRuntime::look_for_ready_file(const std::shared_ptr<Process>& p) {
+  std::error_code ec;
+  if (std::filesystem::exists(p->spec.ready_file, ec)) {
+    asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), p] {
+      if (!alive.lock() || p->stopped || p->exited || p->ready) return;
+      p->ready = true;
+      event_(p->app, agents::ContainerEvent::started);
+    });
+    return;
+  }
+  p->timer->expires_after(p->spec.probe_period);
+  p->timer->async_wait([this, alive = std::weak_ptr<bool>(alive_), p](const boost::system::error_code& wec) {
+    if (!wec && alive.lock() && !p->stopped && !p->exited && !p->ready) look_for_ready_file(p);
+  });
 }
 
 void ProcessRuntime::probe(const std::shared_ptr<Process>& p) {

@@ -12,64 +12,12 @@ namespace sg4 = simgrid::s4u;
 
 namespace {
 
-// Candidates of a fault without explicit targets: sites, or for node faults the nodes of those sites.
-std::vector<std::string> fault_candidates(const World& world, const FaultSpec& fault) {
-  std::vector<std::string> candidates;
-  for (const auto& site : world.platform.sites) {
-    bool match = fault.site_template.empty() || site.site_template->name == fault.site_template;
-    for (const auto& [k, v] : fault.selector) {
-      auto it = site.site_template->labels.find(k);
-      match = match && it != site.site_template->labels.end() && it->second == v;
-    }
-    if (!match) continue;
-    if (fault.kind == "node_crash" || fault.kind == "disk_full") {
-      for (std::size_t node : world.site_nodes[site.index]) candidates.push_back(world.platform.nodes[node].name);
-    } else if (fault.kind == "gpu_failure") {
-      for (std::size_t node : world.site_nodes[site.index])
-        if (world.platform.nodes[node].gpu != nullptr) candidates.push_back(world.platform.nodes[node].name);
-    } else {
-      candidates.push_back(site.name);
-    }
-  }
-  if (candidates.empty())
-    throw ScenarioError(fault.where + ": fault." + fault.kind + ": no " +
-                        (fault.kind == "gpu_failure" ? "node with GPU inference" : "target") +
-                        " matches its selection");
-  return candidates;
-}
-
 double draw(models::RandomStream& random, const OutageSpec& spec, double mean) {
   if (spec.distribution == "weibull") return random.weibull(spec.shape, mean / std::tgamma(1.0 + 1.0 / spec.shape));
   return random.exponential(mean);
 }
 
 }  // namespace
-
-std::vector<reports::FaultWindow> resolve_faults(const World& world) {
-  std::vector<reports::FaultWindow> windows;
-  for (const auto& fault : world.scenario.faults) {
-    reports::FaultWindow w{fault.name, fault.kind, fault.at_s, fault.at_s + fault.duration_s, fault.sites};
-    w.factor = fault.factor;
-    w.free_bytes = fault.free_bytes;
-    if (fault.kind == "registry_outage") {
-      w.sites = {"registry"};
-    } else if (fault.kind == "orchestrator_restart") {
-      w.sites = {"orchestrator"};
-    } else if (fault.sites.empty()) {
-      std::vector<std::string> candidates = fault_candidates(world, fault);
-      auto k = static_cast<std::size_t>(std::llround(fault.fraction * static_cast<double>(candidates.size())));
-      k = std::clamp<std::size_t>(k, 1, candidates.size());
-      // A partial Fisher-Yates shuffle drawn from (seed, fault name): the same seed selects the same sites.
-      models::RandomStream random(world.options.seed, "fault/" + fault.name, "sites");
-      for (std::size_t i = 0; i < k; ++i) std::swap(candidates[i], candidates[i + random.below(candidates.size() - i)]);
-      candidates.resize(k);
-      std::sort(candidates.begin(), candidates.end());
-      w.sites = std::move(candidates);
-    }
-    windows.push_back(std::move(w));
-  }
-  return windows;
-}
 
 FaultInjector::FaultInjector(World& world, std::vector<reports::FaultWindow> scripted)
     : world_(world),

@@ -11,13 +11,10 @@
 
 #include "fleetsim/models/rng.hpp"
 #include "site_bus.hpp"
+#include "fleet_plan.hpp"
 #include "world.hpp"
 
 namespace fleetsim::sim {
-
-// Each scripted fault's targets: its sites, or nodes, drawn from the seed for fractions. Throws ScenarioError when
-// nothing matches a fault's selection.
-std::vector<reports::FaultWindow> resolve_faults(const World& world);
 
 class FaultInjector {
  public:

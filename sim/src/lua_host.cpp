@@ -66,6 +66,7 @@ struct Host {
   std::uint64_t values = 0;      // copied out of Lua so far
   std::uint64_t max_values = 0;  // lua.memory / kBytesPerValue
   std::vector<json> actions;  // what deploy{...}, rollout{...} and fault.*{...} made; an action value holds its index
+  std::vector<bool> scheduled;  // per action: given to at() at least once
   Failure failure = Failure::none;
   std::string error;  // the message of the failing call, raised once the call's C++ objects are gone
 
@@ -319,6 +320,7 @@ int make_action(lua_State* L, const char* kind) {
     value["__kind"] = kind;
     value["__where"] = with_path(where_of(L, 1), host.file);
     host.actions.push_back(std::move(value));
+    host.scheduled.push_back(false);
     index = static_cast<lua_Integer>(host.actions.size() - 1);
   });
   if (!ok) return raise_failure(L, host);
@@ -365,6 +367,7 @@ void schedule(lua_State* L, Host& host, lua_Integer action) {
                         luaL_typename(L, 2));
   host.declarations.push_back(
       {"action", host.actions[static_cast<std::size_t>(action)], with_path(where, host.file), at_s});
+  host.scheduled[static_cast<std::size_t>(action)] = true;
 }
 
 int l_at(lua_State* L) {
@@ -609,6 +612,15 @@ std::vector<Declaration> run_scenario_file(const std::string& file, const LuaLim
   if (host.failure == Failure::internal) throw std::runtime_error("in the Lua host: " + host.error);
   if (host.failure == Failure::out_of_memory) throw std::bad_alloc();
   if (error) throw ScenarioError(printable(with_path(*error, file)));
+  // An action made and never given to at() would never happen, and the run would say nothing of it: a fault
+  // written `fault.partition { ... }` on its own line is a fault the user believes was injected.
+  for (std::size_t a = 0; a < host.actions.size(); ++a)
+    if (!host.scheduled[a]) {
+      const std::string kind = host.actions[a]["__kind"].get<std::string>();
+      throw ScenarioError(printable(host.actions[a]["__where"].get<std::string>()) + ": " + kind +
+                          " { ... } is never scheduled, so it would never happen: give it a time, at(\"10m\", " + kind +
+                          " { ... })");
+    }
   // Every -p must name a parameter the file declared (a typo would otherwise run the default silently).
   for (const auto& [name, value] : inputs.parameters) {
     bool declared = false;

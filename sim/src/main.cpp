@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "emulate.hpp"
 #include "fleetsim/models/rng.hpp"
 #include "fleetsim/reports/run_result.hpp"
 #include "fleetsim/sim/interrupt.hpp"
@@ -36,8 +37,16 @@ constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
        fleetsim merge --out DIR SHARD_DIR...
        fleetsim compare BASELINE CURRENT [--tolerance 5%] [--out DIR]   (compare --help)
        fleetsim report DIR        (report.html again from a run's report.json, nodes.csv, ...)
+       fleetsim emulate SCENARIO.lua [options] [--scale F] [--registry URL]
 
 run: runs a fleet scenario on the simulator and checks its expectations.
+emulate: runs the scenario's fleet for real on this machine, at wall-clock speed: the orchestrator and one node
+        agent per node (net/, the agents library unchanged), pulling generated layers from a real OCI registry
+        (Debian's docker-registry, started for the run) through each site's uplink rate, and running each release
+        as a process; the same checks, reports and exit codes as run (docs/EMULATE.md says what is emulated).
+  --scale F         multiply every layer size and duration by F (0 < F <= 1) for a quick check; the reports
+                    divide again, so they read in the scenario's units
+  --registry URL    use this OCI registry (http://host:port) instead of starting docker-registry
 params: lists the scenario's parameters (param("name", default) in the file) with their kinds, defaults and the
         values -p would give them.
 
@@ -86,6 +95,10 @@ struct Invocation {
   bool no_html = false;
   bool quiet = false;
   bool json = false;  // params --json
+  bool emulate = false;
+  std::string scale_text;  // emulate --scale
+  std::string registry;    // emulate --registry
+  double scale = 1;
 };
 
 // Reads one option of `run`; returns an exit code when the command line is done with (help, or a usage error).
@@ -107,6 +120,10 @@ std::optional<int> parse_option(const std::vector<std::string>& args, std::size_
     inv.load.parameters.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   } else if (a == "--expect") {
     inv.load.expectations.emplace_back(value("--expect"), "--expect");
+  } else if (a == "--scale" && inv.emulate) {
+    inv.scale_text = value("--scale");
+  } else if (a == "--registry" && inv.emulate) {
+    inv.registry = value("--registry");
   } else if (a == "--json") {
     inv.json = true;
   } else if (a == "--set") {
@@ -187,7 +204,10 @@ void print_summary(const fleetsim::reports::RunResult& result, bool quiet) {
 }
 
 std::string replay_command(const Invocation& inv) {
-  std::string replay = "fleetsim run " + shell_quote(inv.scenario_file) + " --seed " + shell_quote(inv.seed_text);
+  std::string replay = std::string(inv.emulate ? "fleetsim emulate " : "fleetsim run ") + shell_quote(inv.scenario_file) +
+                       " --seed " + shell_quote(inv.seed_text);
+  if (!inv.scale_text.empty()) replay += " --scale " + shell_quote(inv.scale_text);
+  if (!inv.registry.empty()) replay += " --registry " + shell_quote(inv.registry);
   for (const auto& [name, value] : inv.load.parameters) replay += " -p " + shell_quote(name + "=" + value);
   for (const auto& o : inv.overrides) replay += " --set " + shell_quote(o);
   for (const auto& e : inv.load.expectations) replay += " --expect " + shell_quote(e.first);
@@ -222,7 +242,22 @@ int run_command(Invocation& inv) {
       std::cout << "\n" << std::flush;
     }
     wall_start = std::chrono::steady_clock::now();
-    result = fleetsim::sim::run_scenario(scenario, inv.options);
+    if (inv.emulate) {
+      fleetsim::emulate::EmulateOptions eo;
+      eo.seed = inv.options.seed;
+      eo.scale = inv.scale;
+      eo.registry_url = inv.registry;
+      eo.work_dir = std::filesystem::path(inv.out_dir) / "emulate";
+      eo.verbosity = inv.options.verbosity;
+      try {
+        result = fleetsim::emulate::emulate_scenario(scenario, eo);
+      } catch (const fleetsim::emulate::EnvironmentError& e) {
+        std::cerr << "fleetsim: emulate: " << e.what() << "\n";
+        return kExitUsage;
+      }
+    } else {
+      result = fleetsim::sim::run_scenario(scenario, inv.options);
+    }
   } catch (const fleetsim::sim::ScenarioError& e) {
     out.write_error(inv.scenario_file, std::string("bad scenario: ") + e.what());
     throw;
@@ -237,7 +272,9 @@ int run_command(Invocation& inv) {
   print_summary(result, inv.quiet);
   if (written && !inv.quiet) std::cout << "  reports: " << inv.out_dir << "/" << *written << "\n";
   if (!inv.quiet)
-    std::printf("  cost: %.2f s wall for the simulation, peak RSS %.1f MiB\n", wall_s,
+    std::printf(inv.emulate ? "  cost: %.2f s wall for the emulation, peak RSS %.1f MiB\n"
+                            : "  cost: %.2f s wall for the simulation, peak RSS %.1f MiB\n",
+                wall_s,
                 static_cast<double>(usage.ru_maxrss) / 1024.0);
   if (!result.passed()) std::cout << "  replay: " << replay_command(inv) << "\n";
   if (!written) return kExitUsage;
@@ -347,9 +384,20 @@ int main(int argc, char** argv) {
       return kExitInternal;
     }
   }
-  if (args[0] != "run" && args[0] != "params") return usage_error("unknown command '" + args[0] + "'");
+  if (args[0] != "run" && args[0] != "params" && args[0] != "emulate")
+    return usage_error("unknown command '" + args[0] + "'");
   Invocation inv;
+  inv.emulate = args[0] == "emulate";
   if (auto done = parse_run(args, inv)) return *done;
+  if (inv.emulate) {
+    if (!inv.options.simgrid_cfg.empty()) return usage_error("--cfg sets the simulator's engine; emulate has none");
+    if (!inv.scale_text.empty()) {
+      char* end = nullptr;
+      inv.scale = std::strtod(inv.scale_text.c_str(), &end);
+      if (end == inv.scale_text.c_str() || *end != '\0' || !(inv.scale > 0) || inv.scale > 1)
+        return usage_error("--scale must be a number in (0, 1], got '" + inv.scale_text + "'");
+    }
+  }
   if (inv.json && args[0] != "params") return usage_error("--json is an option of params");
   return guarded_run(inv, args[0] == "params" ? params_command : run_command);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "bulk_network.hpp"
+#include "fleet_plan.hpp"
 #include "logging.hpp"
 
 namespace fleetsim::sim {
@@ -270,24 +271,7 @@ std::function<bool()> SimNode::path_to_cloud_up() const {
 }
 
 agents::NodeAgentConfig SimNode::make_config() const {
-  const AgentSpec& a = node_.site_template->agent;
-  agents::NodeAgentConfig c;
-  c.id = static_cast<agents::NodeId>(index_);
-  c.disk_bytes = node_.site_template->hardware.disk.count;
-  c.max_concurrent_downloads = static_cast<unsigned>(a.max_concurrent_downloads);
-  c.notify_jitter_s = a.notify_jitter.seconds;
-  c.resume = a.resume == "restart" ? agents::ResumePolicy::restart_from_zero : agents::ResumePolicy::resume_range;
-  c.max_fetch_attempts = static_cast<unsigned>(a.max_fetch_attempts);
-  c.retry_initial_s = a.retry_initial.seconds;
-  c.retry_max_s = a.retry_max.seconds;
-  c.verification_window_s = a.verification_window.seconds;
-  c.local_rollback = a.rollback == "local";
-  c.restart_initial_s = a.restart_initial.seconds;
-  c.restart_max_s = a.restart_max.seconds;
-  c.restart_reset_s = a.restart_reset.seconds;
-  c.poll_interval_s = a.poll_interval.seconds;
-  c.poll_jitter = a.poll_jitter;
-  return c;
+  return make_agent_config(*node_.site_template, static_cast<agents::NodeId>(index_));
 }
 
 std::uint64_t SimNode::received_of(std::uint64_t bytes, double remaining) {

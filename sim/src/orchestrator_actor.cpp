@@ -120,26 +120,5 @@ void SimOrchestrator::maybe_settled() {
   world_.admin_inbox->put_init(envelope, 0)->detach([](void* payload) { delete static_cast<Envelope*>(payload); });
 }
 
-std::vector<agents::NodeInfo> make_inventory(const Platform& platform) {
-  std::vector<agents::NodeInfo> inventory;
-  inventory.reserve(platform.nodes.size());
-  for (std::size_t i = 0; i < platform.nodes.size(); ++i) {
-    const auto& node = platform.nodes[i];
-    agents::NodeInfo info{static_cast<agents::NodeId>(i),
-                          node.name,
-                          platform.sites[node.site_index].name,
-                          node.site_template->labels,
-                          {}};
-    info.labels["site"] = info.site;
-    info.labels["site_template"] = node.site_template->name;
-    const HardwareSpec& hw = node.site_template->hardware;
-    info.capacity["cpu"] = hw.cpu_cores;
-    info.capacity["memory"] = static_cast<double>(hw.memory.count);
-    info.capacity["gpu"] = hw.gpu ? hw.gpu->count : 0;
-    info.capacity["gpu_memory"] = hw.gpu ? static_cast<double>(hw.gpu->memory.count) * hw.gpu->count : 0;
-    inventory.push_back(std::move(info));
-  }
-  return inventory;
-}
 
 }  // namespace fleetsim::sim

@@ -55,7 +55,4 @@ class SimOrchestrator final : public Receiver,
   std::vector<Envelope> held_commands_;
 };
 
-// What the orchestrator knows of every node: name, site, labels (with "site" and "site_template"), capacity.
-std::vector<agents::NodeInfo> make_inventory(const Platform& platform);
-
 }  // namespace fleetsim::sim

@@ -5,6 +5,8 @@
 
 #include <xbt/config.hpp>
 
+#include "fleet_plan.hpp"
+
 namespace fleetsim::sim {
 
 namespace sg4 = simgrid::s4u;
@@ -92,24 +94,24 @@ void add_download_endpoints(sg4::NetZone* zone, const Scenario& scenario, const 
 }
 
 PlatformNode add_node(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl, const SiteShape& shape,
-                      sg4::SplitDuplexLink* uplink, const std::string& site_name, std::size_t site_index, int k) {
-  std::string node_name = site_name + "/n" + std::to_string(k + 1);
+                      sg4::SplitDuplexLink* uplink, const std::string& site, std::size_t site_index, int k) {
+  const std::string name = node_name(site, k);
   auto* host =
-      zone->create_host(node_name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
+      zone->create_host(name, tpl.hardware.cpu_speed_flops)->set_core_count(tpl.hardware.cpu_cores)->seal();
   std::vector<sg4::LinkInRoute> route;
   if (shape.lan_can_bind) {
-    auto* port = zone->create_split_duplex_link(node_name + "/lan", shape.lan_bytes_per_s)
+    auto* port = zone->create_split_duplex_link(name + "/lan", shape.lan_bytes_per_s)
                      ->set_latency(tpl.lan_latency.seconds)
                      ->seal();
     route.emplace_back(port, Dir::UP);
   }
   route.emplace_back(uplink, Dir::UP);
   zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, route, true);
-  PlatformNode node{node_name, site_index, &tpl, host, {}, 0};
+  PlatformNode node{name, site_index, &tpl, host, {}, 0};
   if (tpl.uplink_loss > 0) add_download_endpoints(zone, scenario, tpl, shape, uplink, node);
   if (tpl.inference && tpl.hardware.gpu)
     node.gpu =
-        zone->create_host(node_name + "/gpu", tpl.hardware.gpu->throughput.per_s * tpl.hardware.gpu->count)->seal();
+        zone->create_host(name + "/gpu", tpl.hardware.gpu->throughput.per_s * tpl.hardware.gpu->count)->seal();
   return node;
 }
 
@@ -118,7 +120,7 @@ PlatformNode add_node(sg4::NetZone* zone, const Scenario& scenario, const SiteTe
 // every host of the platform to seal a zone, and every zone to check a new host's name. 43 s of a 100,000-node run
 // of 48 s.) A route between two nodes of one site would cross the uplink twice: no traffic takes one today.
 void build_site(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate& tpl, int s, Platform& p) {
-  std::string site_name = tpl.name + "-" + std::to_string(s + 1);
+  const std::string site = site_name(tpl, s);
   std::size_t site_index = p.sites.size();
   SiteShape shape;
   shape.lan_bytes_per_s = goodput(tpl.lan_bandwidth, tpl.lan_wire, p);
@@ -133,12 +135,12 @@ void build_site(sg4::NetZone* zone, const Scenario& scenario, const SiteTemplate
   // Loss p costs a lost packet one more round trip of the uplink: on average p * 2 * latency per crossing.
   shape.uplink_latency_s = tpl.uplink_latency.seconds * (1 + 2 * tpl.uplink_loss);
   // The uplink is two links in SimGrid (UP: site -> cloud, DOWN: cloud -> site), so asymmetric lines work.
-  auto* uplink = zone->create_split_duplex_link(site_name + "/uplink", shape.up_bytes_per_s);
+  auto* uplink = zone->create_split_duplex_link(site + "/uplink", shape.up_bytes_per_s);
   uplink->get_link_down()->set_bandwidth(shape.down_bytes_per_s);
   uplink->set_latency(shape.uplink_latency_s + (shape.lan_can_bind ? 0.0 : tpl.lan_latency.seconds))->seal();
   for (int k = 0; k < tpl.nodes; ++k)
-    p.nodes.push_back(add_node(zone, scenario, tpl, shape, uplink, site_name, site_index, k));
-  p.sites.push_back(PlatformSite{site_name, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up(),
+    p.nodes.push_back(add_node(zone, scenario, tpl, shape, uplink, site, site_index, k));
+  p.sites.push_back(PlatformSite{site, site_index, &tpl, uplink->get_link_down(), uplink->get_link_up(),
                                  p.wire_efficiency_applies ? tpl.uplink_wire.efficiency() : 1.0});
 }
 

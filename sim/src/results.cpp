@@ -55,57 +55,6 @@ void collect_fleet(const World& world, const std::map<std::string, std::string>&
   }
 }
 
-reports::OperationResult describe_operation(const Scenario& scenario, const agents::Operation& op,
-                                            const std::map<std::uint32_t, std::string>& names) {
-  reports::OperationResult o;
-  o.name = names.at(op.id);
-  if (op.aborted_at) o.aborted_at_s = *op.aborted_at;
-  o.is_rollback = op.is_rollback;
-  if (op.rolled_back_by) o.rolled_back_by = names.at(*op.rolled_back_by);
-  o.kind = op.kind == agents::Command::Kind::deploy ? "deploy" : "rollout";
-  o.app = op.app;
-  o.revision = op.to_revision;
-  o.version = op.version;
-  o.strategy = "all_at_once";
-  for (const auto& action : scenario.timeline)
-    if (action.name == o.name) {
-      o.version = action.version;
-      o.strategy = action.strategy;
-    }
-  o.started_at_s = op.started_at;
-  o.finished_at_s = op.finished_at;
-  o.targeted = op.targets.size();
-  o.succeeded = op.succeeded;
-  o.failed = op.failed;
-  o.timed_out = op.timed_out;
-  o.canceled = op.canceled;
-  for (std::size_t w = 0; w < op.wave_started_at.size(); ++w) {
-    const std::size_t begin = op.wave_begin[w];
-    const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
-    reports::OperationResult::Wave wave{end - begin, op.wave_started_at[w], std::nullopt};
-    if (w < op.wave_completed_at.size()) wave.completed_s = op.wave_completed_at[w];
-    o.waves.push_back(wave);
-  }
-  return o;
-}
-
-// The time by which ceil(p% of targeted) nodes were healthy, for p = 50, 90, 99, 100 and any other percentage an
-// expectation names (time_to_95).
-void percentiles(const Scenario& scenario, reports::OperationResult& o, std::vector<double> healthy) {
-  std::sort(healthy.begin(), healthy.end());
-  std::set<int> wanted(std::begin(kPercentiles), std::end(kPercentiles));
-  for (const auto& e : scenario.expectations)
-    if (const auto dot = e.metric.rfind('.'); dot != std::string::npos)
-      if (const auto p = time_to_percent(e.metric.substr(dot + 1))) wanted.insert(*p);
-  for (int p : wanted) {
-    auto need = static_cast<std::size_t>(std::ceil(static_cast<double>(o.targeted) * p / 100.0));
-    if (need == 0 || need > healthy.size())
-      o.time_to_pct[p] = need == 0 ? std::optional<double>(0.0) : std::nullopt;
-    else
-      o.time_to_pct[p] = healthy[need - 1];
-  }
-}
-
 void collect_operations(World& world, const RunActors& actors, reports::RunResult& r) {
   const auto& orch = actors.orchestrator.orchestrator();
   const auto names = operation_names(actors.orchestrator);
@@ -113,22 +62,7 @@ void collect_operations(World& world, const RunActors& actors, reports::RunResul
   for (const auto& op : orch.operations()) {
     reports::OperationResult o = describe_operation(world.scenario, op, names);
     for (auto& [node, why] : op.unplaced) o.unplaced.push_back(world.platform.nodes[node].name + ": " + why);
-    auto& times = world.times_of(op.app, op.generation);
-    std::vector<double> healthy;
-    for (auto& row : r.node_rows) row.per_operation.push_back(reports::NodeTimes{{}, {}, {}, "", "", ""});
-    for (const auto& target : op.targets) {
-      reports::NodeTimes t = times[target.node];
-      t.outcome = agents::to_string(target.outcome);
-      t.reason = agents::to_string(target.reason);
-      t.detail = target.detail;
-      if (t.healthy_s) healthy.push_back(*t.healthy_s - op.started_at);
-      // A node is failed if its latest outcome that says something about it (not "canceled") is a failure.
-      if (target.outcome != agents::NodeOutcome::canceled)
-        node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
-      r.node_rows[target.node].per_operation.back() = t;
-    }
-    percentiles(world.scenario, o, std::move(healthy));
-    r.operations.push_back(std::move(o));
+    add_operation(world.scenario, op, std::move(o), world.times_of(op.app, op.generation), node_failed, r);
   }
   r.nodes_failed = static_cast<std::size_t>(std::count(node_failed.begin(), node_failed.end(), true));
 }
@@ -267,6 +201,62 @@ void collect_network(const World& world, reports::RunResult& r) {
 
 }  // namespace
 
+reports::OperationResult describe_operation(const Scenario& scenario, const agents::Operation& op,
+                                            const std::map<std::uint32_t, std::string>& names) {
+  reports::OperationResult o;
+  o.name = names.at(op.id);
+  if (op.aborted_at) o.aborted_at_s = *op.aborted_at;
+  o.is_rollback = op.is_rollback;
+  if (op.rolled_back_by) o.rolled_back_by = names.at(*op.rolled_back_by);
+  o.kind = op.kind == agents::Command::Kind::deploy ? "deploy" : "rollout";
+  o.app = op.app;
+  o.revision = op.to_revision;
+  o.version = op.version;
+  o.strategy = "all_at_once";
+  for (const auto& action : scenario.timeline)
+    if (action.name == o.name) {
+      o.version = action.version;
+      o.strategy = action.strategy;
+    }
+  o.started_at_s = op.started_at;
+  o.finished_at_s = op.finished_at;
+  o.targeted = op.targets.size();
+  o.succeeded = op.succeeded;
+  o.failed = op.failed;
+  o.timed_out = op.timed_out;
+  o.canceled = op.canceled;
+  for (std::size_t w = 0; w < op.wave_started_at.size(); ++w) {
+    const std::size_t begin = op.wave_begin[w];
+    const std::size_t end = w + 1 < op.wave_begin.size() ? op.wave_begin[w + 1] : op.targets.size();
+    reports::OperationResult::Wave wave{end - begin, op.wave_started_at[w], std::nullopt};
+    if (w < op.wave_completed_at.size()) wave.completed_s = op.wave_completed_at[w];
+    o.waves.push_back(wave);
+  }
+  return o;
+}
+
+namespace {
+
+// The time by which ceil(p% of targeted) nodes were healthy, for p = 50, 90, 99, 100 and any other percentage an
+// expectation names (time_to_95).
+void percentiles(const Scenario& scenario, reports::OperationResult& o, std::vector<double> healthy) {
+  std::sort(healthy.begin(), healthy.end());
+  std::set<int> wanted(std::begin(kPercentiles), std::end(kPercentiles));
+  for (const auto& e : scenario.expectations)
+    if (const auto dot = e.metric.rfind('.'); dot != std::string::npos)
+      if (const auto p = time_to_percent(e.metric.substr(dot + 1))) wanted.insert(*p);
+  for (int p : wanted) {
+    auto need = static_cast<std::size_t>(std::ceil(static_cast<double>(o.targeted) * p / 100.0));
+    if (need == 0 || need > healthy.size())
+      o.time_to_pct[p] = need == 0 ? std::optional<double>(0.0) : std::nullopt;
+    else
+      o.time_to_pct[p] = healthy[need - 1];
+  }
+}
+
+}  // namespace
+
+
 std::map<std::uint32_t, std::string> operation_names(const SimOrchestrator& orchestrator) {
   std::map<std::uint32_t, std::string> names = orchestrator.names();
   for (const auto& op : orchestrator.orchestrator().operations())
@@ -295,22 +285,44 @@ reports::RunResult collect_results(World& world, const RunActors& actors,
   return r;
 }
 
+void add_operation(const Scenario& scenario, const agents::Operation& op, reports::OperationResult o,
+                   const std::vector<reports::NodeTimes>& times, std::vector<bool>& node_failed, reports::RunResult& r) {
+  std::vector<double> healthy;
+  for (auto& row : r.node_rows) row.per_operation.push_back(reports::NodeTimes{{}, {}, {}, "", "", ""});
+  for (const auto& target : op.targets) {
+    reports::NodeTimes t = times[target.node];
+    t.outcome = agents::to_string(target.outcome);
+    t.reason = agents::to_string(target.reason);
+    t.detail = target.detail;
+    if (t.healthy_s) healthy.push_back(*t.healthy_s - o.started_at_s);
+    // A node is failed if its latest outcome that says something about it (not "canceled") is a failure.
+    if (target.outcome != agents::NodeOutcome::canceled)
+      node_failed[target.node] = target.outcome != agents::NodeOutcome::succeeded;
+    r.node_rows[target.node].per_operation.back() = t;
+  }
+  percentiles(scenario, o, std::move(healthy));
+  r.operations.push_back(std::move(o));
+}
+
+checks::OperationRecord operation_record(const Scenario& scenario, const agents::Operation& op, const std::string& name) {
+  checks::OperationRecord record{name, op};
+  for (const auto& action : scenario.timeline)
+    if (action.name == record.name) {
+      record.abort_threshold_percent = action.abort_threshold_percent;
+      record.abort_min_executed = action.abort_min_executed;
+      record.abort_failure_type = make_command(scenario, action).abort_failure_type;
+    }
+  return record;
+}
+
 checks::RunEnd run_end(const World& world, const RunActors& actors, bool hit_max_time) {
   checks::RunEnd end;
   end.t = world.stopped_early_at.value_or(simgrid::s4u::Engine::get_clock());
   end.hit_max_time = hit_max_time;
   end.interrupted = world.stopped_early_at.has_value();
   const auto names = operation_names(actors.orchestrator);
-  for (const auto& op : actors.orchestrator.orchestrator().operations()) {
-    checks::OperationRecord record{names.at(op.id), op};
-    for (const auto& action : world.scenario.timeline)
-      if (action.name == record.name) {
-        record.abort_threshold_percent = action.abort_threshold_percent;
-        record.abort_min_executed = action.abort_min_executed;
-        record.abort_failure_type = make_command(world.scenario, action).abort_failure_type;
-      }
-    end.operations.push_back(std::move(record));
-  }
+  for (const auto& op : actors.orchestrator.orchestrator().operations())
+    end.operations.push_back(operation_record(world.scenario, op, names.at(op.id)));
   for (const auto& bus : actors.buses)
     for (auto& stream : bus->streams_at_end()) end.streams.push_back(stream);
   return end;

@@ -11,6 +11,7 @@
 
 #include "bulk_network.hpp"
 #include "engine_config.hpp"
+#include "fleet_plan.hpp"
 #include "fault_injector.hpp"
 #include "fleetsim/checks/expectations.hpp"
 #include "fleetsim/sim/interrupt.hpp"
@@ -60,7 +61,7 @@ void build_world(World& world) {
 }
 
 void make_actors(World& world, Actors& actors) {
-  actors.orchestrator = std::make_unique<SimOrchestrator>(world, make_inventory(world.platform));
+  actors.orchestrator = std::make_unique<SimOrchestrator>(world, make_inventory(world.scenario));
   world.orchestrator = actors.orchestrator.get();
   const std::size_t n = world.platform.nodes.size();
   actors.nodes.reserve(n);
@@ -135,18 +136,6 @@ void measure_progress(World& world, const SimOrchestrator& orchestrator) {
   };
 }
 
-std::vector<checks::Expectation> expectations_of(const Scenario& scenario) {
-  std::vector<checks::Expectation> out;
-  for (const auto& e : scenario.expectations) {
-    auto unit = metric_unit(scenario, e.metric);
-    out.push_back({e.text, e.where, e.metric, e.op, e.value,
-                   unit == MetricUnit::seconds ? "seconds"
-                   : unit == MetricUnit::bytes ? "bytes"
-                                               : "count",
-                   e.across});
-  }
-  return out;
-}
 
 // Who shares the bandwidth of bulk transfers (simulation.solver): fleetsim's solver, unless the scenario asks for
 // SimGrid's or sets what the solver does not reproduce. Returns what report.json records under engine.
@@ -226,7 +215,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
     sg4::Actor::create("states", world.platform.orchestrator, guarded(world, [&sampler] { sampler.run(); }));
   }
   bool hit_max_time = false;
-  FaultInjector faults(world, resolve_faults(world));
+  FaultInjector faults(world, resolve_faults(scenario, options.seed));
   if (faults.has_work()) {
     world.close_faults = [&faults] { faults.stop_and_close(); };
     sg4::Actor::create("faults", world.platform.orchestrator, guarded(world, [&faults] { faults.run(); }));
@@ -259,12 +248,7 @@ reports::RunResult run_scenario(const Scenario& scenario, const RunOptions& opti
                                                             check->largest_relative_difference()};
     r.invariants_checked.push_back(SolverCheck::kInvariant);
   }
-  r.expectations = checks::evaluate(expectations_of(scenario), r);
-  for (auto& name : checks::metric_names(r)) {
-    auto value = checks::metric_value(r, name);
-    r.metrics.emplace_back(std::move(name), value);
-  }
-  for (const auto& t : scenario.regression) r.regression.emplace_back(t.metric, t.text);
+  judge_expectations(scenario, r);
   return r;
 }
 

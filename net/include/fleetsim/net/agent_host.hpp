@@ -32,6 +32,7 @@ class ConfigError : public std::runtime_error {
 struct AppCommand {
   std::vector<std::string> argv;
   std::string probe_url;  // empty: ready when the process runs
+  bool ready_file = false;  // ready once the process creates the file named by FLEETSIM_READY_FILE (polled, 50 ms)
   std::map<std::string, std::string> env;
 };
 
@@ -48,6 +49,12 @@ struct AgentHostConfig {
   std::uint64_t seed = 1;
   // The site's uplink towards its nodes, emulated for every pull of this process (TokenBucket); 0: no limit.
   double uplink_bytes_per_s = 0;
+  // Each agent's state reaches the disk (fsync) before it replaces the previous one; false where a node's crash is
+  // its process's and never its machine's, so the page cache keeps what was written (fleetsim emulate).
+  bool sync_to_disk = true;
+  // Called for every process a release starts, after the spec is made from `apps` (fleetsim emulate gives each
+  // start the behaviour its scenario declares); none: the spec as configured.
+  std::function<void(agents::NodeId, const agents::Release&, ProcessSpec&)> adjust_process;
 };
 
 // Reads fleetsim-agent's JSON configuration (docs/DAEMONS.md). Every unknown key, missing key, wrong type or bad
@@ -74,9 +81,14 @@ class AgentHost {
   void start();  // every agent starts and connects (and reconnects with back-off while it runs)
   void stop();   // disconnects every agent and stops its processes (SIGTERM, then SIGKILL after the grace)
   std::size_t size() const { return nodes_.size(); }
+  // The site's uplink is cut (false) or back (true), for every hosted node: its pulls fail and new ones fail at once
+  // (HttpRegistry::set_reachable), its control connection is closed and not tried again until the uplink is back.
+  // What fleetsim emulate does for a fault.partition of the site.
+  void set_uplink(bool up);
   std::size_t connected() const;
   std::size_t stopping() const;  // processes told to stop and not yet reaped
   const agents::NodeAgent& agent(std::size_t index) const;
+  std::uint64_t bytes_pulled(std::size_t index) const;  // layer bytes node `index` received, retries included
 
   struct Node;
 
@@ -87,6 +99,7 @@ class AgentHost {
   std::shared_ptr<TokenBucket> uplink_;
   std::unique_ptr<agents::Clock> own_clock_;
   std::function<void(const checks::Record&)> sink_;
+  bool uplink_up_ = true;
 };
 
 }  // namespace fleetsim::net

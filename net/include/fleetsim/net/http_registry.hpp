@@ -50,6 +50,11 @@ class HttpRegistry final : public agents::Registry {
   void cancel_fetch(agents::TransferId id) override;
   void remove_layer(const std::string& digest) override;
   std::size_t active() const { return fetches_.size(); }
+  // The path to the registry is cut (fleetsim emulate's partition of a site): every pull in flight fails now,
+  // keeping the bytes it stored for a resume, as the simulator fails them at a cut; a new pull fails at once (from
+  // the io_context) until the path is back.
+  void set_reachable(bool reachable);
+  static const char* const kUnreachable;
   // Pulls read no faster than this bucket lets them (shared by the nodes of a site: its uplink); nullptr: no limit.
   void limit(std::shared_ptr<TokenBucket> bucket) { bucket_ = std::move(bucket); }
 
@@ -65,6 +70,7 @@ class HttpRegistry final : public agents::Registry {
   std::map<agents::TransferId, std::shared_ptr<Fetch>> fetches_;
   agents::TransferId next_ = 1;
   std::shared_ptr<TokenBucket> bucket_;
+  bool reachable_ = true;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

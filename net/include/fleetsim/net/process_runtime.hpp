@@ -2,7 +2,7 @@
 // container engine. A release runs as the command its app is configured with (the daemon's configuration maps each
 // app to a command line; the release's layers are its image). Liveness is the process itself, watched through a
 // pidfd (Linux 5.3+); readiness is either "the process runs" or, with a probe URL, the first 2xx answer to a GET
-// of it, polled as a Kubernetes httpGet probe is. stop() is immediate for the agent: SIGTERM to the process group,
+// of it, polled as a Kubernetes httpGet probe is, or once it creates its ready file. stop() is immediate for the agent: SIGTERM to the process group,
 // SIGKILL after a grace period, never an event afterwards. A release of an app whose previous process is still in
 // its grace period starts once that one is gone, never beside it (two releases of one app would share its port,
 // files and devices, which a container engine does not allow either).
@@ -28,6 +28,9 @@ struct ProcessSpec {
   std::vector<std::string> argv;                // argv[0] is looked up in PATH
   std::map<std::string, std::string> env;       // added to the daemon's environment
   std::string probe_url;                        // http://...: ready at its first 2xx answer; empty: ready when running
+  // Ready once this file exists (Kubernetes' exec probe `cat /tmp/healthy`, without a process per probe): removed
+  // before the process starts, given to it as FLEETSIM_READY_FILE, looked for every probe_period. Empty: not used.
+  std::string ready_file;
   std::chrono::milliseconds probe_period{200};  // between probes
   std::string log_path;                         // stdout and stderr go here (appended); empty: /dev/null
 };
@@ -65,6 +68,7 @@ class ProcessRuntime final : public agents::ContainerRuntime {
  private:
   void watch(const std::shared_ptr<Process>& process);
   void probe(const std::shared_ptr<Process>& process);
+  void look_for_ready_file(const std::shared_ptr<Process>& process);
   void reaped(const std::shared_ptr<Process>& process);
   void poll_exit(const std::shared_ptr<Process>& process);
   void wait_exit(const std::shared_ptr<Process>& process);
