@@ -28,6 +28,8 @@ at("0s", deploy { app = "pos", version = "1", name = "install" })
 -- Two stores lose their uplink 10 s into the install, for 20 s: their pulls fail (keeping what they got), their
 -- nodes' reports cannot reach the orchestrator; the agents retry with back-off (10 s, then 20 s) and resume.
 at("10s", fault.partition { sites = { "store-3", "store-4" }, duration = "20s", name = "cut" })
+-- A node of another store loses power after the install and boots 10 s later: from its disk, version 1 runs again.
+at("40s", fault.node_crash { nodes = { "store-7/n2" }, reboot_after = "10s", name = "power" })
 at("60s", rollout {
   app = "pos", version = "2", name = "upgrade",
   strategy = { kind = "canary", canary = 5, canary_time = "30s", size = "25%" },

@@ -1,6 +1,6 @@
 // `fleetsim emulate` as a user runs it: the binary, its exit codes and its files. The cross-validation of issue 14:
 // scenarios/emulate_canary.lua (20 stores of 5 nodes, 5 MiB layers over 10 Mbps uplinks, a partition of two stores
-// during the install, a canary that catches a release crashing on start, its revert) simulated by `fleetsim run` and run for real by `fleetsim emulate` (the
+// during the install, a node's power cut, a canary that catches a release crashing on start, its revert) simulated by `fleetsim run` and run for real by `fleetsim emulate` (the
 // orchestrator and 100 node agents on this machine, Debian's docker-registry, a token bucket per uplink, every
 // release a process) gives the same outcome on every node, and per-store completion times within 10 %.
 #include <algorithm>
@@ -59,9 +59,20 @@ TEST(Emulate, TheSameFleetSimulatedAndRunForRealEndsTheSameWayInTheSameTime) {
   // About 70 s of wall time. (At --scale 0.5 the same run takes half as long, but the start of 100 pulls at once,
   // spread over about a second of wall time on two cores, weighs twice as much: stores up to 8 % late, not 4 %.)
   const RunOutput real = run_raw({"emulate", scenario, "--out", real_dir, "--no-progress", "-q"});
-  ASSERT_EQ(real.exit_code, 0) << real.out << real.err;  // every expectation of the file holds for real too
-
   const nlohmann::json report = nlohmann::json::parse(read_file(real_dir + "/report.json"));
+  if (!kSanitized) {
+    ASSERT_EQ(real.exit_code, 0) << real.out << real.err;  // every expectation of the file holds for real too
+  } else {
+    // Under ASan and UBSan (CI's second tree) a hundred sanitized agents on two cores start their pulls seconds late
+    // (the install's 90 % came at 34 s instead of 25 s in CI): the file's timing expectations may fail there, and
+    // only those; what this tree is for is that the whole emulation runs clean under the sanitizers.
+    ASSERT_TRUE(real.exit_code == 0 || real.exit_code == 1) << real.out << real.err;
+    for (const auto& e : report["expectations"]) {
+      if (e["passed"] != true) {
+        EXPECT_NE(e["metric"].get<std::string>().find(".time_to_"), std::string::npos) << e.dump();
+      }
+    }
+  }
   EXPECT_EQ(report["engine"]["scale"], "1.000000") << report["engine"].dump();
   EXPECT_TRUE(report["invariant_violations"].empty()) << report["invariant_violations"].dump();
   const Nodes a = nodes_of(sim_dir), b = nodes_of(real_dir);
@@ -92,6 +103,12 @@ TEST(Emulate, TheSameFleetSimulatedAndRunForRealEndsTheSameWayInTheSameTime) {
       EXPECT_NE(events.find("\"type\":\"" + type + "\",\"fault\":\"cut\",\"kind\":\"partition\",\"target\":\"" + store + "\""),
                 std::string::npos) << type << " " << store << " in " << events;
 
+  // The node that lost power at 40 s and booted at 50 s from its directory: events.jsonl says so, and it ends on
+  // version 1 like every other (the invariants, always-bootable among them, held: no violation above).
+  for (const std::string type : {"fault.start", "fault.end"})
+    EXPECT_NE(events.find("\"type\":\"" + type + "\",\"fault\":\"power\",\"kind\":\"node_crash\",\"target\":\"store-7/n2\""),
+              std::string::npos) << type << " in " << events;
+
   const auto ends = [](const std::string& dir) { return nlohmann::json::parse(read_file(dir + "/report.json"))["nodes_at_end"]; };
   EXPECT_EQ(ends(real_dir), ends(sim_dir));  // every node on version 1
 
@@ -102,9 +119,11 @@ TEST(Emulate, TheSameFleetSimulatedAndRunForRealEndsTheSameWayInTheSameTime) {
   for (const auto& [store, t] : sim_done) gaps.push_back(real_done.at(store) / t - 1);
   std::sort(gaps.begin(), gaps.end(), [](double x, double y) { return std::abs(x) < std::abs(y); });
   const double median = gaps[gaps.size() / 2], worst = gaps.back();
-  // Issue 14's bound. Under ASan and UBSan (CI's second tree) every agent runs several times slower on the same two
-  // cores and the emulated start of the pulls stretches with it: there, only gross disagreement fails.
-  EXPECT_LT(std::abs(worst), kSanitized ? 0.25 : 0.10) << "median " << median << ", worst " << worst;
+  // Issue 14's bound, in the optimised build only: under the sanitizers the emulated side runs several times slower
+  // (above) and the gap says nothing about the simulator or the runtime.
+  if (!kSanitized) {
+    EXPECT_LT(std::abs(worst), 0.10) << "median " << median << ", worst " << worst;
+  }
   std::printf("emulated against simulated store completion: median %+.1f %%, worst %+.1f %%\n", 100 * median,
               100 * worst);
 }
@@ -119,6 +138,8 @@ scenario { name = "small" }
 site { name = "store", count = 2, nodes = 2, uplink = { down = "10Mbps", latency = "5ms" } }
 app { name = "pos", versions = { ["1"] = { image = "4MiB", start_time = "2s" } } }
 at("0s", deploy { app = "pos", version = "1", name = "install" })
+at("20s", fault.partition { sites = { "store-2" }, duration = "4s", name = "late" })
+simulation { duration = "30s" }
 )lua");
   const RunOutput r = run_raw({"emulate", file, "--scale", "0.5", "--out", dir + "/out", "--no-progress", "-q"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -127,9 +148,18 @@ at("0s", deploy { app = "pos", version = "1", name = "install" })
   const double expected = 2 * 4.0 * 1024 * 1024 / (10e6 / 8 * kUplinkEfficiency) + 2;
   const double measured = report["operations"][0]["time_to_pct_s"]["100"].get<double>();
   EXPECT_GT(measured, expected * 0.99);
-  EXPECT_LT(measured, expected * 1.15);  // the emulated start of the pulls, doubled by the scale
+  EXPECT_LT(measured, expected * (kSanitized ? 1.5 : 1.15));  // the emulated start of the pulls, doubled by the scale
   const Nodes n = nodes_of(dir + "/out");
   for (std::size_t i = 0; i < n.rows.size(); ++i) EXPECT_EQ(n.cell(i, "bytes_pulled"), "4194304");
+  // The fault's window is scaled with the rest (10 s into the 15 s the emulation ran) and reported at 20 s to 24 s.
+  ASSERT_EQ(report["faults"].size(), 1u) << report["faults"].dump();
+  EXPECT_NEAR(report["faults"][0]["start_s"].get<double>(), 20.0, 1e-9);
+  EXPECT_NEAR(report["faults"][0]["end_s"].get<double>(), 24.0, 1e-9);
+  const std::string events = read_file(dir + "/out/events.jsonl");
+  const auto at = events.find("\"t\":");
+  ASSERT_NE(at, std::string::npos) << events;
+  EXPECT_NEAR(std::stod(events.substr(at + 4)), 20.0, 0.5) << events;  // when it began, in scenario time
+  EXPECT_NEAR(report["end_time_s"].get<double>(), 30.0, 0.5);           // simulation.duration, scaled and back
 }
 
 TEST(Emulate, WhatItCannotRunYetIsRefusedBeforeAnythingStartsNamingWhere) {
@@ -139,11 +169,11 @@ scenario { name = "faulty" }
 site { name = "store", count = 2, nodes = 1, uplink = { down = "10Mbps", latency = "20ms" } }
 app { name = "pos", versions = { ["1"] = { image = "1MiB" } } }
 at("0s", deploy { app = "pos", version = "1", name = "install" })
-at("1s", fault.node_crash { nodes = { "store-1/n1" }, reboot_after = "5s" })
+at("1s", fault.degrade { sites = { "store-1" }, factor = 0.5, duration = "5s" })
 )lua");
   const RunOutput r = run_raw({"emulate", file, "--out", dir + "/out", "--no-progress", "-q"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_NE(r.err.find("faulty.lua:6: fault.node_crash"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("faulty.lua:6: fault.degrade"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("not emulated yet"), std::string::npos) << r.err;
 
   for (const std::string bad : {"0", "1.5", "half", "-1"}) {

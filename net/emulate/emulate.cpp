@@ -59,7 +59,7 @@ void check_supported(const Scenario& s) {
                         " nodes; fleetsim emulate hosts at most " + std::to_string(kMaxNodes) +
                         " (one process of node agents): use --set site.<name>.count=... to shrink it");
   for (const auto& f : s.faults)
-    if (f.kind != "partition") not_emulated(f.where, "fault." + f.kind + " '" + f.name + "'");
+    if (f.kind != "partition" && f.kind != "node_crash") not_emulated(f.where, "fault." + f.kind + " '" + f.name + "'");
   for (const auto& tpl : s.sites) {
     if (tpl.uplink_loss > 0) not_emulated(tpl.where, "site '" + tpl.name + "': key 'uplink.loss' (packet loss)");
     if (!tpl.sensors.empty() || tpl.inference || tpl.bus)
@@ -142,6 +142,10 @@ Scenario scaled(const Scenario& original, double scale) {
     for (models::Duration* x : {&a.notify_jitter, &a.retry_initial, &a.retry_max, &a.verification_window,
                                 &a.restart_initial, &a.restart_max, &a.restart_reset, &a.poll_interval, &a.keep_alive})
       d(*x);
+  }
+  for (auto& f : s.faults) {
+    f.at_s *= scale;
+    f.duration_s *= scale;
   }
   d(s.simulation.max_time);
   d(s.simulation.duration);
@@ -316,21 +320,35 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
     timers.push_back(std::move(timer));
   }
   // Faults: a partition cuts each of its sites' uplinks (every pull and control connection of the site's nodes)
-  // for its window; overlapping windows on one site keep it cut until the last ends.
+  // for its window; a node crash ends the node's agent and processes and boots it from its directory at the end;
+  // overlapping windows keep a site cut, or a node down, until the last ends.
   const std::vector<reports::FaultWindow> windows = sim::resolve_faults(scenario, options.seed);
   std::map<std::string, std::size_t> host_of_site;
-  for (std::size_t h = 0; h < hosts.size(); ++h) host_of_site[fleet.sites[fleet.nodes[host_offset[h]].site].name] = h;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> host_of_node;  // node name -> (host, index in it)
+  for (std::size_t h = 0; h < hosts.size(); ++h) {
+    host_of_site[fleet.sites[fleet.nodes[host_offset[h]].site].name] = h;
+    for (std::size_t k = 0; k < hosts[h]->size(); ++k) host_of_node[fleet.nodes[host_offset[h] + k].name] = {h, k};
+  }
   std::vector<int> cuts(hosts.size(), 0);
+  std::vector<int> crashes(fleet.nodes.size(), 0);
   std::vector<bool> opened(windows.size(), false), closed(windows.size(), false);
   std::vector<reports::Event> events;
   auto apply = [&](std::size_t w, bool on) {
     if (on ? opened[w] : (closed[w] || !opened[w])) return;
     (on ? opened : closed)[w] = true;
-    for (const auto& site : windows[w].sites) {
-      const std::size_t h = host_of_site.at(site);
-      cuts[h] += on ? 1 : -1;
-      hosts[h]->set_uplink(cuts[h] == 0);
-      events.push_back({clock.now(), on ? "fault.start" : "fault.end", windows[w].name, windows[w].kind, site});
+    for (const auto& target : windows[w].sites) {
+      if (windows[w].kind == "node_crash") {  // a power cut of the node, and its boot at the end of the window
+        const auto [h, k] = host_of_node.at(target);
+        int& down = crashes[host_offset[h] + k];
+        down += on ? 1 : -1;
+        if (on && down == 1) hosts[h]->crash(k);
+        if (!on && down == 0) hosts[h]->boot(k);
+      } else {  // partition: the site's uplink is cut
+        const std::size_t h = host_of_site.at(target);
+        cuts[h] += on ? 1 : -1;
+        hosts[h]->set_uplink(cuts[h] == 0);
+      }
+      events.push_back({clock.now(), on ? "fault.start" : "fault.end", windows[w].name, windows[w].kind, target});
     }
   };
   for (std::size_t w = 0; w < windows.size(); ++w)
@@ -370,6 +388,7 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   r.engine_config["runtime"] = "emulate: real processes over loopback TCP";
   r.engine_config["shaping"] = "token buckets per site (application level), downlink only";
   r.engine_config["partition"] = "a site's pulls fail and its control connections close for the window";
+  r.engine_config["node_crash"] = "the node's agent and processes are killed; it boots from its directory";
   r.engine_config["latency"] = "not emulated (loopback)";
   r.engine_config["registry"] = own_registry ? "docker-registry (started by fleetsim)" : registry_url;
   r.engine_config["scale"] = std::to_string(scale);

@@ -336,47 +336,80 @@ AgentHost::AgentHost(asio::io_context& io, AgentHostConfig config, agents::Clock
     own_clock_ = std::make_unique<SteadyClock>();
     clock = own_clock_.get();
   }
+  clock_ = clock;
   asio::ip::tcp::resolver resolver(io_);
   const auto endpoints = resolver.resolve(config_.orchestrator_host, std::to_string(config_.orchestrator_port));
   if (endpoints.empty()) throw ConfigError("orchestrator " + config_.orchestrator_host + ": no address");
-  const asio::ip::tcp::endpoint orchestrator = *endpoints.begin();
+  orchestrator_ = *endpoints.begin();
   if (config_.uplink_bytes_per_s > 0) uplink_ = std::make_shared<TokenBucket>(io_, config_.uplink_bytes_per_s, 64 << 10);
-  for (agents::NodeId id : config_.nodes) {
-    nodes_.push_back(std::make_unique<Node>(io_, config_, id, orchestrator, *clock, nodes_.size(), sink_));
-    nodes_.back()->registry.limit(uplink_);
-  }
+  pulled_before_.assign(config_.nodes.size(), 0);
+  for (std::size_t k = 0; k < config_.nodes.size(); ++k) nodes_.push_back(make_node(k));
 }
 
 AgentHost::~AgentHost() = default;
 
+std::unique_ptr<AgentHost::Node> AgentHost::make_node(std::size_t index) {
+  auto node = std::make_unique<Node>(io_, config_, config_.nodes[index], orchestrator_, *clock_, index, sink_);
+  node->registry.limit(uplink_);
+  return node;
+}
+
+void AgentHost::start_node(Node& node) {
+  if (node.rebooted) {
+    spdlog::info("node={} boots from its disk", node.id);
+    node.agent->on_boot();
+    node.recorder.power(node.clock.now(), *node.agent, true);
+    node.save();
+  } else {
+    node.agent->start();
+  }
+  if (!uplink_up_) {
+    node.registry.set_reachable(false);
+    return;  // it connects when the uplink is back
+  }
+  node.channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
+  node.channel.connect();
+}
+
 void AgentHost::record_to(std::function<void(const checks::Record&)> sink) { sink_ = std::move(sink); }
 
 void AgentHost::start() {
-  for (auto& node : nodes_) {
-    if (node->rebooted) {
-      spdlog::info("node={} boots from its disk", node->id);
-      node->agent->on_boot();
-      node->recorder.power(node->clock.now(), *node->agent, true);
-      node->save();
-    } else {
-      node->agent->start();
-    }
-    node->channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
-    node->channel.connect();
-  }
+  for (auto& node : nodes_)
+    if (node) start_node(*node);
 }
 
 void AgentHost::stop() {
   for (auto& node : nodes_) {
+    if (!node) continue;
     node->channel.disconnect();
     for (const auto& [app, cmd] : config_.apps) node->runtime.stop_container(app);
   }
 }
 
+void AgentHost::crash(std::size_t index) {
+  auto& node = nodes_.at(index);
+  if (!node) return;
+  spdlog::info("node={} loses power", node->id);
+  node->recorder.power(node->clock.now(), *node->agent, false);
+  pulled_before_[index] += node->bytes_pulled;
+  // Its processes are killed (SIGKILL, as a power cut ends them), its pulls and its connection end with it; what
+  // it wrote to its directory stays: the layers, partial ones included, and its last saved state.
+  node.reset();
+}
+
+void AgentHost::boot(std::size_t index) {
+  if (nodes_.at(index)) return;
+  nodes_[index] = make_node(index);  // restores the state it saved (agent-state.json): rebooted
+  start_node(*nodes_[index]);
+}
+
+bool AgentHost::up(std::size_t index) const { return nodes_.at(index) != nullptr; }
+
 void AgentHost::set_uplink(bool up) {
   if (up == uplink_up_) return;
   uplink_up_ = up;
   for (auto& node : nodes_) {
+    if (!node) continue;
     node->registry.set_reachable(up);
     if (up) {
       node->channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
@@ -389,18 +422,23 @@ void AgentHost::set_uplink(bool up) {
 
 std::size_t AgentHost::connected() const {
   std::size_t n = 0;
-  for (const auto& node : nodes_) n += node->channel.connected() ? 1 : 0;
+  for (const auto& node : nodes_) n += node && node->channel.connected() ? 1 : 0;
   return n;
 }
 
 std::size_t AgentHost::stopping() const {
   std::size_t n = 0;
-  for (const auto& node : nodes_) n += node->runtime.stopping();
+  for (const auto& node : nodes_) n += node ? node->runtime.stopping() : 0;
   return n;
 }
 
-const agents::NodeAgent& AgentHost::agent(std::size_t index) const { return *nodes_.at(index)->agent; }
+const agents::NodeAgent& AgentHost::agent(std::size_t index) const {
+  if (!nodes_.at(index)) throw std::logic_error("node " + std::to_string(config_.nodes[index]) + " is down");
+  return *nodes_[index]->agent;
+}
 
-std::uint64_t AgentHost::bytes_pulled(std::size_t index) const { return nodes_.at(index)->bytes_pulled; }
+std::uint64_t AgentHost::bytes_pulled(std::size_t index) const {
+  return pulled_before_.at(index) + (nodes_[index] ? nodes_[index]->bytes_pulled : 0);
+}
 
 }  // namespace fleetsim::net

@@ -36,7 +36,9 @@
     if ((sc.parameters || []).length)
       add('parameters', sc.parameters.map((p) => p.name + ' = ' + p.value + (p.given ? '' : ' (default)')).join(', '));
     if ((sc.overrides || []).length) add('--set', sc.overrides.join(', '));
-    add('fleet', (r.fleet || {}).sites + ' sites, ' + (r.fleet || {}).nodes + ' nodes; simulated ' + dur(r.end_time_s) +
+    const emulated = String((r.engine || {}).runtime || '').startsWith('emulate');
+    add('fleet', (r.fleet || {}).sites + ' sites, ' + (r.fleet || {}).nodes + ' nodes; ' +
+                     (emulated ? 'emulated ' : 'simulated ') + dur(r.end_time_s) +
                      (r.hit_max_time ? ' (stopped at simulation.max_time)' : ''));
     if (data.replay) add('replay', el('code', {}, data.replay));
     add('engine', Object.entries(r.engine || {}).map(([k, v]) => k + ' ' + v).join(', '));

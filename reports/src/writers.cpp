@@ -29,6 +29,12 @@ namespace {
 
 using nlohmann::ordered_json;
 
+// "simulated", or "emulated" for a run of fleetsim emulate (its engine's runtime says so): the time a run reached.
+std::string run_kind(const RunResult& r) {
+  const auto runtime = r.engine_config.find("runtime");
+  return runtime != r.engine_config.end() && runtime->second.rfind("emulate", 0) == 0 ? "emulated" : "simulated";
+}
+
 ordered_json optional_number(const std::optional<double>& value) {
   return value ? ordered_json(*value) : ordered_json(nullptr);
 }
@@ -443,7 +449,8 @@ void write_junit_xml(const RunResult& r, const std::string& path) {
   if (!r.replay.empty()) out << "<property name=\"replay\" value=\"" << xml_escape(r.replay) << "\"/>";
   out << "</properties>\n";
   if (error) {
-    std::string message = r.interrupted ? "interrupted at simulated " + models::format_duration(r.end_time_s) : "";
+    std::string message =
+        r.interrupted ? "interrupted at " + run_kind(r) + " " + models::format_duration(r.end_time_s) : "";
     for (const auto& e : r.scenario_errors) message += (message.empty() ? "" : "; ") + e;
     out << "  <testcase classname=\"run\" name=\"runs to its end\" time=\"0\"><error message=\""
         << xml_escape(message) << "\" type=\"" << (r.interrupted ? "interrupted" : "scenario") << "\">"
@@ -548,7 +555,7 @@ void write_telemetry_sites_csv(const RunResult& r, const std::string& path) {
 
 std::string summary_text(const RunResult& r) {
   std::ostringstream out;
-  out << "fleetsim: " << r.sites << " sites, " << r.nodes << " nodes, simulated "
+  out << "fleetsim: " << r.sites << " sites, " << r.nodes << " nodes, " << run_kind(r) << " "
       << models::format_duration(r.end_time_s) << (r.hit_max_time ? " (stopped at max_time)" : "") << "\n";
   for (const auto& op : r.operations) {
     out << "  " << op.name << " (" << op.kind << " " << op.app << " " << op.version << ", " << op.strategy
@@ -667,7 +674,7 @@ std::string summary_text(const RunResult& r) {
   if (!r.scenario_errors.empty())
     out << "  result: ERROR (the scenario is wrong; these results hold what ran)\n";
   else if (r.interrupted)
-    out << "  result: INTERRUPTED at simulated " << models::format_duration(r.end_time_s)
+    out << "  result: INTERRUPTED at " << run_kind(r) << " " << models::format_duration(r.end_time_s)
         << " (these results hold what ran until then)\n";
   else
     out << "  result: " << (r.passed() ? "PASS" : "FAIL") << "\n";

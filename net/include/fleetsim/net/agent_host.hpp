@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fleetsim/agents/node_agent.hpp"
@@ -79,6 +80,12 @@ class AgentHost {
   // of config.nodes. Set before start().
   void record_to(std::function<void(const checks::Record&)> sink);
   void start();  // every agent starts and connects (and reconnects with back-off while it runs)
+  // Node `index` loses power: its agent and processes end (SIGKILL), its pulls and connection with them; its
+  // directory stays. boot() starts it again from that directory, as a restarted fleetsim-agent does (on_boot: the
+  // committed release starts, an interrupted update goes on). What fleetsim emulate does for a fault.node_crash.
+  void crash(std::size_t index);
+  void boot(std::size_t index);
+  bool up(std::size_t index) const;
   void stop();   // disconnects every agent and stops its processes (SIGTERM, then SIGKILL after the grace)
   std::size_t size() const { return nodes_.size(); }
   // The site's uplink is cut (false) or back (true), for every hosted node: its pulls fail and new ones fail at once
@@ -87,7 +94,7 @@ class AgentHost {
   void set_uplink(bool up);
   std::size_t connected() const;
   std::size_t stopping() const;  // processes told to stop and not yet reaped
-  const agents::NodeAgent& agent(std::size_t index) const;
+  const agents::NodeAgent& agent(std::size_t index) const;  // std::logic_error while the node is down
   std::uint64_t bytes_pulled(std::size_t index) const;  // layer bytes node `index` received, retries included
 
   struct Node;
@@ -100,6 +107,12 @@ class AgentHost {
   std::unique_ptr<agents::Clock> own_clock_;
   std::function<void(const checks::Record&)> sink_;
   bool uplink_up_ = true;
+  agents::Clock* clock_ = nullptr;
+  boost::asio::ip::tcp::endpoint orchestrator_;
+  std::vector<std::uint64_t> pulled_before_;  // per node: bytes pulled before its crashes
+
+  std::unique_ptr<Node> make_node(std::size_t index);
+  void start_node(Node& node);
 };
 
 }  // namespace fleetsim::net
