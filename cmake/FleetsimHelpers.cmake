@@ -26,14 +26,19 @@ function(fleetsim_add_library)
   fleetsim_target_options(fleetsim_${ARG_NAME})
 endfunction()
 
-# fleetsim_add_test(NAME name SRCS ... DEPS ... LABELS ...)
+# fleetsim_add_test(NAME name SRCS ... DEPS ... LABELS ... [SERIAL])
+# SERIAL: each of its tests runs alone (ctest RUN_SERIAL), for tests whose wall-clock timing is what they check.
 function(fleetsim_add_test)
-  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   fleetsim_target_options(${ARG_NAME})
   include(GoogleTest)
-  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  if(ARG_SERIAL)
+    gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL TRUE DISCOVERY_TIMEOUT 60)
+  else()
+    gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  endif()
 endfunction()
 
 # Fails the configure step if a library's link interface names a forbidden dependency.
@@ -50,4 +55,10 @@ function(fleetsim_forbid_dependency target pattern)
       endforeach()
     endif()
   endforeach()
+endfunction()
+
+# Writes the linker's map of an executable beside it (<file>.map): which archive member each input section came
+# from. tests/tools/check_one_agents_library.py reads it to show that both runtimes link the one agents library.
+function(fleetsim_link_map target)
+  target_link_options(${target} PRIVATE "LINKER:-Map=$<TARGET_FILE_DIR:${target}>/${target}.map")
 endfunction()

@@ -41,6 +41,17 @@ Nodes nodes_of(const std::string& dir) {
   return n;
 }
 
+// How many nodes run each app@version at the end (report.json's versions.<app>.<version>.nodes_at_end, absent for
+// a version no node ran at the end).
+std::map<std::string, long> versions_at_end(const std::string& dir) {
+  const nlohmann::json report = nlohmann::json::parse(read_file(dir + "/report.json"));
+  std::map<std::string, long> out;
+  for (const auto& [app, versions] : report.at("versions").items())
+    for (const auto& [version, v] : versions.items())
+      if (v.value("nodes_at_end", 0L) > 0) out[app + "@" + version] = v.value("nodes_at_end", 0L);  // absent: none
+  return out;
+}
+
 // The last node of each store to be healthy in the install.
 std::map<std::string, double> store_completion(const Nodes& n) {
   std::map<std::string, double> done;
@@ -109,8 +120,8 @@ TEST(Emulate, TheSameFleetSimulatedAndRunForRealEndsTheSameWayInTheSameTime) {
     EXPECT_NE(events.find("\"type\":\"" + type + "\",\"fault\":\"power\",\"kind\":\"node_crash\",\"target\":\"store-7/n2\""),
               std::string::npos) << type << " in " << events;
 
-  const auto ends = [](const std::string& dir) { return nlohmann::json::parse(read_file(dir + "/report.json"))["nodes_at_end"]; };
-  EXPECT_EQ(ends(real_dir), ends(sim_dir));  // every node on version 1
+  EXPECT_EQ(versions_at_end(real_dir), versions_at_end(sim_dir));  // every node on version 1
+  EXPECT_EQ(versions_at_end(real_dir), (std::map<std::string, long>{{"pos@1", 100}}));
 
   const auto sim_done = store_completion(a), real_done = store_completion(b);
   ASSERT_EQ(sim_done.size(), 20u);
@@ -162,6 +173,176 @@ simulation { duration = "30s" }
   EXPECT_NEAR(report["end_time_s"].get<double>(), 30.0, 0.5);           // simulation.duration, scaled and back
 }
 
+// fault.orchestrator_restart for real (scenarios/emulate_orchestrator_restart.lua): the orchestrator ends at 2 s (its
+// connections close, its timers go) and a new one starts from its journal at 10 s on the same ports. The pulls go on meanwhile: 2 nodes x 4 MiB over 10 Mbps
+// (x 1448/1514 of payload) then 1 s to start make every node healthy at 8.0 s, but the orchestrator hears of it only
+// once it is back, so the install cannot finish before 10 s; the deploy the timeline asks for at 5 s waits for it
+// too. That the install is there at all, finished, proves the new orchestrator replayed the old one's journal.
+TEST(Emulate, AnOrchestratorRestartReplaysItsJournalAndTheRolloutGoesOn) {
+  const std::string dir = fresh_dir("emulate-restart");
+  const std::string file = source_path("scenarios/emulate_orchestrator_restart.lua");
+  const RunOutput r = run_raw({"emulate", file, "--out", dir + "/real", "--no-progress", "-q"});
+  const nlohmann::json report = nlohmann::json::parse(read_file(dir + "/real/report.json"));
+  if (!kSanitized) {
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;  // the file's expectations hold for real too
+  } else {  // sanitized agents are slow to start their pulls (see above): only timing expectations may fail there
+    ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.out << r.err;
+    for (const auto& e : report["expectations"]) {
+      if (e["passed"] != true) {
+        EXPECT_NE(e["metric"].get<std::string>().find(".time_to_"), std::string::npos) << e.dump();
+      }
+    }
+  }
+  EXPECT_TRUE(report["invariant_violations"].empty()) << report["invariant_violations"].dump();
+  ASSERT_EQ(report["faults"].size(), 1u) << report["faults"].dump();
+  EXPECT_EQ(report["faults"][0]["kind"], "orchestrator_restart");
+  EXPECT_NEAR(report["faults"][0]["start_s"].get<double>(), 2.0, 1e-9);
+  EXPECT_NEAR(report["faults"][0]["end_s"].get<double>(), 10.0, 1e-9);
+  ASSERT_EQ(report["operations"].size(), 2u) << report["operations"].dump();
+  const double healthy = 2 * 4.0 * 1024 * 1024 / (10e6 / 8 * kUplinkEfficiency) + 1;
+  for (const auto& op : report["operations"]) {
+    EXPECT_EQ(op["succeeded"], 4) << op.dump();
+    ASSERT_TRUE(op["finished_at_s"].is_number()) << op.dump();
+    EXPECT_GE(op["finished_at_s"].get<double>(), 10.0) << op.dump();
+  }
+  EXPECT_EQ(report["operations"][0]["name"], "install");
+  EXPECT_EQ(report["operations"][1]["name"], "camera");
+  // Submitted when the orchestrator was back, not at 5 s, and not lost.
+  EXPECT_GE(report["operations"][1]["started_at_s"].get<double>(), 10.0);
+  EXPECT_LT(report["operations"][1]["started_at_s"].get<double>(), 11.0);
+  // The nodes never stopped: each was healthy on its own clock at the closed form's time, orchestrator or not.
+  const Nodes n = nodes_of(dir + "/real");
+  for (std::size_t i = 0; i < n.rows.size(); ++i) {
+    const double t = std::stod(n.cell(i, "install.healthy_s"));
+    EXPECT_GT(t, healthy * 0.99) << n.cell(i, "node");
+    EXPECT_LT(t, healthy * (kSanitized ? 1.5 : 1.15)) << n.cell(i, "node");
+  }
+  const std::string events = read_file(dir + "/real/events.jsonl");
+  for (const std::string type : {"fault.start", "fault.end"})
+    EXPECT_NE(events.find("\"type\":\"" + type + "\",\"fault\":\"restart\",\"kind\":\"orchestrator_restart\",\"target\":\"orchestrator\""),
+              std::string::npos) << type << " in " << events;
+
+  // The simulator, on the same file, ends the same way.
+  const RunOutput simulated = run_fleetsim(file, {}, dir + "/sim");
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.out << simulated.err;
+  const nlohmann::json sim = nlohmann::json::parse(read_file(dir + "/sim/report.json"));
+  EXPECT_EQ(versions_at_end(dir + "/sim"), versions_at_end(dir + "/real"));
+  EXPECT_EQ(versions_at_end(dir + "/real"), (std::map<std::string, long>{{"cam@1", 4}, {"pos@1", 4}}));
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(sim["operations"][k]["succeeded"], report["operations"][k]["succeeded"]);
+    const double simulated_end = sim["operations"][k]["finished_at_s"].get<double>();
+    const double emulated_end = report["operations"][k]["finished_at_s"].get<double>();
+    std::printf("%s finished: simulated %.2f s, emulated %.2f s\n", sim["operations"][k]["name"].get<std::string>().c_str(),
+                simulated_end, emulated_end);
+    // The agents are back within 0.5 s of the restart (their reconnection back-off in emulate) and are told at once.
+    EXPECT_NEAR(emulated_end, simulated_end, kSanitized ? 3.0 : 1.0) << k;
+  }
+}
+
+// The scenario's latency, emulated on loopback: a pull waits its connection's handshakes (connect_rtts = 2 round
+// trips) and its request's round trip, a kept-alive connection only the request; control messages their one-way
+// path. Over a geostationary link (300 ms each way; RTT = 2 x (5 ms + 300 ms + 0.2 ms) = 0.6104 s), one connection
+// per node, 6 MiB at 20 Mbps x 1448/1514 = 2.391 MB/s (2.631 s), the notification 0.3052 s:
+//   one layer:                         0.3052 + 3 RTT + 2.631           =  4.77 s
+//   6 layers of 1 MiB, kept alive:      0.3052 + (2 + 6) RTT + 2.631     =  7.82 s
+//   6 layers, a new connection each:    0.3052 + 6 x 3 RTT + 2.631       = 13.92 s
+// Without the emulated latency all three would take about 2.7 s.
+TEST(Emulate, TheScenariosLatencyIsPaidAsTheSimulatorChargesIt) {
+  const std::string dir = fresh_dir("emulate-latency");
+  const std::string file = write_scenario(dir, "geo.lua", R"lua(
+scenario { name = "geo" }
+cloud { registry = { egress = "1Gbps", latency = "5ms" } }
+local function store(name, agent)
+  agent.max_concurrent_downloads = 1
+  site { name = name, count = 1, nodes = 1, uplink = { down = "20Mbps", up = "2Mbps", latency = "300ms" }, agent = agent }
+end
+store("flat", {})
+store("layered", {})
+store("layered_close", { keep_alive = "0s" })
+local six = {}
+for i = 1, 6 do six[i] = "1MiB" end
+app { name = "one", versions = { ["1"] = { image = "6MiB", start_time = "0s" } } }
+app { name = "six", versions = { ["1"] = { layers = six, start_time = "0s" } } }
+at("0s", deploy { app = "one", version = "1", name = "flat", where = { site_template = "flat" } })
+at("0s", deploy { app = "six", version = "1", name = "layered", where = { site_template = "layered" } })
+at("0s", deploy { app = "six", version = "1", name = "layered_close", where = { site_template = "layered_close" } })
+)lua");
+  const RunOutput simulated = run_fleetsim(file, {}, dir + "/sim");
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.out << simulated.err;
+  const RunOutput real = run_raw({"emulate", file, "--out", dir + "/real", "--no-progress", "-q"});
+  ASSERT_EQ(real.exit_code, 0) << real.out << real.err;
+  const nlohmann::json sim = nlohmann::json::parse(read_file(dir + "/sim/report.json"));
+  const nlohmann::json emu = nlohmann::json::parse(read_file(dir + "/real/report.json"));
+  const double rtt = 2 * (0.005 + 0.300 + 0.0002), notify = 0.300 + 0.005 + 0.0002;
+  const double transfer = 6.0 * 1024 * 1024 / (20e6 / 8 * kUplinkEfficiency);
+  const std::map<std::string, double> closed{{"flat", notify + 3 * rtt + transfer},
+                                             {"layered", notify + 8 * rtt + transfer},
+                                             {"layered_close", notify + 18 * rtt + transfer}};
+  ASSERT_EQ(emu["operations"].size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    const std::string name = emu["operations"][k]["name"];
+    const double s = sim["operations"][k]["time_to_pct_s"]["100"].get<double>();
+    const double e = emu["operations"][k]["time_to_pct_s"]["100"].get<double>();
+    std::printf("%s: closed form %.2f s, simulated %.2f s, emulated %.2f s\n", name.c_str(), closed.at(name), s, e);
+    EXPECT_NEAR(s, closed.at(name), 0.01 * closed.at(name)) << name;
+    // A process starts, and a pull connects, in a few milliseconds more on a loaded machine.
+    EXPECT_GT(e, closed.at(name) * 0.99) << name;
+    EXPECT_LT(e, closed.at(name) * 1.04 + (kSanitized ? 1.0 : 0.3)) << name;
+  }
+  EXPECT_NE(emu["engine"]["latency"].get<std::string>().find("connect_rtts"), std::string::npos) << emu["engine"].dump();
+}
+
+// fault.degrade and fault.registry_outage for real. One node behind 10 Mbps (x 1448/1514: 1.1955 MB/s) pulls 8 MiB;
+// from 2 s to 6 s its uplink runs at half: 2 s at the full rate, 4 s at half, the rest (3.607 MB) at the full rate
+// again: 9.02 s of transfer, plus the notification and 3 round trips of 20.4 ms, 9.08 s. At 11 s a 2 MiB release is
+// deployed; the registry is down from 12 s to 15 s: its pull fails after about 0.9 s (keeping what it got), the
+// agent's retries (1 s, then 2 s back-off, +-20 %) fail until 15 s, and the resumed pull ends after it. No byte is
+// pulled twice.
+TEST(Emulate, ADegradedUplinkAndARegistryOutageForReal) {
+  const std::string dir = fresh_dir("emulate-degrade");
+  const std::string file = write_scenario(dir, "slow.lua", R"lua(
+scenario { name = "slow" }
+site { name = "store", count = 1, nodes = 1, uplink = { down = "10Mbps", latency = "5ms" },
+       agent = { retry_initial = "1s", retry_max = "2s" } }
+app { name = "pos", versions = { ["1"] = { image = "8MiB", start_time = "0s" } } }
+app { name = "cam", versions = { ["1"] = { image = "2MiB", start_time = "0s" } } }
+at("0s", deploy { app = "pos", version = "1", name = "install" })
+at("2s", fault.degrade { sites = { "store-1" }, factor = 0.5, duration = "4s", name = "slow" })
+at("11s", deploy { app = "cam", version = "1", name = "camera" })
+at("12s", fault.registry_outage { duration = "3s", name = "down" })
+)lua");
+  const RunOutput simulated = run_fleetsim(file, {}, dir + "/sim");
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.out << simulated.err;
+  const RunOutput real = run_raw({"emulate", file, "--out", dir + "/real", "--no-progress", "-q"});
+  ASSERT_EQ(real.exit_code, 0) << real.out << real.err;
+  const nlohmann::json sim = nlohmann::json::parse(read_file(dir + "/sim/report.json"));
+  const nlohmann::json emu = nlohmann::json::parse(read_file(dir + "/real/report.json"));
+  const double rate = 10e6 / 8 * kUplinkEfficiency, bytes = 8.0 * 1024 * 1024;
+  const double install = 0.0052 + 3 * 0.0204 + 2 + 4 + (bytes - 2 * rate - 4 * rate / 2) / rate;
+  const double s_install = sim["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  const double e_install = emu["operations"][0]["time_to_pct_s"]["100"].get<double>();
+  const double s_camera = sim["operations"][1]["time_to_pct_s"]["100"].get<double>();
+  const double e_camera = emu["operations"][1]["time_to_pct_s"]["100"].get<double>() + 11;
+  std::printf("install: closed form %.2f s, simulated %.2f s, emulated %.2f s; camera done at: simulated %.2f s, "
+              "emulated %.2f s\n", install, s_install, e_install, s_camera + 11, e_camera);
+  EXPECT_NEAR(s_install, install, 0.01 * install);
+  EXPECT_GT(e_install, install * 0.99);
+  EXPECT_LT(e_install, install * 1.04 + (kSanitized ? 1.0 : 0.2));
+  // Not before the registry is back, and within one retry after it: the next retry comes at most retry_max x 1.2
+  // (the jitter) after 15 s, then the rest of the layer (about 1 MB of 2 MiB, 0.83 s) and its set-up. Simulated and
+  // emulated retries draw their jitter from different streams, so each lands anywhere in that window.
+  const double latest = 15 + 2 * 1.2 + (2.0 * 1024 * 1024 - 0.9 * rate) / rate + 4 * 0.0204;
+  for (const double done : {s_camera + 11, e_camera}) {
+    EXPECT_GE(done, 15.0);
+    EXPECT_LE(done, latest + (kSanitized ? 1.0 : 0.1));
+  }
+  EXPECT_EQ(emu["operations"][1]["succeeded"], 1);
+  const Nodes n = nodes_of(dir + "/real");
+  EXPECT_EQ(n.cell(0, "bytes_pulled"), std::to_string(10 * 1024 * 1024));  // resumed, never pulled twice
+  ASSERT_EQ(emu["faults"].size(), 2u);
+  EXPECT_EQ(emu["faults"][1]["kind"], "registry_outage");
+}
+
 TEST(Emulate, WhatItCannotRunYetIsRefusedBeforeAnythingStartsNamingWhere) {
   const std::string dir = fresh_dir("emulate-refused");
   const std::string file = write_scenario(dir, "faulty.lua", R"lua(
@@ -169,11 +350,11 @@ scenario { name = "faulty" }
 site { name = "store", count = 2, nodes = 1, uplink = { down = "10Mbps", latency = "20ms" } }
 app { name = "pos", versions = { ["1"] = { image = "1MiB" } } }
 at("0s", deploy { app = "pos", version = "1", name = "install" })
-at("1s", fault.degrade { sites = { "store-1" }, factor = 0.5, duration = "5s" })
+at("1s", fault.disk_full { nodes = { "store-1/n1" }, free = "0B", duration = "5s" })
 )lua");
   const RunOutput r = run_raw({"emulate", file, "--out", dir + "/out", "--no-progress", "-q"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_NE(r.err.find("faulty.lua:6: fault.degrade"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("faulty.lua:6: fault.disk_full"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("not emulated yet"), std::string::npos) << r.err;
 
   for (const std::string bad : {"0", "1.5", "half", "-1"}) {

@@ -461,6 +461,27 @@ TEST_F(OrchestratorTest, UndeliveredStaleDesiredStateIsNotSentAgain) {
   EXPECT_EQ(world.channel.desired_for(2).size(), sent);
 }
 
+TEST_F(OrchestratorTest, AReconnectingNodeIsToldAtOnceAndTheBackOffResendIsDropped) {
+  // Goal: a node whose connection comes back gets its pending desired state at once, not after the send-failure
+  // back-off, and only a pending node does; method: deploy to the edge nodes, fail the delivery to n2 (a resend is
+  // armed for 10 s), let n1 succeed, reconnect n1 and n2 at 1 s: only n2 is sent the desired state (the same
+  // generation), and nothing more comes at 10 s.
+  make();
+  orchestrator->submit(deploy("web", {{"tier", "edge"}}));
+  orchestrator->on_send_failed(2, world.channel.desired_for(2)[0]);
+  report(1, "web", 1, NodeAppState::healthy);
+  world.timers.advance_by(1);
+  const auto before = world.channel.sent.size();
+  orchestrator->on_node_connected(1);
+  orchestrator->on_node_connected(2);
+  std::vector<NodeId> told;
+  for (std::size_t i = before; i < world.channel.sent.size(); ++i) told.push_back(world.channel.sent[i].first);
+  EXPECT_EQ(told, (std::vector<NodeId>{2}));
+  EXPECT_EQ(world.channel.desired_for(2).back().generation, world.channel.desired_for(2).front().generation);
+  world.timers.advance_by(20);
+  EXPECT_EQ(world.channel.desired_for(2).size(), 2u);  // the armed resend was dropped
+}
+
 TEST_F(OrchestratorTest, RestartResendsDesiredStateToPendingNodesOnlyAndReArmsDeadlines) {
   // Goal: a restarted orchestrator resynchronises from its state; method: deploy to the three edge nodes with a
   // 100 s deadline, let n1 succeed, restart at 30 s, and check that only n2 and n4 get the desired state again

@@ -513,6 +513,35 @@ TEST(TelemetryBroker, UrgentStreamDrainsFirst) {
   EXPECT_GT(bus.broker->backlog_age(0), 3000.0);
 }
 
+// What a real broker read back from its disk after its process restarted (fleetsim-bus): the messages keep their own
+// sequence numbers (gaps and all) and go out first, counted as this process's produced (so produced = delivered +
+// buffered + dropped still holds); what the stream has no room for now is dropped as evicted; a sequence at or below
+// a stored one is refused.
+TEST(TelemetryBroker, RestoredMessagesKeepTheirSequenceAndGoFirst) {
+  BusConfig c = config(Overflow::drop_oldest, 0, 1);
+  c.stream.max_msgs = 3;
+  Bus bus(c);
+  EXPECT_TRUE(bus.broker->restore(0, 5, 100, 0.5, 5, 1));
+  EXPECT_TRUE(bus.broker->restore(0, 6, 100, 0.6, 5, 1));
+  EXPECT_TRUE(bus.broker->restore(0, 9, 100, 0.9, 5, 1));
+  EXPECT_FALSE(bus.broker->restore(0, 12, 100, 1.2, 5, 1));  // a fourth: no room for it
+  EXPECT_THROW(bus.broker->restore(0, 12, 100, 1.2, 5, 1), std::invalid_argument);
+  EXPECT_EQ(bus.broker->stats(0).produced, 4u);
+  EXPECT_EQ(dropped(bus.broker->stats(0), DropReason::evicted), 1u);
+  EXPECT_EQ(bus.broker->buffered_msgs(0), 3u);
+  EXPECT_EQ(bus.broker->next_seq(0), 13u);
+  bus.run_to(1.5);
+  ASSERT_FALSE(bus.sent.empty());
+  std::vector<std::uint64_t> seqs;
+  for (const auto& r : bus.sent[0].runs)
+    for (std::uint64_t q = r.first_seq; q < r.first_seq + r.count; ++q) seqs.push_back(q);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{5, 6, 9}));
+  EXPECT_EQ(bus.accepted[0], 3u);
+  EXPECT_EQ(bus.broker->stats(0).delivered, 3u);
+  bus.broker->produce(0, 1, 100, 1.5, 1.5, 5, 1);
+  EXPECT_EQ(bus.broker->runs(0).back().first_seq, 13u);  // after every restored one
+}
+
 TEST(TelemetryPresets, ReproduceDocumentedDefaults) {
   for (const auto& name : preset_names()) EXPECT_TRUE(preset(name).has_value()) << name;
   EXPECT_FALSE(preset("kafka").has_value());

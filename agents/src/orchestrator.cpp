@@ -590,6 +590,27 @@ void Orchestrator::on_restart() {
   notify_finished();
 }
 
+void Orchestrator::on_node_connected(NodeId node) {
+  for (auto it = resend_timers_.begin(); it != resend_timers_.end();) {
+    if (it->second.node == node) {
+      ports_.timers.cancel_timer(it->first);
+      it = resend_timers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [name, app] : apps_) {
+    resend_attempts_.erase({node, name});
+    if (!app.operation || !app.desired) continue;
+    const Operation& op = operations_[*app.operation - 1];
+    auto idx = target_index_.find({op.id, node});
+    if (idx == target_index_.end()) continue;
+    const NodeProgress& target = op.targets[idx->second];
+    if (target.outcome == NodeOutcome::pending && target.notified_at >= 0)
+      tell(node, DesiredState{app.generation, *app.desired, op.is_rollback});
+  }
+}
+
 void Orchestrator::on_timer(TimerId id) {
   if (auto paced = pace_timers_.find(id); paced != pace_timers_.end()) {
     Operation& op = operations_[paced->second - 1];

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 
 namespace fleetsim::agents::telemetry {
 
@@ -279,6 +280,34 @@ void Broker::produce(std::size_t stream, std::uint64_t count, std::uint32_t msg_
   if (s.config.storage == Storage::disk && !(s.config.fsync_interval_s > 0)) s.synced_seq = s.next_seq - 1;
   s.stats.peak_bytes = std::max(s.stats.peak_bytes, s.bytes);
   s.stats.peak_msgs = std::max(s.stats.peak_msgs, s.msgs);
+}
+
+bool Broker::restore(std::size_t stream, std::uint64_t seq, std::uint32_t msg_bytes, double t, int priority, int qos) {
+  Stream& s = streams_.at(stream);
+  if (seq < s.next_seq) throw std::invalid_argument("Broker::restore: sequence " + std::to_string(seq) +
+                                                    " is not above the stored ones (next " + std::to_string(s.next_seq) + ")");
+  s.next_seq = seq + 1;
+  ++s.stats.produced;
+  if (msg_bytes == 0 || !fits(s, 1, msg_bytes)) {
+    drop(s, DropReason::evicted, 1);
+    return false;
+  }
+  MessageRun r;
+  r.stream = static_cast<std::uint32_t>(stream);
+  r.first_seq = seq;
+  r.count = 1;
+  r.msg_bytes = msg_bytes;
+  r.t0 = s.runs.empty() ? t : std::max(t, s.runs.back().t0);  // non-decreasing t0 (see expire)
+  r.dt = 0;
+  r.priority = static_cast<std::uint8_t>(std::clamp(priority, 0, 9));
+  r.qos = static_cast<std::uint8_t>(qos == 0 ? 0 : 1);
+  s.runs.push_back(r);
+  s.bytes += msg_bytes;
+  s.msgs += 1;
+  s.synced_seq = seq;  // it was read from the disk
+  s.stats.peak_bytes = std::max(s.stats.peak_bytes, s.bytes);
+  s.stats.peak_msgs = std::max(s.stats.peak_msgs, s.msgs);
+  return true;
 }
 
 double Broker::backoff_delay() {

@@ -59,7 +59,9 @@ void check_supported(const Scenario& s) {
                         " nodes; fleetsim emulate hosts at most " + std::to_string(kMaxNodes) +
                         " (one process of node agents): use --set site.<name>.count=... to shrink it");
   for (const auto& f : s.faults)
-    if (f.kind != "partition" && f.kind != "node_crash") not_emulated(f.where, "fault." + f.kind + " '" + f.name + "'");
+    if (f.kind != "partition" && f.kind != "node_crash" && f.kind != "orchestrator_restart" && f.kind != "degrade" &&
+        f.kind != "registry_outage")
+      not_emulated(f.where, "fault." + f.kind + " '" + f.name + "'");
   for (const auto& tpl : s.sites) {
     if (tpl.uplink_loss > 0) not_emulated(tpl.where, "site '" + tpl.name + "': key 'uplink.loss' (packet loss)");
     if (!tpl.sensors.empty() || tpl.inference || tpl.bus)
@@ -79,6 +81,15 @@ std::uint64_t splitmix(std::uint64_t& state) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
+
+// The orchestrator's time (seconds since its journal began, by the wall clock): it goes on while the orchestrator
+// is down and after it restarts, so the agents and the history read it from here, not from one process of it.
+struct JournalClock final : agents::Clock {
+  double epoch_unix_s = 0;
+  agents::Time now() const override {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - epoch_unix_s;
+  }
+};
 
 std::string seconds_text(double s) {
   char buf[32];
@@ -136,8 +147,12 @@ Scenario scaled(const Scenario& original, double scale) {
     a.base_per_minute /= scale;
     a.maximum_per_minute /= scale;
   }
+  d(s.cloud.registry_latency);
+  d(s.cloud.orchestrator_latency);
   for (auto& tpl : s.sites) {
     tpl.hardware.disk.count = scaled_bytes(tpl.hardware.disk.count, scale);
+    d(tpl.uplink_latency);
+    d(tpl.lan_latency);
     sim::AgentSpec& a = tpl.agent;
     for (models::Duration* x : {&a.notify_jitter, &a.retry_initial, &a.retry_max, &a.verification_window,
                                 &a.restart_initial, &a.restart_max, &a.restart_reset, &a.poll_interval, &a.keep_alive})
@@ -208,10 +223,14 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   oc.http_port = 0;
   oc.journal = options.work_dir / "journal.jsonl";
   oc.inventory = sim::make_inventory(scenario);
-  net::OrchestratorHost orchestrator(io, oc);
-  agents::Clock& clock = orchestrator.live_clock();
+  auto orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);
+  // A restart (fault.orchestrator_restart) comes back on the same ports, where the agents reconnect.
+  oc.control_port = orchestrator->control_port();
+  oc.http_port = orchestrator->http_port();
+  JournalClock clock;
+  clock.epoch_unix_s = orchestrator->epoch_unix_s();
   spdlog::warn("emulate: orchestrator API on http://127.0.0.1:{} (GET /v1/operations), registry {}",
-               orchestrator.http_port(), registry_url);
+               orchestrator->http_port(), registry_url);
 
   // The history: judged as it comes, and kept for the node times.
   checks::FleetLayout fleet;
@@ -232,22 +251,32 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   // One host of node agents per site, behind its uplink's token bucket; each start behaves as the scenario says.
   std::map<std::string, std::uint64_t> starts;  // per node and release: how many times it was started
   std::vector<std::unique_ptr<net::AgentHost>> hosts;
+  std::vector<const sim::SiteTemplate*> site_template_of;  // per host
   std::vector<std::size_t> host_offset;
   std::size_t next = 0;
   for (const auto& tpl : scenario.sites)
     for (int s = 0; s < tpl.count; ++s) {
       net::AgentHostConfig ac;
       ac.orchestrator_host = "127.0.0.1";
-      ac.orchestrator_port = orchestrator.control_port();
+      ac.orchestrator_port = oc.control_port;
       ac.registry.url = registry_url;
       ac.registry.repository = kRepository;
       ac.state_dir = options.work_dir / "nodes";
       ac.agent = sim::make_agent_config(tpl, 0);
       ac.stop_grace = std::chrono::milliseconds(1000);
       ac.reconnect_initial_s = 0.2;
-      ac.reconnect_max_s = 5;
+      // A refused connection on loopback costs little: retried at most every 0.5 s, a node is back within 0.5 s
+      // of the orchestrator's restart, as a simulated node, always reachable, is at once.
+      ac.reconnect_max_s = 0.5;
       ac.seed = options.seed;
       ac.uplink_bytes_per_s = tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency();
+      // The scenario's latency on loopback, as the simulator charges it (sim/src/platform.cpp's routes): a pull
+      // waits a new connection's handshakes and its request (or only the request on a kept-alive connection) over
+      // the registry's round trip; a control message waits the orchestrator's one-way path, each way.
+      ac.registry.rtt_s = 2 * (scenario.cloud.registry_latency.seconds + tpl.uplink_latency.seconds + tpl.lan_latency.seconds);
+      ac.registry.setup_rtts = tpl.agent.connect_rtts;
+      ac.registry.keep_alive_s = tpl.agent.keep_alive.seconds;
+      ac.control_latency_s = scenario.cloud.orchestrator_latency.seconds + tpl.uplink_latency.seconds + tpl.lan_latency.seconds;
       // A hundred agents share this machine's disk and one io thread: a sync of each one's state after each of its
       // steps stalled every pull of the fleet. Only processes crash here, never the machine: the page cache keeps
       // what a crashed node wrote.
@@ -276,6 +305,7 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
         spec.env["FLEETSIM_FAIL_AFTER_S"] = fail_after > 0 ? seconds_text(fail_after) : "0";
       };
       host_offset.push_back(next);
+      site_template_of.push_back(&tpl);
       next += static_cast<std::size_t>(tpl.nodes);
       hosts.push_back(std::make_unique<net::AgentHost>(io, std::move(ac), &clock));
       const std::size_t offset = host_offset.back();
@@ -297,14 +327,21 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
     return done();
   };
   const std::size_t node_count = fleet.nodes.size();
-  if (!run_until([&] { return orchestrator.connected() == node_count; }, 60))
-    throw EnvironmentError("only " + std::to_string(orchestrator.connected()) + " of " + std::to_string(node_count) +
+  if (!run_until([&] { return orchestrator->connected() == node_count; }, 60))
+    throw EnvironmentError("only " + std::to_string(orchestrator->connected()) + " of " + std::to_string(node_count) +
                              " node agents connected to the orchestrator within 60 s");
   const double t0 = clock.now();
 
-  // The timeline: each action submitted at its (scaled) time.
+  // The timeline: each action submitted at its (scaled) time; while the orchestrator is down, when it is back.
   std::map<std::uint32_t, std::string> names;
   std::size_t submitted = 0;
+  std::vector<const sim::ActionSpec*> waiting;
+  auto submit = [&](const sim::ActionSpec& a) {
+    agents::Command command = sim::make_command(scenario, a);
+    for (auto& layer : command.release.layers) layer.digest = digests.at(layer.digest);
+    names[orchestrator->submit(command)] = a.name;
+    ++submitted;
+  };
   std::vector<std::unique_ptr<asio::steady_timer>> timers;
   for (const auto& action : scenario.timeline) {
     auto timer = std::make_unique<asio::steady_timer>(io);
@@ -312,16 +349,17 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
         std::chrono::duration<double>(std::max(0.0, t0 + action.at_s - clock.now()))));
     timer->async_wait([&, a = &action](const boost::system::error_code& ec) {
       if (ec) return;
-      agents::Command command = sim::make_command(scenario, *a);
-      for (auto& layer : command.release.layers) layer.digest = digests.at(layer.digest);
-      names[orchestrator.submit(command)] = a->name;
-      ++submitted;
+      if (orchestrator)
+        submit(*a);
+      else
+        waiting.push_back(a);
     });
     timers.push_back(std::move(timer));
   }
   // Faults: a partition cuts each of its sites' uplinks (every pull and control connection of the site's nodes)
   // for its window; a node crash ends the node's agent and processes and boots it from its directory at the end;
-  // overlapping windows keep a site cut, or a node down, until the last ends.
+  // an orchestrator restart ends the orchestrator (its sockets close, its timers go, its journal stays) and starts
+  // a new one from the journal at the end; overlapping windows keep a site cut, or a node down, until the last ends.
   const std::vector<reports::FaultWindow> windows = sim::resolve_faults(scenario, options.seed);
   std::map<std::string, std::size_t> host_of_site;
   std::map<std::string, std::pair<std::size_t, std::size_t>> host_of_node;  // node name -> (host, index in it)
@@ -330,14 +368,35 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
     for (std::size_t k = 0; k < hosts[h]->size(); ++k) host_of_node[fleet.nodes[host_offset[h] + k].name] = {h, k};
   }
   std::vector<int> cuts(hosts.size(), 0);
+  std::vector<double> degraded(hosts.size(), 1.0);
+  int registry_down = 0;
   std::vector<int> crashes(fleet.nodes.size(), 0);
+  int orchestrator_down = 0;
   std::vector<bool> opened(windows.size(), false), closed(windows.size(), false);
   std::vector<reports::Event> events;
   auto apply = [&](std::size_t w, bool on) {
     if (on ? opened[w] : (closed[w] || !opened[w])) return;
     (on ? opened : closed)[w] = true;
     for (const auto& target : windows[w].sites) {
-      if (windows[w].kind == "node_crash") {  // a power cut of the node, and its boot at the end of the window
+      if (windows[w].kind == "registry_outage") {  // every pull fails, new ones at once; control goes on
+        registry_down += on ? 1 : -1;
+        if ((on && registry_down == 1) || (!on && registry_down == 0))
+          for (auto& h : hosts) h->set_registry_reachable(!on);
+      } else if (windows[w].kind == "degrade") {  // the site's bucket runs at factor of the uplink's rate
+        const std::size_t h = host_of_site.at(target);
+        degraded[h] = on ? degraded[h] * windows[w].factor : degraded[h] / windows[w].factor;
+        const sim::SiteTemplate& tpl = *site_template_of[h];
+        hosts[h]->set_uplink_rate(tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency() * degraded[h]);
+      } else if (windows[w].kind == "orchestrator_restart") {
+        orchestrator_down += on ? 1 : -1;
+        if (on && orchestrator_down == 1) orchestrator.reset();  // as a crash: nothing is flushed or said first
+        if (!on && orchestrator_down == 0) {
+          orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);  // replays the journal, then on_restart
+          auto queued = std::move(waiting);
+          waiting.clear();
+          for (const auto* a : queued) submit(*a);
+        }
+      } else if (windows[w].kind == "node_crash") {  // a power cut of the node, and its boot at the end of the window
         const auto [h, k] = host_of_node.at(target);
         int& down = crashes[host_offset[h] + k];
         down += on ? 1 : -1;
@@ -364,10 +423,9 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
     }
 
   const double max_time = scenario.simulation.max_time.seconds;
-  const auto& orch = orchestrator.orchestrator();
   const bool settled = run_until(
       [&] {
-        return submitted == scenario.timeline.size() && orch.all_operations_finished() &&
+        return submitted == scenario.timeline.size() && orchestrator && orchestrator->orchestrator().all_operations_finished() &&
                clock.now() - t0 >= scenario.simulation.duration.seconds;
       },
       max_time);
@@ -376,6 +434,7 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   const double end_t = clock.now();
   for (auto& t : timers) t->cancel();
   for (std::size_t w = 0; w < windows.size(); ++w) apply(w, false);  // lifted at the end, as the simulator does
+  const agents::Orchestrator& orch = orchestrator->orchestrator();
 
   // The outcome, read before the nodes stop (stopping is the end of the run, not part of it).
   reports::RunResult r;
@@ -389,7 +448,13 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   r.engine_config["shaping"] = "token buckets per site (application level), downlink only";
   r.engine_config["partition"] = "a site's pulls fail and its control connections close for the window";
   r.engine_config["node_crash"] = "the node's agent and processes are killed; it boots from its directory";
-  r.engine_config["latency"] = "not emulated (loopback)";
+  r.engine_config["degrade"] = "the site's token bucket runs at factor of its rate (pulls; control messages are not slowed)";
+  r.engine_config["registry_outage"] = "every node's pulls fail, and new ones at once, for the window; control goes on";
+  r.engine_config["orchestrator_restart"] =
+      "the orchestrator ends (its connections close); a new one replays its journal on the same ports";
+  r.engine_config["latency"] =
+      "application level: each pull waits its connection set-up and request round trips (connect_rtts, keep_alive), "
+      "each control message its one-way path, before it goes over loopback";
   r.engine_config["registry"] = own_registry ? "docker-registry (started by fleetsim)" : registry_url;
   r.engine_config["scale"] = std::to_string(scale);
   r.sites = fleet.sites.size();
@@ -464,7 +529,7 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
         return stopping == 0;
       },
       5);
-  orchestrator.stop();
+  orchestrator->stop();
 
   checks.finish(end);
   r.violations = checks.violations();

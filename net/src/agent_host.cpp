@@ -2,13 +2,16 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -211,6 +214,41 @@ agents::NodeAgentDisk disk_from_json(const std::string& text, const std::string&
   return disk;
 }
 
+// Calls in order, each `delay_s` after it was pushed (a constant delay keeps them in order): a path's latency.
+// Destroying it drops what is still waiting.
+class DelayLine {
+ public:
+  DelayLine(asio::io_context& io, double delay_s) : timer_(io), delay_(delay_s) {}
+  ~DelayLine() { *alive_ = false; }
+  void push(std::function<void()> fn) {
+    if (!(delay_ > 0)) return fn();
+    queue_.push_back({std::chrono::steady_clock::now() + to_duration(delay_), std::move(fn)});
+    if (queue_.size() == 1) arm();
+  }
+
+ private:
+  static std::chrono::steady_clock::duration to_duration(double s) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+  }
+  void arm() {
+    timer_.expires_at(queue_.front().first);
+    timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (ec || !*alive) return;
+      while (!queue_.empty() && queue_.front().first <= std::chrono::steady_clock::now()) {
+        auto fn = std::move(queue_.front().second);
+        queue_.pop_front();
+        fn();
+        if (!*alive) return;  // fn may end the node
+      }
+      if (!queue_.empty()) arm();
+    });
+  }
+  asio::steady_timer timer_;
+  double delay_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::function<void()>>> queue_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
 // One hosted node: the NodeAgent and its ports. Members are built in order; the agent last, since the callbacks of
 // the others reach it (they run only from the io_context, after construction).
 struct AgentHost::Node final : agents::NodeChannel {
@@ -225,6 +263,8 @@ struct AgentHost::Node final : agents::NodeChannel {
           save();
         }),
         channel(io, node_id, orchestrator),
+        outgoing(io, config.control_latency_s),
+        incoming(io, config.control_latency_s),
         registry(io, config.registry, store, [this](agents::TransferId t, const agents::FetchResult& r) {
           if (!r.ok) spdlog::info("node={} pull failed: {}", this->id, r.error);
           bytes_pulled += r.bytes_received;
@@ -265,8 +305,10 @@ struct AgentHost::Node final : agents::NodeChannel {
     agent_config.id = node_id;
     agent = std::make_unique<agents::NodeAgent>(agent_config, agents::NodeAgentPorts{clock, random, timers, *this, registry, runtime});
     channel.on_message = [this](const agents::Message& m) {
-      recorder.message(clock.now(), *agent, m, [&] { agent->on_message(m); });
-      save();
+      incoming.push([this, m] {
+        recorder.message(clock.now(), *agent, m, [&] { agent->on_message(m); });
+        save();
+      });
     };
     channel.on_send_failed = [this](const agents::Message& m) {
       agent->on_send_failed(m);
@@ -293,7 +335,7 @@ struct AgentHost::Node final : agents::NodeChannel {
       spdlog::info("node={} app={} revision={} state={}{}{}", s->node, s->app, s->revision, agents::to_string(s->state),
                    s->reason == agents::FailureReason::none ? "" : std::string(" reason=") + agents::to_string(s->reason),
                    s->detail.empty() ? "" : " detail=\"" + s->detail + "\"");
-    channel.send_to_orchestrator(m);
+    outgoing.push([this, m] { channel.send_to_orchestrator(m); });
   }
 
   // Writes what the agent keeps on disk when it changed (atomically: a new file renamed over the old one).
@@ -325,6 +367,7 @@ struct AgentHost::Node final : agents::NodeChannel {
   SeededRandom random;
   AsioTimers timers;
   ControlClient channel;
+  DelayLine outgoing, incoming;  // the control path's emulated latency, each way
   HttpRegistry registry;
   ProcessRuntime runtime;
   std::unique_ptr<agents::NodeAgent> agent;
@@ -363,6 +406,7 @@ void AgentHost::start_node(Node& node) {
   } else {
     node.agent->start();
   }
+  if (!registry_up_) node.registry.set_reachable(false);
   if (!uplink_up_) {
     node.registry.set_reachable(false);
     return;  // it connects when the uplink is back
@@ -410,7 +454,7 @@ void AgentHost::set_uplink(bool up) {
   uplink_up_ = up;
   for (auto& node : nodes_) {
     if (!node) continue;
-    node->registry.set_reachable(up);
+    node->registry.set_reachable(up && registry_up_);
     if (up) {
       node->channel.reconnect(config_.reconnect_initial_s, config_.reconnect_max_s);
       node->channel.connect();
@@ -418,6 +462,18 @@ void AgentHost::set_uplink(bool up) {
       node->channel.disconnect();  // and no reconnection until the uplink is back
     }
   }
+}
+
+void AgentHost::set_uplink_rate(double bytes_per_s) {
+  if (!uplink_) throw std::logic_error("set_uplink_rate: this host has no uplink limit (uplink_bytes_per_s = 0)");
+  uplink_->set_rate(bytes_per_s);
+}
+
+void AgentHost::set_registry_reachable(bool reachable) {
+  if (reachable == registry_up_) return;
+  registry_up_ = reachable;
+  for (auto& node : nodes_)
+    if (node) node->registry.set_reachable(reachable && uplink_up_);
 }
 
 std::size_t AgentHost::connected() const {

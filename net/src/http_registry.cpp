@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -69,9 +70,16 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
  public:
   Fetch(HttpRegistry& owner, agents::TransferId id, agents::Layer layer, std::uint64_t begin, HttpUrl url)
       : owner_(&owner), id_(id), layer_(std::move(layer)), begin_(begin), url_(std::move(url)),
-        resolver_(owner.io_), stream_(owner.io_) {}
+        resolver_(owner.io_), stream_(owner.io_), wait_(owner.io_) {}
 
-  void start() { resolve(); }
+  // After `wait_s` (emulated latency), or at once.
+  void start(double wait_s) {
+    if (!(wait_s > 0)) return resolve();
+    wait_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wait_s)));
+    wait_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec && self->owner_) self->resolve();
+    });
+  }
   // The path is cut: the pull fails now, keeping what it stored for a resume.
   void cut(const std::string& why) {
     if (owner_) fail(why);
@@ -84,6 +92,7 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
     resolver_.cancel();
+    wait_.cancel();
   }
 
  private:
@@ -259,6 +268,7 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
   HttpUrl url_;
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
+  asio::steady_timer wait_;  // emulated latency before the connection
   beast::flat_buffer buffer_;
   http::request<http::empty_body> request_;
   boost::optional<http::response_parser<http::buffer_body>> parser_;
@@ -271,7 +281,8 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
 const char* const HttpRegistry::kUnreachable = "the path to the registry is cut";
 
 HttpRegistry::HttpRegistry(asio::io_context& io, HttpRegistryConfig config, LayerStore& store, Done done)
-    : io_(io), config_(std::move(config)), base_(HttpUrl::parse(config_.url)), store_(store), done_(std::move(done)) {
+    : io_(io), config_(std::move(config)), base_(HttpUrl::parse(config_.url)), store_(store), done_(std::move(done)),
+      connections_(config_.setup_rtts, config_.keep_alive_s) {
   if (config_.repository.empty()) throw std::invalid_argument("registry " + config_.url + ": no repository");
 }
 
@@ -314,7 +325,9 @@ agents::TransferId HttpRegistry::start_fetch(const agents::Layer& layer, std::ui
   url.target = join(base_.target, "/v2/" + config_.repository + "/blobs/" + layer.digest);
   auto fetch = std::make_shared<Fetch>(*this, id, layer, begin, std::move(url));
   fetches_.emplace(id, fetch);
-  fetch->start();
+  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count();
+  // The set-up and the request's way there, then the response's way back (a simulated transfer pays it as latency).
+  fetch->start(config_.rtt_s > 0 ? connections_.open_request(now, config_.rtt_s) + config_.rtt_s / 2 : 0.0);
   return id;
 }
 
@@ -328,6 +341,7 @@ void HttpRegistry::cancel_fetch(agents::TransferId id) {
 void HttpRegistry::set_reachable(bool reachable) {
   reachable_ = reachable;
   if (reachable) return;
+  connections_.close_all();  // the cut closes the idle connections too
   std::vector<std::shared_ptr<Fetch>> in_flight;
   for (const auto& [id, fetch] : fetches_) in_flight.push_back(fetch);
   for (const auto& fetch : in_flight) fetch->cut(kUnreachable);
@@ -346,6 +360,8 @@ void HttpRegistry::finished(agents::TransferId id, const agents::FetchResult& re
   if (it == fetches_.end()) return;
   auto keep = it->second;  // the handler that called us holds it too; erase, then report
   fetches_.erase(it);
+  if (result.ok && config_.rtt_s > 0)
+    connections_.finish_request(std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count());
   done_(id, result);
 }
 

@@ -15,15 +15,18 @@ using tcp = asio::ip::tcp;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Handler> handler)
-      : stream_(std::move(socket)), handler_(std::move(handler)) {}
+  HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Handler> handler, std::size_t body_limit)
+      : stream_(std::move(socket)), handler_(std::move(handler)), body_limit_(body_limit) {}
   void read() {
     parser_.emplace();
-    parser_->body_limit(1 << 20);
+    parser_->body_limit(body_limit_);
     stream_.expires_after(std::chrono::seconds(60));
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec == http::error::end_of_stream) return self->close();
-      if (ec == http::error::body_limit) return self->answer({413, R"({"error":"request body over 1 MiB"})", "application/json", {}}, false);
+      if (ec == http::error::body_limit)
+        return self->answer({413, "{\"error\":\"request body over " + std::to_string(self->body_limit_) + " bytes\"}",
+                             "application/json", {}},
+                            false);
       if (ec) return self->close();
       self->handle();
     });
@@ -75,10 +78,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   boost::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   std::shared_ptr<HttpServer::Handler> handler_;
+  std::size_t body_limit_;
 };
 
-HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Handler handler)
-    : acceptor_(io), handler_(std::make_shared<Handler>(std::move(handler))) {
+HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Handler handler, std::size_t body_limit)
+    : acceptor_(io), body_limit_(body_limit), handler_(std::make_shared<Handler>(std::move(handler))) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -103,7 +107,7 @@ void HttpServer::accept() {
   acceptor_.async_accept([this, alive = alive_, handler = handler_](beast::error_code ec, tcp::socket socket) {
     if (!*alive || ec == asio::error::operation_aborted) return;
     if (!ec) {
-      auto session = std::make_shared<HttpSession>(std::move(socket), handler);
+      auto session = std::make_shared<HttpSession>(std::move(socket), handler, body_limit_);
       sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(), [](const auto& w) { return w.expired(); }),
                       sessions_.end());
       sessions_.push_back(session);

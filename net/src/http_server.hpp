@@ -2,6 +2,7 @@
 // that maps a request to a response, called on the io_context.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,7 +31,9 @@ class HttpSession;
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  HttpServer(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, Handler handler);
+  // body_limit: a request with a larger body is answered 413.
+  HttpServer(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, Handler handler,
+             std::size_t body_limit = 1 << 20);
   ~HttpServer();
   unsigned short port() const { return port_; }
   void stop();
@@ -39,6 +42,7 @@ class HttpServer {
   void accept();
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
+  std::size_t body_limit_;
   std::shared_ptr<Handler> handler_;  // emptied by stop(): a session still open never calls it again
   std::vector<std::weak_ptr<HttpSession>> sessions_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

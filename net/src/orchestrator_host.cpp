@@ -170,7 +170,12 @@ OrchestratorHost::OrchestratorHost(asio::io_context& io, OrchestratorHostConfig 
     record({{"t", parts_->frozen}, {"send_failed", node}, {"message", json::parse(encode(m))}}, false);
     orchestrator_->on_send_failed(node, m);
   };
-  p.control.on_node_connected = [](agents::NodeId node) { spdlog::info("node={} connected", node); };
+  p.control.on_node_connected = [this](agents::NodeId node) {
+    spdlog::info("node={} connected", node);
+    parts_->frozen = parts_->live_now();
+    record({{"t", parts_->frozen}, {"connected", node}}, false);
+    orchestrator_->on_node_connected(node);
+  };
   p.control.on_error = [](const std::string& e) { spdlog::warn("{}", e); };
   p.http = std::make_unique<HttpServer>(
       io_, tcp::endpoint(asio::ip::make_address(config_.http_host), config_.http_port), [this](const HttpRequest& r) {
@@ -253,6 +258,7 @@ OrchestratorHost::~OrchestratorHost() {
 }
 
 agents::Clock& OrchestratorHost::live_clock() const { return parts_->live; }
+double OrchestratorHost::epoch_unix_s() const { return parts_->epoch_s; }
 
 unsigned short OrchestratorHost::control_port() const { return parts_->control.port(); }
 unsigned short OrchestratorHost::http_port() const { return parts_->http->port(); }
@@ -347,13 +353,15 @@ void OrchestratorHost::replay() {
         orchestrator_->on_send_failed(entry["send_failed"].get<agents::NodeId>(), decode(entry.at("message").dump()));
       } else if (entry.contains("message")) {
         orchestrator_->on_message(decode(entry["message"].dump()));
+      } else if (entry.contains("connected")) {
+        orchestrator_->on_node_connected(entry["connected"].get<agents::NodeId>());
       } else if (entry.contains("timer")) {
         orchestrator_->on_timer(entry["timer"].get<agents::TimerId>());
       } else if (entry.contains("restart")) {
         p.next_replay_timer = 1;  // that process's timers were numbered from 1 again
         orchestrator_->on_restart();
       } else {
-        throw ConfigError("no input (submit, abort, revert_operation, message, send_failed, timer, restart)");
+        throw ConfigError("no input (submit, abort, revert_operation, message, send_failed, connected, timer, restart)");
       }
     } catch (const ConfigError& e) {
       throw ConfigError(at + ": " + e.what());

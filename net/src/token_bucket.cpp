@@ -20,9 +20,14 @@ double checked_rate(double bytes_per_s, double burst_bytes) {
 }  // namespace
 
 TokenBucket::TokenBucket(boost::asio::io_context& io, double bytes_per_s, double burst_bytes)
-    : io_(io), rate_(checked_rate(bytes_per_s, burst_bytes)),
+    : io_(io), rate_(checked_rate(bytes_per_s, burst_bytes)), burst_bytes_(burst_bytes),
       burst_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(burst_bytes / rate_, 1e9)))),
       free_at_(Clock::now()) {}
+
+void TokenBucket::set_rate(double bytes_per_s) {
+  rate_ = checked_rate(bytes_per_s, burst_bytes_);
+  burst_ = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(burst_bytes_ / rate_, 1e9)));
+}
 
 void TokenBucket::consume(std::size_t bytes, std::function<void()> go) {
   const auto now = Clock::now();

@@ -14,7 +14,7 @@
 #include "fleetsim/agents/node_agent.hpp"
 #include "fleetsim/checks/node_recorder.hpp"
 #include "fleetsim/models/rng.hpp"
-#include "pull_connections.hpp"
+#include "fleetsim/models/pull_connections.hpp"
 #include "world.hpp"
 
 namespace fleetsim::sim {
@@ -125,7 +125,7 @@ class SimNode final : public Receiver,
   std::map<std::string, std::pair<std::string, double>> active_;  // per app: (active version, since)
   checks::NodeRecorder recorder_;  // the history's records of this node, as every runtime makes them
   agents::TransferId next_transfer_ = 1;
-  PullConnections connections_;
+  models::PullConnections connections_;
   double pull_rtt_s_ = -1;  // registry <-> node round trip (read from the routes on first use)
 };
 

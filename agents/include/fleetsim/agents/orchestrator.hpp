@@ -173,6 +173,11 @@ class Orchestrator {
   // The orchestrator process restarted: its state came back from its store, its timers did not. It re-arms the
   // node deadlines and sends the current desired state again to every node still pending (a full resync).
   void on_restart();
+  // A runtime with connections (net/: the control protocol over TCP) says a node's connection is (re)established: a
+  // desired state it was told and has not settled is sent again at once, not after the send-failure back-off (the
+  // resync a KubeEdge edge node gets when it reconnects to its cloud hub). The simulator has no connections and never
+  // calls it.
+  void on_node_connected(NodeId node);
 
   // Called once for every operation when every target reached a terminal outcome.
   void on_operation_finished(std::function<void(const Operation&)> callback) {

@@ -142,6 +142,12 @@ class Broker {
   // `count` messages of `msg_bytes` each, produced evenly in (t0, t1], arrive at the broker.
   void produce(std::size_t stream, std::uint64_t count, std::uint32_t msg_bytes, double t0, double t1, int priority,
                int qos);
+  // A message a runtime kept on disk across a restart of its process (a real broker's store; a simulated one keeps
+  // its runs in memory across on_crash/on_boot instead): stored again under its own sequence number, which must be
+  // above every stored one. Called before start(), oldest first. It counts as produced (this broker's counts start
+  // with it: produced = delivered + buffered + dropped holds in each process); a message the stream no longer holds
+  // room for (its limits were lowered) is dropped as evicted. Returns whether it was kept.
+  bool restore(std::size_t stream, std::uint64_t seq, std::uint32_t msg_bytes, double t, int priority, int qos);
   void on_timer(TimerId id);
   void on_batch_result(std::uint64_t batch_id, bool acked);
   // Power loss of the broker's host and its restart.

@@ -50,6 +50,9 @@ struct AgentHostConfig {
   std::uint64_t seed = 1;
   // The site's uplink towards its nodes, emulated for every pull of this process (TokenBucket); 0: no limit.
   double uplink_bytes_per_s = 0;
+  // Emulated one-way latency of the control path (fleetsim emulate on loopback): every message a node sends waits
+  // this long before it is written, every message it receives this long before its agent gets it (in order). 0: none.
+  double control_latency_s = 0;
   // Each agent's state reaches the disk (fsync) before it replaces the previous one; false where a node's crash is
   // its process's and never its machine's, so the page cache keeps what was written (fleetsim emulate).
   bool sync_to_disk = true;
@@ -92,6 +95,12 @@ class AgentHost {
   // (HttpRegistry::set_reachable), its control connection is closed and not tried again until the uplink is back.
   // What fleetsim emulate does for a fault.partition of the site.
   void set_uplink(bool up);
+  // The site's uplink carries pulls at this rate from now on (fleetsim emulate's fault.degrade); std::logic_error
+  // without an uplink limit (config.uplink_bytes_per_s = 0).
+  void set_uplink_rate(double bytes_per_s);
+  // The registry is down (false) or back (true) for every hosted node: pulls fail and new ones fail at once; the
+  // control connections stay (fleetsim emulate's fault.registry_outage).
+  void set_registry_reachable(bool reachable);
   std::size_t connected() const;
   std::size_t stopping() const;  // processes told to stop and not yet reaped
   const agents::NodeAgent& agent(std::size_t index) const;  // std::logic_error while the node is down
@@ -107,6 +116,7 @@ class AgentHost {
   std::unique_ptr<agents::Clock> own_clock_;
   std::function<void(const checks::Record&)> sink_;
   bool uplink_up_ = true;
+  bool registry_up_ = true;
   agents::Clock* clock_ = nullptr;
   boost::asio::ip::tcp::endpoint orchestrator_;
   std::vector<std::uint64_t> pulled_before_;  // per node: bytes pulled before its crashes

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "fleetsim/agents/ports.hpp"
+#include "fleetsim/models/pull_connections.hpp"
 #include "fleetsim/net/layer_store.hpp"
 
 namespace fleetsim::net {
@@ -34,6 +35,13 @@ struct HttpRegistryConfig {
   // A pull that receives nothing for this long fails (a silent link); the agent retries with back-off.
   std::chrono::milliseconds idle_timeout{30000};
   unsigned max_redirects = 3;
+  // Emulated latency (fleetsim emulate on loopback, where the real round trips are ~0): each pull waits, before it
+  // connects, the round trips the simulator charges it (models::PullConnections: a new connection's setup_rtts and
+  // the request; a kept-alive one only the request), and the response's way back. rtt_s = 0: no wait, the
+  // network's own latency only.
+  double rtt_s = 0;
+  double setup_rtts = 2;
+  double keep_alive_s = 90;
 };
 
 class TokenBucket;
@@ -70,6 +78,8 @@ class HttpRegistry final : public agents::Registry {
   std::map<agents::TransferId, std::shared_ptr<Fetch>> fetches_;
   agents::TransferId next_ = 1;
   std::shared_ptr<TokenBucket> bucket_;
+  models::PullConnections connections_;  // only with config_.rtt_s > 0
+  std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
   bool reachable_ = true;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

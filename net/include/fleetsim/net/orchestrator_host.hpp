@@ -1,6 +1,6 @@
 // fleetsim-orchestrator's core: the agents library's Orchestrator, unchanged, on the control protocol (ControlServer)
 // and an HTTP/JSON API, with its state in a journal. The journal is the orchestrator's inputs in order (each
-// submitted command, each message from a node, each send failure, each timer that fired, each restart), one JSON
+// submitted command, each message from a node, each send failure, each node connection, each timer that fired, each restart), one JSON
 // line each with the time it was handled; the orchestrator is deterministic in its inputs, so replaying the journal
 // rebuilds exactly the state it had, and then it restarts as a simulated orchestrator_restart does (on_restart:
 // deadlines re-armed, the desired state sent again to every node still pending). Time is an input too: it is read
@@ -58,6 +58,8 @@ class OrchestratorHost {
   const agents::Orchestrator& orchestrator() const { return *orchestrator_; }
   // The orchestrator's time (seconds since its journal began), read live: the time base of an emulated run's history.
   agents::Clock& live_clock() const;
+  // When the journal began (Unix seconds): the origin of the orchestrator's time, the same after every restart.
+  double epoch_unix_s() const;
   nlohmann::json nodes_json() const;
   nlohmann::json apps_json() const;
   void stop();

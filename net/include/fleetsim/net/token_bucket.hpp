@@ -19,10 +19,13 @@ class TokenBucket {
   // `bytes` were just received: `go` runs (later, from the io_context) when the link would have carried them.
   void consume(std::size_t bytes, std::function<void()> go);
   double rate() const { return rate_; }
+  // The link's rate changes from now on (fleetsim emulate's fault.degrade); what it carried so far stays carried.
+  void set_rate(double bytes_per_s);
 
  private:
   boost::asio::io_context& io_;
   double rate_;
+  double burst_bytes_;
   std::chrono::steady_clock::duration burst_;
   std::chrono::steady_clock::time_point free_at_;  // when the link has carried every byte consumed so far
 };

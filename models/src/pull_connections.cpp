@@ -1,8 +1,8 @@
-#include "pull_connections.hpp"
+#include "fleetsim/models/pull_connections.hpp"
 
 #include <algorithm>
 
-namespace fleetsim::sim {
+namespace fleetsim::models {
 
 double PullConnections::open_request(double now, double rtt_s) {
   // Idle connections past the keep-alive were closed by the client: forget them.
@@ -21,4 +21,4 @@ void PullConnections::finish_request(double now) {
   if (keep_alive_s_ > 0) idle_since_.push_back(now);
 }
 
-}  // namespace fleetsim::sim
+}  // namespace fleetsim::models

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-namespace fleetsim::sim {
+namespace fleetsim::models {
 
 class PullConnections {
  public:
@@ -28,4 +28,4 @@ class PullConnections {
   std::vector<double> idle_since_;  // when each idle connection last finished a request
 };
 
-}  // namespace fleetsim::sim
+}  // namespace fleetsim::models
