@@ -249,7 +249,7 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   times.nodes = fleet.nodes.size();
 
   // One host of node agents per site, behind its uplink's token bucket; each start behaves as the scenario says.
-  std::map<std::string, std::uint64_t> starts;  // per node and release: how many times it was started
+  std::map<std::string, std::map<std::string, unsigned>> starts;  // per node, per app/version: starts so far
   std::vector<std::unique_ptr<net::AgentHost>> hosts;
   std::vector<const sim::SiteTemplate*> site_template_of;  // per host
   std::vector<std::size_t> host_offset;
@@ -285,24 +285,12 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
       for (int k = 0; k < tpl.nodes; ++k) ac.nodes.push_back(static_cast<agents::NodeId>(next + static_cast<std::size_t>(k)));
       const sim::SiteTemplate* t = &tpl;
       ac.adjust_process = [&, t](agents::NodeId id, const agents::Release& release, net::ProcessSpec& spec) {
-        bool crashes = false;
-        double fail_after = 0;
         const std::string& node = oc.inventory[id].name;
-        for (const auto& app : scenario.apps)
-          if (app.name == release.app)
-            if (const sim::AppVersionSpec* v = app.find(release.version); v != nullptr && v->bad_on(t->hardware)) {
-              // As the simulator draws it (sim/src/node_actor.cpp): the same stream for the same start.
-              const double p = !v->fails_on.empty() && v->crash_on_start == 0 && v->fail_after.seconds == 0
-                                   ? 1.0
-                                   : v->crash_on_start;
-              const std::string key = release.app + "/" + release.version;
-              const std::uint64_t n = ++starts[node + " " + key];
-              if (p > 0) crashes = models::RandomStream(options.seed, node, "crash/" + key + "/" + std::to_string(n)).bernoulli(p);
-              fail_after = v->fail_after.seconds;
-            }
+        // As the simulator decides it: the same stream for the same start.
+        const sim::StartBehaviour b = sim::start_behaviour(scenario, *t, node, release, options.seed, starts[node]);
         spec.env["FLEETSIM_START_S"] = seconds_text(release.start_s);
-        spec.env["FLEETSIM_CRASH"] = crashes ? "1" : "0";
-        spec.env["FLEETSIM_FAIL_AFTER_S"] = fail_after > 0 ? seconds_text(fail_after) : "0";
+        spec.env["FLEETSIM_CRASH"] = b.crashes ? "1" : "0";
+        spec.env["FLEETSIM_FAIL_AFTER_S"] = b.fail_after_s > 0 ? seconds_text(b.fail_after_s) : "0";
       };
       host_offset.push_back(next);
       site_template_of.push_back(&tpl);

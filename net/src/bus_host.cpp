@@ -258,6 +258,63 @@ BusHostConfig parse_bus_config(const std::string& text, const std::string& origi
 
 BusHostConfig load_bus_config(const std::filesystem::path& path) { return parse_bus_config(read_config_file(path), path.string()); }
 
+std::variant<SensorMessage, std::string> parse_sensor_line(std::string_view line, const std::vector<std::string>& streams) {
+  json m;
+  try {
+    m = json::parse(line);
+  } catch (const json::parse_error& e) {
+    return std::string("not JSON: ") + e.what();
+  }
+  if (!m.is_object()) return std::string("must be a JSON object with 'stream' and 'payload'");
+  SensorMessage out;
+  bool named = false;
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "stream") {
+      if (!it->is_string()) return std::string("key 'stream': must be a string");
+      const auto found = std::find(streams.begin(), streams.end(), it->get<std::string>());
+      if (found == streams.end()) {
+        std::string known;
+        for (const auto& n : streams) known += (known.empty() ? "" : ", ") + n;
+        return "key 'stream': no stream '" + it->get<std::string>() + "' (this bus has: " + known + ")";
+      }
+      out.stream = static_cast<std::size_t>(found - streams.begin());
+      named = true;
+    } else if (key == "priority") {
+      if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > 9)
+        return std::string("key 'priority': must be an integer from 0 to 9");
+      out.priority = static_cast<int>(it->get<std::int64_t>());
+    } else if (key == "qos") {
+      if (!it->is_number_integer() || (it->get<std::int64_t>() != 0 && it->get<std::int64_t>() != 1))
+        return std::string("key 'qos': must be 0 or 1");
+      out.qos = static_cast<int>(it->get<std::int64_t>());
+    } else if (key != "payload") {
+      return "key '" + key + "': unknown (a message has stream, payload, and optionally priority and qos)";
+    }
+  }
+  if (!named) return std::string("key 'stream': missing");
+  if (!m.contains("payload")) return std::string("key 'payload': missing");
+  out.payload = m["payload"].dump();
+  return out;
+}
+
+IngestBatch parse_ingest_batch(const json& body, const std::string& where) {
+  if (!body.is_object() || !body.contains("site") || !body["site"].is_string() || !body.contains("messages") ||
+      !body["messages"].is_array())
+    throw std::invalid_argument(where + ": a batch is {\"site\": ..., \"batch\": ..., \"messages\": [...]}");
+  IngestBatch b;
+  b.site = body["site"].get<std::string>();
+  for (std::size_t i = 0; i < body["messages"].size(); ++i) {
+    const json& m = body["messages"][i];
+    if (!m.is_object() || !m.contains("stream") || !m["stream"].is_string() || !m.contains("seq") ||
+        !m["seq"].is_number_unsigned() || m["seq"].get<std::uint64_t>() == 0 || !m.contains("payload"))
+      throw std::invalid_argument(where + ": messages[" + std::to_string(i) +
+                                  "]: a message is {\"stream\": name, \"seq\": n >= 1, \"t\": time, \"payload\": ...}");
+    b.messages.push_back({m["stream"].get<std::string>(), m["seq"].get<std::uint64_t>(), m});
+  }
+  return b;
+}
+
 // ---- the bus ----
 
 struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
@@ -368,39 +425,13 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
 
   // One message from a sensor; an error (a string) if the line is not one.
   std::optional<std::string> on_line(const std::string& line) {
-    json m;
-    try {
-      m = json::parse(line);
-    } catch (const json::parse_error& e) {
-      return std::string("not JSON: ") + e.what();
-    }
-    if (!m.is_object()) return std::string("must be a JSON object with 'stream' and 'payload'");
-    std::size_t s = config.streams.size();
-    int priority = -1, qos = 1;
-    for (auto it = m.begin(); it != m.end(); ++it) {
-      const std::string& key = it.key();
-      if (key == "stream") {
-        if (!it->is_string()) return std::string("key 'stream': must be a string");
-        const auto found = std::find(config.streams.begin(), config.streams.end(), it->get<std::string>());
-        if (found == config.streams.end()) {
-          std::string known;
-          for (const auto& n : config.streams) known += (known.empty() ? "" : ", ") + n;
-          return "key 'stream': no stream '" + it->get<std::string>() + "' (this bus has: " + known + ")";
-        }
-        s = static_cast<std::size_t>(found - config.streams.begin());
-      } else if (key == "priority") {
-        if (!it->is_number_integer() || it->get<int>() < 0 || it->get<int>() > 9) return std::string("key 'priority': must be an integer from 0 to 9");
-        priority = it->get<int>();
-      } else if (key == "qos") {
-        if (!it->is_number_integer() || (it->get<int>() != 0 && it->get<int>() != 1)) return std::string("key 'qos': must be 0 or 1");
-        qos = it->get<int>();
-      } else if (key != "payload") {
-        return "key '" + key + "': unknown (a message has stream, payload, and optionally priority and qos)";
-      }
-    }
-    if (s == config.streams.size()) return std::string("key 'stream': missing");
-    if (!m.contains("payload")) return std::string("key 'payload': missing");
-    std::string payload = m["payload"].dump();
+    auto parsed = parse_sensor_line(line, config.streams);
+    if (auto* error = std::get_if<std::string>(&parsed)) return *error;
+    SensorMessage& m = std::get<SensorMessage>(parsed);
+    const std::size_t s = m.stream;
+    int priority = m.priority;
+    const int qos = m.qos;
+    std::string payload = std::move(m.payload);
     if (priority < 0) priority = broker->stream_config(s).priority;
     const double t = now();
     const std::uint64_t seq = broker->next_seq(s);
@@ -638,24 +669,16 @@ struct IngestServer::Parts {
 
   // One batch: the messages above each (site, stream)'s mark are appended; returns (accepted, duplicates).
   std::pair<std::uint64_t, std::uint64_t> take(const json& body, const std::string& where, bool write) {
-    if (!body.is_object() || !body.contains("site") || !body["site"].is_string() || !body.contains("messages") ||
-        !body["messages"].is_array())
-      throw std::invalid_argument(where + ": a batch is {\"site\": ..., \"batch\": ..., \"messages\": [...]}");
-    const std::string site_name = body["site"].get<std::string>();
-    const std::uint32_t site = site_index(site_name);
+    const IngestBatch batch = parse_ingest_batch(body, where);
+    const std::uint32_t site = site_index(batch.site);
     std::uint64_t acc = 0, dup = 0;
     const double received = unix_now();
     std::string lines;
-    for (std::size_t i = 0; i < body["messages"].size(); ++i) {
-      const json& m = body["messages"][i];
-      const std::string at = where + ": messages[" + std::to_string(i) + "]";
-      if (!m.is_object() || !m.contains("stream") || !m["stream"].is_string() || !m.contains("seq") ||
-          !m["seq"].is_number_unsigned() || m["seq"].get<std::uint64_t>() == 0 || !m.contains("payload"))
-        throw std::invalid_argument(at + ": a message is {\"stream\": name, \"seq\": n >= 1, \"t\": time, \"payload\": ...}");
+    for (const auto& m : batch.messages) {
       telem::Batch b;
       telem::MessageRun r;
-      r.stream = stream_index(site, m["stream"].get<std::string>());
-      r.first_seq = m["seq"].get<std::uint64_t>();
+      r.stream = stream_index(site, m.stream);
+      r.first_seq = m.seq;
       r.count = 1;
       r.msg_bytes = 1;
       b.runs.push_back(r);
@@ -664,8 +687,8 @@ struct IngestServer::Parts {
       if (result.accepted.empty()) continue;
       ++acc;
       if (write) {
-        json line = m;
-        line["site"] = site_name;
+        json line = m.message;
+        line["site"] = batch.site;
         line["received_t"] = received;
         lines += line.dump() + "\n";
       }

@@ -2,9 +2,12 @@
 // reports::write_report_html) and draws it with Chart.js (Debian's libjs-chart.js, inlined) through common.js.
 (function () {
   'use strict';
-  const { el, dur, bytes, value, palette, draw, timeAxis } = window.fleetsim;
+  const { el, dur, bytes, value, palette, draw } = window.fleetsim;
   const data = window.fleetsim.data();
   const r = data.report;
+  // A run of fleetsim emulate happened in real time: its time axes say so.
+  const emulatedRun = String((r.engine || {}).runtime || '').startsWith('emulate');
+  const timeAxis = (title) => window.fleetsim.timeAxis(title || (emulatedRun ? 'emulated time' : 'simulated time'));
   const stateColors = { running: '#2b8a3e', updating: '#2f6fdf', starting: '#74c0fc', crashlooping: '#e03131',
                         down: '#868e96', none: '#dee2e6' };
   // Scripted fault windows are shaded on the time axes; random outages (a site's flaps, often hundreds) are not:
@@ -36,9 +39,8 @@
     if ((sc.parameters || []).length)
       add('parameters', sc.parameters.map((p) => p.name + ' = ' + p.value + (p.given ? '' : ' (default)')).join(', '));
     if ((sc.overrides || []).length) add('--set', sc.overrides.join(', '));
-    const emulated = String((r.engine || {}).runtime || '').startsWith('emulate');
     add('fleet', (r.fleet || {}).sites + ' sites, ' + (r.fleet || {}).nodes + ' nodes; ' +
-                     (emulated ? 'emulated ' : 'simulated ') + dur(r.end_time_s) +
+                     (emulatedRun ? 'emulated ' : 'simulated ') + dur(r.end_time_s) +
                      (r.hit_max_time ? ' (stopped at simulation.max_time)' : ''));
     if (data.replay) add('replay', el('code', {}, data.replay));
     add('engine', Object.entries(r.engine || {}).map(([k, v]) => k + ' ' + v).join(', '));

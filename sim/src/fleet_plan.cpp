@@ -40,6 +40,23 @@ std::vector<std::string> fault_candidates(const Scenario& scenario, const FaultS
 
 }  // namespace
 
+StartBehaviour start_behaviour(const Scenario& scenario, const SiteTemplate& tpl, const std::string& node,
+                               const agents::Release& release, std::uint64_t seed,
+                               std::map<std::string, unsigned>& starts) {
+  StartBehaviour b;
+  for (const auto& spec : scenario.apps)
+    if (spec.name == release.app)
+      if (const AppVersionSpec* v = spec.find(release.version); v != nullptr && v->bad_on(tpl.hardware)) {
+        const double p =
+            !v->fails_on.empty() && v->crash_on_start == 0 && v->fail_after.seconds == 0 ? 1.0 : v->crash_on_start;
+        const std::string key = release.app + "/" + release.version;
+        const unsigned n = ++starts[key];
+        if (p > 0) b.crashes = models::RandomStream(seed, node, "crash/" + key + "/" + std::to_string(n)).bernoulli(p);
+        b.fail_after_s = v->fail_after.seconds;
+      }
+  return b;
+}
+
 std::vector<reports::FaultWindow> resolve_faults(const Scenario& scenario, std::uint64_t seed) {
   std::vector<reports::FaultWindow> windows;
   for (const auto& fault : scenario.faults) {

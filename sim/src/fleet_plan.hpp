@@ -3,6 +3,8 @@
 // numbers them: site templates in order, each template's sites in order, each site's nodes in order. No SimGrid.
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "fleetsim/agents/node_agent.hpp"
@@ -26,6 +28,19 @@ agents::NodeAgentConfig make_agent_config(const SiteTemplate& tpl, agents::NodeI
 // Each scripted fault's targets: its sites, or nodes, drawn from the seed for fractions. Throws ScenarioError when
 // nothing matches a fault's selection.
 std::vector<reports::FaultWindow> resolve_faults(const Scenario& scenario, std::uint64_t seed);
+
+// How one start of `release` on node `node` (of template `tpl`) behaves, as the scenario declares it: whether it
+// crashes before it is ready (crash_on_start, or fails_on alone, drawn from the stream (seed, node,
+// "crash/<app>/<version>/<n>") for the node's n-th start of that release: `starts` counts them per app/version and
+// is advanced here), and how long after it started it exits (fail_after; 0: never). Both runtimes call it, so the
+// same nodes crash on the same starts.
+struct StartBehaviour {
+  bool crashes = false;
+  double fail_after_s = 0;
+};
+StartBehaviour start_behaviour(const Scenario& scenario, const SiteTemplate& tpl, const std::string& node,
+                               const agents::Release& release, std::uint64_t seed,
+                               std::map<std::string, unsigned>& starts);
 
 // The scenario's expectations as the checks read them.
 std::vector<checks::Expectation> expectations_of(const Scenario& scenario);

@@ -208,22 +208,10 @@ void SimNode::cancel_fetch(agents::TransferId id) {
 // Release behaviour (on the hardware it applies to): a start crashes with its probability, drawn from (seed, node,
 // release, start); a process that started exits fail_after later.
 bool SimNode::crashes_on_start(const agents::Release& release, double& fail_after) {
-  bool crashes = false;
-  fail_after = 0;
-  for (const auto& spec : world_.scenario.apps)
-    if (spec.name == release.app)
-      if (const AppVersionSpec* v = spec.find(release.version);
-          v != nullptr && v->bad_on(node_.site_template->hardware)) {
-        const double p =
-            !v->fails_on.empty() && v->crash_on_start == 0 && v->fail_after.seconds == 0 ? 1.0 : v->crash_on_start;
-        const std::string key = release.app + "/" + release.version;
-        if (p > 0)
-          crashes = models::RandomStream(world_.options.seed, node_.name,
-                                         "crash/" + key + "/" + std::to_string(++starts_[key]))
-                        .bernoulli(p);
-        fail_after = v->fail_after.seconds;
-      }
-  return crashes;
+  const StartBehaviour b =
+      start_behaviour(world_.scenario, *node_.site_template, node_.name, release, world_.options.seed, starts_);
+  fail_after = b.fail_after_s;
+  return b.crashes;
 }
 
 void SimNode::start_container(const agents::Release& release) {

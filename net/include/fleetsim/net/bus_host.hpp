@@ -11,9 +11,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
 
 #include "fleetsim/agents/telemetry.hpp"
 
@@ -35,6 +38,29 @@ struct BusHostConfig {
 // fleetsim-bus's JSON configuration (docs/DAEMONS.md); errors are ConfigErrors naming the file and key.
 BusHostConfig load_bus_config(const std::filesystem::path& path);
 BusHostConfig parse_bus_config(const std::string& text, const std::string& origin);
+
+// One line a sensor sent (docs/PROTOCOL.md, "Telemetry"): its stream (an index into `streams`), its payload as JSON
+// text, its priority (-1: the stream's) and QoS; or, as a string, why the bus refuses it (naming the key).
+struct SensorMessage {
+  std::size_t stream = 0;
+  std::string payload;
+  int priority = -1;
+  int qos = 1;
+};
+std::variant<SensorMessage, std::string> parse_sensor_line(std::string_view line, const std::vector<std::string>& streams);
+
+// A batch as the ingest reads it: the site and each message's stream and sequence number, with the message's JSON.
+// std::invalid_argument naming `where` and the message for a body that is not a batch.
+struct IngestBatch {
+  struct Message {
+    std::string stream;
+    std::uint64_t seq = 0;
+    nlohmann::json message;
+  };
+  std::string site;
+  std::vector<Message> messages;
+};
+IngestBatch parse_ingest_batch(const nlohmann::json& body, const std::string& where);
 
 class BusHost {
  public:
