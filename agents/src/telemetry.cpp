@@ -310,6 +310,11 @@ bool Broker::restore(std::size_t stream, std::uint64_t seq, std::uint32_t msg_by
   return true;
 }
 
+void Broker::resume_at(std::size_t stream, std::uint64_t next) {
+  Stream& s = streams_.at(stream);
+  s.next_seq = std::max(s.next_seq, next);
+}
+
 double Broker::backoff_delay() {
   const auto& f = config_.forwarder;
   // Each batch has its own schedule (Fluent Bit retries each chunk on its own): the exponent counts its failures.

@@ -1,10 +1,14 @@
 #include "emulate.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +16,7 @@
 #include <variant>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
@@ -90,6 +95,28 @@ struct JournalClock final : agents::Clock {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - epoch_unix_s;
   }
 };
+
+// A free loopback port below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a port the orchestrator
+// listens on again after a restart must not be handed to an outgoing connection meanwhile, the agents' own
+// reconnections included (a loopback connection from a port to itself connects).
+unsigned short stable_free_port() {
+  unsigned low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+  const unsigned top = std::min(low, 65536U), bottom = std::min(10000U, top);
+  // One stream for the process: two calls must not draw the same port.
+  static models::RandomStream pick(static_cast<std::uint64_t>(::getpid()) ^ static_cast<std::uint64_t>(std::time(nullptr)),
+                                   "emulate", "port");
+  for (int attempt = 0; attempt < 200 && top > bottom + 1; ++attempt) {
+    const auto port = static_cast<unsigned short>(bottom + pick.below(top - bottom));
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(boost::asio::ip::tcp::v4(), ec);
+    if (!ec) probe.bind({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    if (!ec) return port;
+  }
+  throw EnvironmentError("no free loopback port below the ephemeral range (" + std::to_string(low) + ") for the orchestrator");
+}
 
 std::string seconds_text(double s) {
   char buf[32];
@@ -219,8 +246,9 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   asio::io_context io;
   net::OrchestratorHostConfig oc;
   oc.control_host = "127.0.0.1";
-  oc.control_port = 0;
-  oc.http_port = 0;
+  oc.control_port = stable_free_port();
+  do oc.http_port = stable_free_port();
+  while (oc.http_port == oc.control_port);
   oc.journal = options.work_dir / "journal.jsonl";
   oc.inventory = sim::make_inventory(scenario);
   auto orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);
@@ -379,7 +407,12 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
         orchestrator_down += on ? 1 : -1;
         if (on && orchestrator_down == 1) orchestrator.reset();  // as a crash: nothing is flushed or said first
         if (!on && orchestrator_down == 0) {
-          orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);  // replays the journal, then on_restart
+          try {
+            orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);  // replays the journal, then on_restart
+          } catch (const std::exception& e) {
+            throw EnvironmentError("the orchestrator could not start again on 127.0.0.1:" + std::to_string(oc.control_port) +
+                                   " and :" + std::to_string(oc.http_port) + ": " + e.what());
+          }
           auto queued = std::move(waiting);
           waiting.clear();
           for (const auto* a : queued) submit(*a);

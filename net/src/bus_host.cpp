@@ -14,6 +14,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -112,8 +113,30 @@ struct DiskStream {
   std::uint64_t segment_limit = 4 << 20;
   std::uint64_t done = 0;        // every message with seq <= done was delivered or dropped
   std::uint64_t done_saved = 0;  // what the mark file says
+  std::uint64_t reserved = 0;    // every sequence number below this may have been given: a restart starts at it
   bool unsynced = false;
 };
+
+// Sequence numbers are reserved on disk this many at a time (one small synced write per block), so that a restarted
+// bus, memory streams included, numbers above every message it ever sent: the ingest's high-water mark would take a
+// number given again for a duplicate and drop the message.
+constexpr std::uint64_t kSeqBlock = 1 << 16;
+
+// A small file's first line as a number; nullopt (and a warning) if it is missing or unreadable.
+std::optional<std::uint64_t> read_number(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::string text;
+  std::getline(in, text);
+  try {
+    std::size_t used = 0;
+    const std::uint64_t v = std::stoull(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  spdlog::warn("{}: not a number ('{}'): read as 0 (a crash during its write; messages may be sent again)", path.string(), text);
+  return std::nullopt;
+}
 
 std::filesystem::path segment_path(const std::filesystem::path& dir, std::uint64_t first) {
   char name[40];
@@ -136,7 +159,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
  public:
   using Done = std::function<void(bool ok, const std::string& why)>;
   Poster(asio::io_context& io, HttpUrl url, std::string body, double timeout_s, Done done)
-      : resolver_(io), stream_(io), url_(std::move(url)), timeout_(timeout_s), done_(std::move(done)) {
+      : resolver_(io), stream_(io), deadline_(io), url_(std::move(url)), timeout_(timeout_s), done_(std::move(done)) {
     request_ = {http::verb::post, url_.target, 11};
     request_.set(http::field::host, url_.host + ":" + url_.port);
     request_.set(http::field::user_agent, "fleetsim-bus");
@@ -146,7 +169,15 @@ class Poster : public std::enable_shared_from_this<Poster> {
     request_.prepare_payload();
   }
   void start() {
-    stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_)));
+    const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_));
+    // The whole exchange, name resolution included (the stream's own timeout covers only its operations).
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      self->resolver_.cancel();
+      self->finish(false, "no answer within " + std::to_string(self->timeout_) + " s");
+    });
+    stream_.expires_after(timeout);
     resolver_.async_resolve(url_.host, url_.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
       if (ec) return self->finish(false, "resolve " + self->url_.host + ": " + ec.message());
       self->stream_.async_connect(r, [self](beast::error_code ec2, const tcp::endpoint&) {
@@ -166,6 +197,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
 
  private:
   void finish(bool ok, const std::string& why) {
+    deadline_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -173,6 +205,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   }
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
+  asio::steady_timer deadline_;
   HttpUrl url_;
   double timeout_;
   Done done_;
@@ -330,8 +363,15 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
     payloads.resize(config.streams.size());
     disks.resize(config.streams.size());
     evicted_seen.resize(config.streams.size(), 0);
-    for (std::size_t s = 0; s < config.streams.size(); ++s)
-      if (broker->stream_config(s).storage == telem::Storage::disk) read_back(s);
+    for (std::size_t s = 0; s < config.streams.size(); ++s) {
+      disks[s].dir = config.data_dir / config.streams[s];
+      std::filesystem::create_directories(disks[s].dir);
+      std::uint64_t next = read_number(disks[s].dir / "next").value_or(1);
+      if (disk(s)) next = std::max(next, read_back(s));
+      broker->resume_at(s, std::max<std::uint64_t>(next, 1));
+      reserve(s);
+      collect(s);
+    }
     const tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
     acceptor.open(endpoint.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -352,21 +392,12 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
 
   bool disk(std::size_t s) const { return broker->stream_config(s).storage == telem::Storage::disk; }
 
-  // Reads a disk stream's mark and segments, restores every message above the mark into the broker.
-  void read_back(std::size_t s) {
+  // Reads a disk stream's mark and segments, restores every message above the mark into the broker; returns the
+  // sequence number after every one its segments and mark know of.
+  std::uint64_t read_back(std::size_t s) {
     DiskStream& d = disks[s];
-    d.dir = config.data_dir / config.streams[s];
-    std::filesystem::create_directories(d.dir);
     if (const auto seg = broker->stream_config(s).segment_bytes; seg > 0) d.segment_limit = seg;
-    if (std::ifstream mark(d.dir / "done"); mark) {
-      std::string text;
-      std::getline(mark, text);
-      try {
-        d.done = std::stoull(text);
-      } catch (const std::exception&) {
-        throw ConfigError((d.dir / "done").string() + ": not a sequence number ('" + text + "')");
-      }
-    }
+    d.done = read_number(d.dir / "done").value_or(0);
     d.done_saved = d.done;
     for (const auto& entry : std::filesystem::directory_iterator(d.dir)) {
       const auto& p = entry.path();
@@ -391,6 +422,12 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
         try {
           m = json::parse(text.substr(begin, nl - begin));
         } catch (const json::parse_error&) {
+          // The newest segment's last line may be garbage a power cut left (a block of zeros): a torn write.
+          if (i + 1 == d.segments.size() && nl + 1 == text.size()) {
+            spdlog::warn("{}: its last line is not a message (a crash while writing it): dropped", where);
+            std::filesystem::resize_file(path, begin);
+            break;
+          }
           throw ConfigError(where + ": not JSON");
         }
         if (!m.is_object() || !m.contains("seq") || !m["seq"].is_number_unsigned() || !m.contains("t") ||
@@ -420,7 +457,14 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
       if (d.open == nullptr) throw ConfigError(d.segments.back().second.string() + ": cannot be opened for writing");
       d.open_bytes = std::filesystem::file_size(d.segments.back().second);
     }
-    collect(s);
+    return last_seq + 1;
+  }
+
+  // Reserves the next block of sequence numbers on disk before any of it is given (see kSeqBlock).
+  void reserve(std::size_t s) {
+    DiskStream& d = disks[s];
+    d.reserved = broker->next_seq(s) + kSeqBlock;
+    write_file_atomically(d.dir / "next", std::to_string(d.reserved) + "\n", config.sync_to_disk);
   }
 
   // One message from a sensor; an error (a string) if the line is not one.
@@ -435,19 +479,34 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
     if (priority < 0) priority = broker->stream_config(s).priority;
     const double t = now();
     const std::uint64_t seq = broker->next_seq(s);
+    std::optional<std::string> problem;
+    try {
+      if (seq >= disks[s].reserved) reserve(s);
+    } catch (const std::exception& e) {  // the disk is full or gone: take no message we could number twice
+      return "not taken: " + std::string(e.what());
+    }
     broker->produce(s, 1, static_cast<std::uint32_t>(payload.size()), t, t, priority, qos);
     if (broker->next_seq(s) != seq) {  // kept (else the broker counted why not: rejected, too large, ...)
-      if (disk(s)) append(s, seq, t, priority, qos, payload);
+      if (disk(s)) try {
+          append(s, seq, t, priority, qos, payload);
+        } catch (const std::exception& e) {
+          problem = "kept in memory only (lost if the bus restarts before it is sent): " + std::string(e.what());
+          spdlog::error("stream={} seq={}: {}", config.streams[s], seq, *problem);
+        }
       payloads[s].emplace(seq, Stored{t, std::move(payload)});
     }
     collect(s);
-    return std::nullopt;
+    return problem;
   }
 
   void append(std::size_t s, std::uint64_t seq, double t, int priority, int qos, const std::string& payload) {
     DiskStream& d = disks[s];
     if (d.open == nullptr || d.open_bytes >= d.segment_limit) {
-      if (d.open) std::fclose(d.open);
+      if (d.open) {  // what it holds reaches the disk before the next segment takes over
+        if (d.unsynced && config.sync_to_disk) ::fdatasync(::fileno(d.open));
+        std::fclose(d.open);
+        d.open = nullptr;
+      }
       const auto path = segment_path(d.dir, seq);
       d.open = std::fopen(path.c_str(), "a");
       if (d.open == nullptr) throw std::runtime_error("cannot write " + path.string());
@@ -495,11 +554,18 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
   }
   void flush() {
     flush_posted = false;
+    try {
+      flush_disks();
+    } catch (const std::exception& e) {  // logged and tried again at the next flush; the messages are in memory
+      spdlog::error("the store in {}: {}", config.data_dir.string(), e.what());
+    }
+  }
+  void flush_disks() {
     for (std::size_t s = 0; s < disks.size(); ++s) {
       DiskStream& d = disks[s];
       if (!disk(s)) continue;
       const double interval = broker->stream_config(s).fsync_interval_s;
-      if (d.unsynced && config.sync_to_disk) {
+      if (d.unsynced && config.sync_to_disk && d.open != nullptr) {
         if (interval > 0) {
           arm_sync(s, interval);
         } else {
@@ -508,7 +574,7 @@ struct BusHost::Parts final : agents::Clock, agents::Random, telem::UplinkPort {
         }
       }
       if (d.done != d.done_saved) {
-        write_file_atomically(d.dir / "done", std::to_string(d.done) + "\n", false);
+        write_file_atomically(d.dir / "done", std::to_string(d.done) + "\n", config.sync_to_disk);
         d.done_saved = d.done;
         // A segment whose every message is at or below the mark is finished (never the one being written).
         while (d.segments.size() > 1 && d.segments[1].first - 1 <= d.done) {
@@ -670,6 +736,9 @@ struct IngestServer::Parts {
   // One batch: the messages above each (site, stream)'s mark are appended; returns (accepted, duplicates).
   std::pair<std::uint64_t, std::uint64_t> take(const json& body, const std::string& where, bool write) {
     const IngestBatch batch = parse_ingest_batch(body, where);
+    // The marks move only once what they accept is on disk: a failed write leaves them, and the file, as they were
+    // (the bus sends the batch again and it is accepted then).
+    const telem::CloudReceiver marks_before = receiver;
     const std::uint32_t site = site_index(batch.site);
     std::uint64_t acc = 0, dup = 0;
     const double received = unix_now();
@@ -694,8 +763,15 @@ struct IngestServer::Parts {
       }
     }
     if (write && !lines.empty()) {
-      if (std::fwrite(lines.data(), 1, lines.size(), out) != lines.size() || std::fflush(out) != 0 || ::fdatasync(::fileno(out)) != 0)
-        throw std::runtime_error("cannot write " + out_path.string());
+      std::error_code size_error;
+      const std::uintmax_t size_before = std::filesystem::file_size(out_path, size_error);  // all flushed before
+      if (std::fwrite(lines.data(), 1, lines.size(), out) != lines.size() || std::fflush(out) != 0 ||
+          ::fdatasync(::fileno(out)) != 0) {
+        receiver = marks_before;
+        std::clearerr(out);
+        if (!size_error) std::filesystem::resize_file(out_path, size_before, size_error);
+        throw std::runtime_error("cannot write " + out_path.string() + " (disk full?): the batch is not taken");
+      }
     }
     return {acc, dup};
   }

@@ -148,6 +148,9 @@ class Broker {
   // with it: produced = delivered + buffered + dropped holds in each process); a message the stream no longer holds
   // room for (its limits were lowered) is dropped as evicted. Returns whether it was kept.
   bool restore(std::size_t stream, std::uint64_t seq, std::uint32_t msg_bytes, double t, int priority, int qos);
+  // The next message of the stream gets sequence number `next` (a runtime restarting its process goes on above every
+  // number it ever gave, so the cloud's high-water mark never takes new messages for duplicates). Never goes back.
+  void resume_at(std::size_t stream, std::uint64_t next);
   void on_timer(TimerId id);
   void on_batch_result(std::uint64_t batch_id, bool acked);
   // Power loss of the broker's host and its restart.
