@@ -367,3 +367,20 @@ TEST(BusDaemon, ADiskStreamSurvivesAKillAndAMemoryStreamDoesNot) {
 
 }  // namespace
 }  // namespace fleetsim::net
+
+namespace fleetsim::net {
+namespace {
+
+// A line the JSON parser refuses for a number out of range (found by wire_fuzz: it escaped as another exception
+// than a parse error and ended the daemon) is refused like any line that is not JSON.
+TEST(Bus, ANumberOutOfRangeIsRefusedNotThrown) {
+  const std::vector<std::string> streams{"temperature"};
+  for (const std::string line : {R"({"stream":"temperature","payload":1e999})", R"({"node":4e02000e":4000Pe":"he1})"}) {
+    const auto parsed = parse_sensor_line(line, streams);
+    ASSERT_TRUE(std::holds_alternative<std::string>(parsed)) << line;
+    EXPECT_NE(std::get<std::string>(parsed).find("not JSON"), std::string::npos) << std::get<std::string>(parsed);
+  }
+}
+
+}  // namespace
+}  // namespace fleetsim::net

@@ -32,7 +32,7 @@ AgentHostConfig parse_agent_host_config(const std::string& text, const std::stri
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw ConfigError(origin + ": not JSON: " + e.what());
   }
   AgentHostConfig c;

@@ -59,7 +59,7 @@ OrchestratorHostConfig parse_orchestrator_config(const std::string& text, const 
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw ConfigError(origin + ": not JSON: " + e.what());
   }
   OrchestratorHostConfig c;
@@ -190,7 +190,7 @@ OrchestratorHost::OrchestratorHost(asio::io_context& io, OrchestratorHostConfig 
             json body;
             try {
               body = json::parse(r.body);
-            } catch (const json::parse_error& e) {
+            } catch (const json::exception& e) {
               return error(400, std::string("request body: not JSON: ") + e.what());
             }
             try {
@@ -220,7 +220,7 @@ OrchestratorHost::OrchestratorHost(asio::io_context& io, OrchestratorHostConfig 
                   revert_too = v->get<bool>();
                 }
                 k.done();
-              } catch (const json::parse_error& e) {
+              } catch (const json::exception& e) {
                 return error(400, std::string("request body: not JSON: ") + e.what());
               } catch (const ConfigError& e) {
                 return error(400, e.what());
@@ -326,7 +326,7 @@ void OrchestratorHost::replay() {
     json entry;
     try {
       entry = json::parse(lines[i]);
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {
       throw ConfigError(at + ": not JSON");
     }
     if (i == 0) {

@@ -143,6 +143,8 @@ std::optional<SweepFile> read_sweep_file(const std::string& file) {
     } catch (const nlohmann::json::parse_error& e) {
       const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(std::min(e.byte, text.size())), '\n');
       throw ScenarioError(file + ":" + std::to_string(line) + ": not JSON: " + e.what());
+    } catch (const nlohmann::json::exception& e) {  // a number out of range (1e999), ...
+      throw ScenarioError(file + ": not JSON: " + e.what());
     }
     if (!f.value.is_object()) throw ScenarioError(file + ": a sweep file is a JSON object (\"scenario\", \"axes\", ...)");
     f.where = file;

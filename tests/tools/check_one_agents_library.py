@@ -39,7 +39,11 @@ def members(archive):
 
 
 MEMBER = re.compile(r"(\S+\.a)\(([^()\s]+\.o)\)")
-TEXT = re.compile(r"^\s*\.text\S*\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+\.a)\(([^()\s]+\.o)\)\s*$")
+# An input section of the memory map: " .text 0xADDR 0xSIZE file" on one line, or, when the section's name is long
+# (-ffunction-sections: ".text._ZN..."), the name alone and "  0xADDR 0xSIZE file" on the next.
+SECTION = re.compile(r"^ (\.\S+)(?:\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+))?\s*$")
+CONTINUED = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)\s*$")
+IN_ARCHIVE = re.compile(r"^(\S+\.a)\(([^()\s]+\.o)\)$")
 
 
 def check_map(path, agents_archive, agent_members, wanted):
@@ -59,9 +63,29 @@ def check_map(path, agents_archive, agent_members, wanted):
         for archive, member in MEMBER.findall(line):
             if member in agent_members and real(archive) != real_agents:
                 findings.append(f"{path}: {member} comes from {archive}, not from {agents_archive}")
-        m = TEXT.match(line)
-        if m and real(m.group(2)) == real_agents:
-            code[m.group(3)] = code.get(m.group(3), 0) + int(m.group(1), 16)
+    # Code linked in: the .text input sections of the memory map (not its list of discarded sections before it).
+    marker = text.find("\nLinker script and memory map")
+    if marker < 0:
+        findings.append(f"{path}: not a GNU ld map (no 'Linker script and memory map')")
+        return findings, code
+    section = None
+    for line in text[marker:].splitlines():
+        m = SECTION.match(line)
+        if m:
+            section = m.group(1)
+            if m.group(2) is None:
+                continue  # its address, size and file come on the next line
+            size, source = m.group(2), m.group(3)
+        else:
+            c = CONTINUED.match(line)
+            if not c or section is None:
+                section = None
+                continue
+            size, source = c.group(1), c.group(2)
+        a = IN_ARCHIVE.match(source)
+        if section.startswith(".text") and a and real(a.group(1)) == real_agents:
+            code[a.group(2)] = code.get(a.group(2), 0) + int(size, 16)
+        section = None
     # A bare object (compiled into the executable itself) with an agents member's name is a second copy.
     for token in re.findall(r"(?<![(\w])(\S*/)?([\w.-]+\.o)(?=\s|$)", text):
         if token[1] in agent_members:
