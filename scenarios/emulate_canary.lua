@@ -1,8 +1,9 @@
 -- The fleet of issue 14's cross-validation, to run both ways: `fleetsim run` simulates it, `fleetsim emulate` runs
--- it for real (the orchestrator and 100 node agents on this machine, a real registry, a token bucket per uplink,
--- each release a process). 20 stores of 5 nodes behind 10 Mbps uplinks install version 1 (one 5 MiB layer); a
--- minute later version 2 (one more 5 MiB layer) crashes on every start: its canary of 5 nodes fails, the abort
--- rule stops the rollout, and revert_all takes those 5 nodes back to version 1, which is still on their disk.
+-- it for real (the orchestrator and 100 node agents on this machine, a real registry, each store's uplink a network
+-- namespace shaped by the kernel, or a token bucket where namespaces are not allowed; each release a process).
+-- 20 stores of 5 nodes behind 10 Mbps uplinks install version 1 (one 5 MiB layer); a minute later version 2 (one
+-- more 5 MiB layer) crashes on every start: its canary of 5 nodes fails, the abort rule stops the rollout, and
+-- revert_all takes those 5 nodes back to version 1, which is still on their disk.
 --
 -- Closed forms (the wire efficiency of a shaped uplink is 1448 / 1514, docs/ENGINE.md): a store's 5 nodes pull
 -- 5 x 5 MiB over 10 Mbps x 1448/1514 = 1.1955 MB/s, 21.9 s, then start (1 s) and become ready (2 s); the connection

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -29,6 +30,7 @@
 #include "fleetsim/net/registry_process.hpp"
 #include "fleetsim/sim/interrupt.hpp"
 #include "results.hpp"
+#include "site_network.hpp"
 #include "timeline.hpp"
 
 namespace fleetsim::emulate {
@@ -221,14 +223,45 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   std::filesystem::remove_all(options.work_dir);
   std::filesystem::create_directories(options.work_dir);
 
-  // The registry, filled with every layer of every version at its (scaled) size.
+  // The sites' links: network namespaces shaped by the kernel where this machine allows them, else token buckets.
+  using Shaping = EmulateOptions::Shaping;
+  std::unique_ptr<SiteNetwork> network;
+  std::string no_namespaces;  // why the token buckets ran
+  if (options.shaping != Shaping::tokens) {
+    if (!options.registry_url.empty()) {
+      no_namespaces = "the registry given by --registry is reached from this machine's own network namespace";
+    } else {
+      std::vector<SiteNetwork::Link> links;
+      for (const auto& tpl : scenario.sites)
+        for (int s = 0; s < tpl.count; ++s)
+          links.push_back({tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency(),
+                           tpl.uplink_up.bytes_per_s * tpl.uplink_wire.efficiency()});
+      try {
+        network = std::make_unique<SiteNetwork>(
+            links, scenario.cloud.registry_egress.bytes_per_s * scenario.cloud.registry_wire.efficiency(),
+            options.work_dir / "network");
+      } catch (const NamespacesUnavailable& e) {
+        no_namespaces = e.what();
+      }
+    }
+    if (!network && options.shaping == Shaping::namespaces)
+      throw EnvironmentError("--shaping namespaces: " + no_namespaces);
+    if (!network) spdlog::info("emulate: token buckets, not network namespaces: {}", no_namespaces);
+  }
+
+  // The registry, filled with every layer of every version at its (scaled) size. In namespaces it runs in its own,
+  // filled over its loopback, and the sites reach it through the hub.
   std::unique_ptr<net::RegistryProcess> own_registry;
   std::string registry_url = options.registry_url;
+  std::optional<net::Netns::Enter> in_registry;
+  if (network) in_registry.emplace(network->registry());
   if (registry_url.empty()) {
-    own_registry = std::make_unique<net::RegistryProcess>(options.work_dir / "registry");
+    own_registry = std::make_unique<net::RegistryProcess>(options.work_dir / "registry", network ? "0.0.0.0" : "127.0.0.1");
     if (!own_registry->error().empty()) throw EnvironmentError(own_registry->error());
     registry_url = own_registry->url();
   }
+  const std::string agents_registry_url =
+      network ? "http://" + std::string(SiteNetwork::kRegistryAddress) + ":" + std::to_string(own_registry->port()) : registry_url;
   std::map<std::string, std::string> digests;  // the scenario's layer name -> its sha256 in the registry
   for (const auto& app : scenario.apps)
     for (const auto& v : app.versions) {
@@ -242,23 +275,39 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
                                    registry_url + ": " + e.what());
           }
     }
+  in_registry.reset();
 
+  // The orchestrator (in namespaces: in its own, listening on every address of it).
   asio::io_context io;
   net::OrchestratorHostConfig oc;
-  oc.control_host = "127.0.0.1";
-  oc.control_port = stable_free_port();
-  do oc.http_port = stable_free_port();
-  while (oc.http_port == oc.control_port);
+  oc.control_host = network ? "0.0.0.0" : "127.0.0.1";
   oc.journal = options.work_dir / "journal.jsonl";
   oc.inventory = sim::make_inventory(scenario);
-  auto orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);
+  auto start_orchestrator = [&] {
+    std::optional<net::Netns::Enter> inside;
+    if (network) inside.emplace(network->orchestrator());
+    if (oc.control_port == 0) {
+      oc.control_port = stable_free_port();
+      do oc.http_port = stable_free_port();
+      while (oc.http_port == oc.control_port);
+    }
+    return std::make_unique<net::OrchestratorHost>(io, oc);
+  };
+  oc.control_port = 0;
+  auto orchestrator = start_orchestrator();
   // A restart (fault.orchestrator_restart) comes back on the same ports, where the agents reconnect.
   oc.control_port = orchestrator->control_port();
   oc.http_port = orchestrator->http_port();
   JournalClock clock;
   clock.epoch_unix_s = orchestrator->epoch_unix_s();
-  spdlog::warn("emulate: orchestrator API on http://127.0.0.1:{} (GET /v1/operations), registry {}",
-               orchestrator->http_port(), registry_url);
+  if (network)
+    spdlog::warn("emulate: orchestrator API on http://127.0.0.1:{} in network namespace {} (ip netns exec {} curl "
+                 "http://127.0.0.1:{}/v1/operations), registry {}",
+                 orchestrator->http_port(), network->orchestrator().name(), network->orchestrator().name(),
+                 orchestrator->http_port(), agents_registry_url);
+  else
+    spdlog::warn("emulate: orchestrator API on http://127.0.0.1:{} (GET /v1/operations), registry {}",
+                 orchestrator->http_port(), registry_url);
 
   // The history: judged as it comes, and kept for the node times.
   checks::FleetLayout fleet;
@@ -285,9 +334,9 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   for (const auto& tpl : scenario.sites)
     for (int s = 0; s < tpl.count; ++s) {
       net::AgentHostConfig ac;
-      ac.orchestrator_host = "127.0.0.1";
+      ac.orchestrator_host = network ? SiteNetwork::kOrchestratorAddress : "127.0.0.1";
       ac.orchestrator_port = oc.control_port;
-      ac.registry.url = registry_url;
+      ac.registry.url = agents_registry_url;
       ac.registry.repository = kRepository;
       ac.state_dir = options.work_dir / "nodes";
       ac.agent = sim::make_agent_config(tpl, 0);
@@ -297,7 +346,11 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
       // of the orchestrator's restart, as a simulated node, always reachable, is at once.
       ac.reconnect_max_s = 0.5;
       ac.seed = options.seed;
-      ac.uplink_bytes_per_s = tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency();
+      // The site's link: its namespace's sockets, shaped by the kernel; or a token bucket for every pull of the site.
+      if (network)
+        ac.open_socket = network->site(hosts.size())->socket_opener();
+      else
+        ac.uplink_bytes_per_s = tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency();
       // The scenario's latency on loopback, as the simulator charges it (sim/src/platform.cpp's routes): a pull
       // waits a new connection's handshakes and its request (or only the request on a kept-alive connection) over
       // the registry's round trip; a control message waits the orchestrator's one-way path, each way.
@@ -390,6 +443,14 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   int orchestrator_down = 0;
   std::vector<bool> opened(windows.size(), false), closed(windows.size(), false);
   std::vector<reports::Event> events;
+  // A change of a link in namespaces (ip, tc) that fails leaves the application's side of the fault in place.
+  auto change_link = [](auto&& change) {
+    try {
+      change();
+    } catch (const std::exception& e) {
+      spdlog::error("emulate: changing a site's link: {}", e.what());
+    }
+  };
   auto apply = [&](std::size_t w, bool on) {
     if (on ? opened[w] : (closed[w] || !opened[w])) return;
     (on ? opened : closed)[w] = true;
@@ -402,13 +463,17 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
         const std::size_t h = host_of_site.at(target);
         degraded[h] = on ? degraded[h] * windows[w].factor : degraded[h] / windows[w].factor;
         const sim::SiteTemplate& tpl = *site_template_of[h];
-        hosts[h]->set_uplink_rate(tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency() * degraded[h]);
+        const double rate = tpl.uplink_down.bytes_per_s * tpl.uplink_wire.efficiency() * degraded[h];
+        if (network)
+          change_link([&] { network->set_down_rate(h, rate); });
+        else
+          hosts[h]->set_uplink_rate(rate);
       } else if (windows[w].kind == "orchestrator_restart") {
         orchestrator_down += on ? 1 : -1;
         if (on && orchestrator_down == 1) orchestrator.reset();  // as a crash: nothing is flushed or said first
         if (!on && orchestrator_down == 0) {
           try {
-            orchestrator = std::make_unique<net::OrchestratorHost>(io, oc);  // replays the journal, then on_restart
+            orchestrator = start_orchestrator();  // replays the journal, then on_restart
           } catch (const std::exception& e) {
             throw EnvironmentError("the orchestrator could not start again on 127.0.0.1:" + std::to_string(oc.control_port) +
                                    " and :" + std::to_string(oc.http_port) + ": " + e.what());
@@ -426,7 +491,16 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
       } else {  // partition: the site's uplink is cut
         const std::size_t h = host_of_site.at(target);
         cuts[h] += on ? 1 : -1;
+        if (network && cuts[h] == 0) change_link([&] { network->set_cut(h, false); });
         hosts[h]->set_uplink(cuts[h] == 0);
+        // In namespaces the link goes down too, once the connections the agents closed have said so (their FIN
+        // over the link): the orchestrator learns of the cut at once, as a simulated one does.
+        if (network && on && cuts[h] == 1) {
+          auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(50));
+          timer->async_wait([&, h, timer](const boost::system::error_code& ec) {
+            if (!ec && cuts[h] > 0) change_link([&] { network->set_cut(h, true); });
+          });
+        }
       }
       events.push_back({clock.now(), on ? "fault.start" : "fault.end", windows[w].name, windows[w].kind, target});
     }
@@ -465,17 +539,30 @@ reports::RunResult emulate_scenario(const Scenario& original, const EmulateOptio
   r.seed = options.seed;
   r.overrides = original.overrides;
   for (const auto& p : original.parameters) r.parameters.push_back({p.name, p.kind, p.value_text, p.default_text, p.given});
-  r.engine_config["runtime"] = "emulate: real processes over loopback TCP";
-  r.engine_config["shaping"] = "token buckets per site (application level), downlink only";
-  r.engine_config["partition"] = "a site's pulls fail and its control connections close for the window";
+  r.engine_config["runtime"] = network ? "emulate: real processes over kernel TCP between network namespaces"
+                                       : "emulate: real processes over loopback TCP";
+  if (network) {
+    r.engine_config["shaping"] =
+        "network namespaces: one per site, the registry's and the orchestrator's, joined by veth pairs through a hub "
+        "namespace; the kernel's tc tbf at each site's downlink and uplink rate and at the registry's egress (for the "
+        "scenario's goodput: x 1514 / 1448 for the headers tbf counts); real kernel TCP";
+    r.engine_config["partition"] =
+        "a site's pulls fail and its control connections close for the window; 50 ms later its link goes down (no "
+        "route) until the window ends";
+    r.engine_config["degrade"] = "the site's downlink (tc tbf) runs at factor of its rate, for pulls and control messages";
+  } else {
+    r.engine_config["shaping"] = "token buckets per site (application level), downlink only" +
+                                 (no_namespaces.empty() ? std::string() : " (not network namespaces: " + no_namespaces + ")");
+    r.engine_config["partition"] = "a site's pulls fail and its control connections close for the window";
+    r.engine_config["degrade"] = "the site's token bucket runs at factor of its rate (pulls; control messages are not slowed)";
+  }
   r.engine_config["node_crash"] = "the node's agent and processes are killed; it boots from its directory";
-  r.engine_config["degrade"] = "the site's token bucket runs at factor of its rate (pulls; control messages are not slowed)";
   r.engine_config["registry_outage"] = "every node's pulls fail, and new ones at once, for the window; control goes on";
   r.engine_config["orchestrator_restart"] =
       "the orchestrator ends (its connections close); a new one replays its journal on the same ports";
   r.engine_config["latency"] =
       "application level: each pull waits its connection set-up and request round trips (connect_rtts, keep_alive), "
-      "each control message its one-way path, before it goes over loopback";
+      "each control message its one-way path, before it is sent (not netem, which not every kernel has)";
   r.engine_config["registry"] = own_registry ? "docker-registry (started by fleetsim)" : registry_url;
   r.engine_config["scale"] = std::to_string(scale);
   r.sites = fleet.sites.size();

@@ -384,6 +384,7 @@ AgentHost::AgentHost(asio::io_context& io, AgentHostConfig config, agents::Clock
   const auto endpoints = resolver.resolve(config_.orchestrator_host, std::to_string(config_.orchestrator_port));
   if (endpoints.empty()) throw ConfigError("orchestrator " + config_.orchestrator_host + ": no address");
   orchestrator_ = *endpoints.begin();
+  if (config_.open_socket && !config_.registry.open_socket) config_.registry.open_socket = config_.open_socket;
   if (config_.uplink_bytes_per_s > 0) uplink_ = std::make_shared<TokenBucket>(io_, config_.uplink_bytes_per_s, 64 << 10);
   pulled_before_.assign(config_.nodes.size(), 0);
   for (std::size_t k = 0; k < config_.nodes.size(); ++k) nodes_.push_back(make_node(k));
@@ -394,6 +395,7 @@ AgentHost::~AgentHost() = default;
 std::unique_ptr<AgentHost::Node> AgentHost::make_node(std::size_t index) {
   auto node = std::make_unique<Node>(io_, config_, config_.nodes[index], orchestrator_, *clock_, index, sink_);
   node->registry.limit(uplink_);
+  node->channel.open_socket = config_.open_socket;
   return node;
 }
 

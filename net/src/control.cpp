@@ -189,6 +189,14 @@ void ControlClient::connect() {
   stopped_ = false;
   if (connected()) return;
   auto socket = std::make_shared<tcp::socket>(io_);
+  if (open_socket) try {
+      open_socket(*socket);
+    } catch (const std::exception& e) {
+      asio::post(io_, [this, alive = alive_, why = std::string(e.what())] {
+        if (*alive) lost("cannot open a socket: " + why);
+      });
+      return;
+    }
   socket->async_connect(orchestrator_, [this, alive = alive_, socket](const boost::system::error_code& ec) {
     if (!*alive) return;
     if (ec) {

@@ -109,6 +109,21 @@ class HttpRegistry::Fetch : public std::enable_shared_from_this<HttpRegistry::Fe
 
   void connect(const tcp::resolver::results_type& results) {
     stream_.expires_after(owner_->config_.idle_timeout);
+    if (owner_->config_.open_socket) {  // the socket lives where the node does: one address, tried once
+      beast::error_code ignored;
+      stream_.socket().close(ignored);  // a redirect's connection
+      try {
+        owner_->config_.open_socket(stream_.socket());
+      } catch (const std::exception& e) {
+        return fail(std::string("cannot open a socket: ") + e.what());
+      }
+      stream_.async_connect(results.begin()->endpoint(), [self = shared_from_this()](const beast::error_code& ec) {
+        if (!self->owner_) return;
+        if (ec) return self->fail("cannot connect to " + self->url_.host + ":" + self->url_.port + ": " + ec.message());
+        self->send();
+      });
+      return;
+    }
     stream_.async_connect(results, [self = shared_from_this()](const beast::error_code& ec, const tcp::endpoint&) {
       if (!self->owner_) return;
       if (ec) return self->fail("cannot connect to " + self->url_.host + ":" + self->url_.port + ": " + ec.message());

@@ -27,11 +27,11 @@ unsigned short free_loopback_port() {
   return acceptor.local_endpoint().port();
 }
 
-RegistryProcess::RegistryProcess(std::filesystem::path dir) : dir_(std::move(dir)), port_(free_loopback_port()) {
+RegistryProcess::RegistryProcess(std::filesystem::path dir, const std::string& listen_host) : dir_(std::move(dir)), port_(free_loopback_port()) {
   std::filesystem::create_directories(dir_);
   const std::filesystem::path config = dir_ / "config.yml";
   std::ofstream(config) << "version: 0.1\nlog:\n  level: warn\nstorage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: "
-                        << (dir_ / "data").string() << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
+                        << (dir_ / "data").string() << "\nhttp:\n  addr: " << listen_host << ":" << port_ << "\n";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   const std::string log = (dir_ / "registry.log").string();

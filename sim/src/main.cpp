@@ -37,16 +37,20 @@ constexpr const char* kUsage = R"(usage: fleetsim run SCENARIO.lua [options]
        fleetsim merge --out DIR SHARD_DIR...
        fleetsim compare BASELINE CURRENT [--tolerance 5%] [--out DIR]   (compare --help)
        fleetsim report DIR        (report.html again from a run's report.json, nodes.csv, ...)
-       fleetsim emulate SCENARIO.lua [options] [--scale F] [--registry URL]
+       fleetsim emulate SCENARIO.lua [options] [--scale F] [--registry URL] [--shaping MODE]
 
 run: runs a fleet scenario on the simulator and checks its expectations.
 emulate: runs the scenario's fleet for real on this machine, at wall-clock speed: the orchestrator and one node
         agent per node (net/, the agents library unchanged), pulling generated layers from a real OCI registry
-        (Debian's docker-registry, started for the run) through each site's uplink rate, and running each release
+        (Debian's docker-registry, started for the run) over each site's shaped link, and running each release
         as a process; the same checks, reports and exit codes as run (docs/EMULATE.md says what is emulated).
   --scale F         multiply every layer size and duration by F (0 < F <= 1) for a quick check; the reports
                     divide again, so they read in the scenario's units
   --registry URL    use this OCI registry (http://host:port) instead of starting docker-registry
+  --shaping MODE    how the sites' links are shaped: namespaces (a Linux network namespace per site, the kernel's
+                    tc tbf at its rates, real kernel TCP; needs root and iproute2), tokens (loopback, a token bucket
+                    per site), or auto (the default: namespaces where the machine allows them, else tokens; the
+                    report's engine.shaping says which ran and why)
 params: lists the scenario's parameters (param("name", default) in the file) with their kinds, defaults and the
         values -p would give them.
 
@@ -98,6 +102,7 @@ struct Invocation {
   bool emulate = false;
   std::string scale_text;  // emulate --scale
   std::string registry;    // emulate --registry
+  std::string shaping = "auto";  // emulate --shaping
   double scale = 1;
 };
 
@@ -124,6 +129,10 @@ std::optional<int> parse_option(const std::vector<std::string>& args, std::size_
     inv.scale_text = value("--scale");
   } else if (a == "--registry" && inv.emulate) {
     inv.registry = value("--registry");
+  } else if (a == "--shaping" && inv.emulate) {
+    inv.shaping = value("--shaping");
+    if (inv.shaping != "auto" && inv.shaping != "namespaces" && inv.shaping != "tokens")
+      return usage_error("--shaping must be auto, namespaces or tokens, got '" + inv.shaping + "'");
   } else if (a == "--json") {
     inv.json = true;
   } else if (a == "--set") {
@@ -208,6 +217,7 @@ std::string replay_command(const Invocation& inv) {
                        " --seed " + shell_quote(inv.seed_text);
   if (!inv.scale_text.empty()) replay += " --scale " + shell_quote(inv.scale_text);
   if (!inv.registry.empty()) replay += " --registry " + shell_quote(inv.registry);
+  if (inv.emulate && inv.shaping != "auto") replay += " --shaping " + inv.shaping;
   for (const auto& [name, value] : inv.load.parameters) replay += " -p " + shell_quote(name + "=" + value);
   for (const auto& o : inv.overrides) replay += " --set " + shell_quote(o);
   for (const auto& e : inv.load.expectations) replay += " --expect " + shell_quote(e.first);
@@ -247,6 +257,9 @@ int run_command(Invocation& inv) {
       eo.seed = inv.options.seed;
       eo.scale = inv.scale;
       eo.registry_url = inv.registry;
+      eo.shaping = inv.shaping == "namespaces" ? fleetsim::emulate::EmulateOptions::Shaping::namespaces
+                   : inv.shaping == "tokens"   ? fleetsim::emulate::EmulateOptions::Shaping::tokens
+                                               : fleetsim::emulate::EmulateOptions::Shaping::automatic;
       eo.work_dir = std::filesystem::path(inv.out_dir) / "emulate";
       eo.verbosity = inv.options.verbosity;
       try {
@@ -397,6 +410,9 @@ int main(int argc, char** argv) {
       if (end == inv.scale_text.c_str() || *end != '\0' || !(inv.scale > 0) || inv.scale > 1)
         return usage_error("--scale must be a number in (0, 1], got '" + inv.scale_text + "'");
     }
+    if (inv.shaping == "namespaces" && !inv.registry.empty())
+      return usage_error("--shaping namespaces runs the registry it starts in a namespace of its own; it cannot with "
+                         "--registry (use --shaping tokens, or leave --registry out)");
   }
   if (inv.json && args[0] != "params") return usage_error("--json is an option of params");
   return guarded_run(inv, args[0] == "params" ? params_command : run_command);

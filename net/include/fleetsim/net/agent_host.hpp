@@ -53,6 +53,9 @@ struct AgentHostConfig {
   // Emulated one-way latency of the control path (fleetsim emulate on loopback): every message a node sends waits
   // this long before it is written, every message it receives this long before its agent gets it (in order). 0: none.
   double control_latency_s = 0;
+  // Where every socket of its nodes (control connection and pulls) is opened: a site's network namespace behind its
+  // shaped link (fleetsim emulate); unset: where the io thread is.
+  SocketOpener open_socket{};
   // Each agent's state reaches the disk (fsync) before it replaces the previous one; false where a node's crash is
   // its process's and never its machine's, so the page cache keeps what was written (fleetsim emulate).
   bool sync_to_disk = true;

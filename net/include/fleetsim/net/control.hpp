@@ -14,6 +14,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+
+#include "fleetsim/net/netns.hpp"
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 
@@ -83,6 +85,8 @@ class ControlClient final : public agents::NodeChannel {
   std::function<void(const agents::Message&)> on_send_failed;
   std::function<void()> on_connected;
   std::function<void(const std::string&)> on_disconnected;
+  // Where its socket is opened (a site's network namespace); unset: where the io thread is.
+  SocketOpener open_socket{};
 
   // Connects (again after a disconnection too). With reconnect(), a failed or lost connection is tried again after
   // a back-off doubling from initial_s to max_s (reset by a connection), until disconnect().

@@ -17,6 +17,7 @@
 #include "fleetsim/agents/ports.hpp"
 #include "fleetsim/models/pull_connections.hpp"
 #include "fleetsim/net/layer_store.hpp"
+#include "fleetsim/net/netns.hpp"
 
 namespace fleetsim::net {
 
@@ -42,6 +43,9 @@ struct HttpRegistryConfig {
   double rtt_s = 0;
   double setup_rtts = 2;
   double keep_alive_s = 90;
+  // Where each pull's socket is opened (a site's network namespace, behind its shaped link); unset: where the io
+  // thread is.
+  SocketOpener open_socket{};
 };
 
 class TokenBucket;

@@ -13,8 +13,9 @@ namespace fleetsim::net {
 class RegistryProcess {
  public:
   // Starts it and waits up to 10 s for it to listen. On failure error() says why (not installed, exited at start
-  // with its log, never listened) and nothing runs.
-  explicit RegistryProcess(std::filesystem::path dir);
+  // with its log, never listened) and nothing runs. `listen_host`: the address it listens on ("0.0.0.0" inside a
+  // network namespace of its own, where fleetsim emulate's sites reach it); it is always reachable on 127.0.0.1 too.
+  explicit RegistryProcess(std::filesystem::path dir, const std::string& listen_host = "127.0.0.1");
   ~RegistryProcess();  // stop()
   void stop();         // SIGTERM, then reaped; nothing if it does not run
   RegistryProcess(const RegistryProcess&) = delete;
